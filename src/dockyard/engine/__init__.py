@@ -1,0 +1,1 @@
+"""The only door to the outside world: Docker, compose, subprocesses and the network."""

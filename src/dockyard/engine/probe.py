@@ -1,0 +1,84 @@
+"""Health probes run by dockyard itself, so a dependent starts the moment its dependencies
+answer, instead of after the engine's next healthcheck interval."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.manifest.models import ServiceSpec
+from dockyard.render.health import health_port
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    service: str
+    healthy: bool
+    seconds: float  # from the start of waiting until healthy (or until given up)
+    output: str  # the last probe's answer or error
+    state: str  # the container's state at the end ("running", "exited", ...)
+
+
+def container_ip(container: Any) -> str:
+    networks = container.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+    for net in sorted(networks):
+        ip = networks[net].get("IPAddress")
+        if ip:
+            return str(ip)
+    return ""
+
+
+def probe_once(container: Any, svc: ServiceSpec) -> tuple[bool, str]:
+    """One probe: the HTTP path on the container's address, or the command inside it."""
+    health = svc.health
+    if health is None:
+        return True, "no health check: running counts as healthy"
+    if health.cmd:
+        code, out = container.exec_run(health.cmd, demux=False)
+        text = (out or b"").decode(errors="replace").strip()
+        return code == 0, text or f"exit {code}"
+    ip = container_ip(container)
+    if not ip:
+        return False, "container has no network address yet"
+    url = f"http://{ip}:{health_port(svc)}{health.http}"
+    try:
+        with urllib.request.urlopen(url, timeout=min(health.timeout, 5.0)) as reply:
+            body = reply.read(512).decode(errors="replace")
+            return 200 <= reply.status < 400, f"HTTP {reply.status} {body}".strip()
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code} {exc.read(512).decode(errors='replace')}".strip()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"{url}: {reason}"
+
+
+def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], *,
+                 deadline: float, poll: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
+    """Probe until healthy, until the container stops, or until `deadline` seconds pass.
+
+    An unhealthy answer before the deadline is not a failure: a model server may take
+    minutes to load (compose's --wait gives up at the first `unhealthy`, compose#12416)."""
+    start = clock()
+    output, state = "not probed yet", "unknown"
+    while True:
+        container = get_container()
+        if container is not None:
+            container.reload()
+            state = str(container.status)
+            if state in ("exited", "dead"):
+                code = container.attrs.get("State", {}).get("ExitCode")
+                return ProbeResult(name, False, clock() - start,
+                                   f"container {state} (exit code {code})", state)
+            if state == "running":
+                ok, output = probe_once(container, svc)
+                if ok:
+                    return ProbeResult(name, True, clock() - start, output, state)
+        if clock() - start > deadline:
+            return ProbeResult(name, False, clock() - start, output, state)
+        sleep(poll if svc.health is None or svc.health.http else max(poll, 0.25))

@@ -1,0 +1,320 @@
+"""Read fleet.yaml into a typed Fleet, with every error located at file:line:col."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from dockyard.errors import Location, ManifestError
+from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
+from dockyard.manifest.models import FleetSpec
+
+Path_ = tuple[str | int, ...]
+MANIFEST_NAMES = ("fleet.yaml", "fleet.yml", "dockyard.yaml")
+MAX_BYTES = 8 * 1024 * 1024
+MAX_VALUES = 100_000  # after aliases are expanded: stops a "billion laughs" manifest
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """A validated manifest, where it came from, and where each of its parts is written."""
+
+    spec: FleetSpec
+    path: Path
+    positions: Mapping[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """The folder that relative paths in the manifest start from."""
+        return self.path.parent
+
+    def where(self, *path: str | int) -> Location:
+        """The location of `path` (e.g. "services", "core", "ports"), or its nearest parent."""
+        probe: Path_ = tuple(path)
+        while probe and probe not in self.positions:
+            probe = probe[:-1]
+        line, col = self.positions.get(probe, (0, 0))
+        return Location(self.path.name if line else str(self.path.name), line, col)
+
+
+def find_manifest(start: Path) -> Path | None:
+    """The manifest in `start` or the nearest parent folder, like compose finds its file."""
+    for folder in (start, *start.parents):
+        for name in MANIFEST_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
+    """Load and validate a manifest; raise ManifestError listing every problem, located."""
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(
+            f"cannot read manifest: {exc.strerror or exc}", where=Location(str(path)),
+            fix="pass an existing fleet.yaml with -f",
+        ) from None
+    if len(raw) > MAX_BYTES:
+        raise ManifestError(f"manifest is {len(raw)} bytes; the limit is {MAX_BYTES}",
+                            where=Location(name))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        where = Location(name, raw.count(b"\n", 0, exc.start) + 1, exc.start - line_start + 1)
+        raise ManifestError(f"manifest is not UTF-8 text (byte {exc.start}, {raw[exc.start]:#04x})",
+                            where=where, fix="save the file as UTF-8") from None
+    env = {**read_dotenv(path.parent / ".env"), **(environ if environ is not None else os.environ)}
+    return loads(text, name=name, path=path, environ=env)
+
+
+def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
+          environ: Mapping[str, str] | None = None) -> Fleet:
+    """Like `load`, from text (tests and the embedded example use it)."""
+    env = dict(environ or {})
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+        duplicate = re.match(r'found duplicate key "(.*?)" with value', str(exc.problem or ""))
+        if isinstance(exc, DuplicateKeyError) and duplicate:
+            key = duplicate[1]
+            raise ManifestError(f"duplicate key `{key}`: it is already set above in this mapping",
+                                where=where, fix=f"keep one `{key}:` and merge the two") from None
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise ManifestError(f"invalid YAML: {problem}", where=where,
+                            fix="check indentation, quotes and duplicate keys here") from None
+    except (YAMLError, RecursionError, ValueError) as exc:
+        raise ManifestError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                            where=Location(name)) from None
+    if tree is None:
+        raise ManifestError("manifest is empty", where=Location(name, 1, 1),
+                            fix="start with `fleet: NAME`, `machines:` and `services:`")
+    if not isinstance(tree, CommentedMap):
+        raise ManifestError("manifest must be a mapping of keys (fleet, machines, services, ...)",
+                            where=Location(name, 1, 1), fix="start with `fleet: NAME`")
+    positions: dict[Path_, tuple[int, int]] = {}
+    problems: list[str] = []
+    try:
+        data = _plain(tree, (), env, positions, problems, name, depth=0)
+    except RecursionError:
+        raise ManifestError("manifest nests too deeply", where=Location(name)) from None
+    if problems:
+        raise ManifestError("\n".join(problems))
+    try:
+        spec = FleetSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError("\n".join(_explain(exc, positions, name))) from None
+    fleet = Fleet(spec=spec, path=path or Path(name), positions=positions)
+    _check_references(fleet)
+    return fleet
+
+
+def _plain(node: Any, at: Path_, env: Mapping[str, str], positions: dict[Path_, tuple[int, int]],
+           problems: list[str], name: str, depth: int) -> Any:
+    """ruamel's tree as plain data, variables interpolated, positions recorded (1-based)."""
+    if depth > 64:
+        raise ManifestError("manifest nests deeper than 64 levels", where=Location(name))
+    if len(positions) > MAX_VALUES:
+        raise ManifestError(f"manifest expands to more than {MAX_VALUES} values",
+                            where=Location(name), fix="use fewer nested `*alias` references")
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key in node:
+            line, col = _key_position(node, key)
+            child_at = (*at, str(key))
+            positions[child_at] = (line, col)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                problems.append(f"{name}:{line}:{col}: keys must be plain words, got {key!r}")
+                continue
+            out[str(key)] = _plain(node[key], child_at, env, positions, problems, name, depth + 1)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, item in enumerate(node):
+            try:
+                line, col = node.lc.item(index)
+                positions[(*at, index)] = (line + 1, col + 1)
+            except (KeyError, IndexError, TypeError):
+                pass
+            items.append(_plain(item, (*at, index), env, positions, problems, name, depth + 1))
+        return items
+    if isinstance(node, str):
+        try:
+            return interpolate(str(node), env)
+        except InterpolationError as exc:
+            line, col = positions.get(at, (0, 0))
+            problems.append(f"{Location(name, line, col)}: {'.'.join(map(str, at))}: {exc}")
+            return str(node)
+    if isinstance(node, ScalarBoolean):
+        # An anchored `&x true` loads as ScalarBoolean, an int: env would read it as "1".
+        return bool(node)
+    return node
+
+
+def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:
+    found = _merged_key_position(node, key, depth=0)
+    if found:
+        return found
+    # No position recorded at all: the mapping's own.
+    line, col = node.lc.line, node.lc.col
+    return (line or 0) + 1, (col or 0) + 1
+
+
+def _merged_key_position(node: Any, key: Any, depth: int) -> tuple[int, int] | None:
+    """Where `key` is written: in `node` itself, or in a map it merges with `<<:`."""
+    try:
+        line, col = node.lc.key(key)
+        return int(line) + 1, int(col) + 1
+    except (KeyError, TypeError, AttributeError):
+        pass
+    if depth > 64:
+        return None
+    # ruamel >= 0.19 lists the merged maps; older versions list (index, map) pairs.
+    for merged in getattr(node, "merge", None) or ():
+        source = merged[-1] if isinstance(merged, tuple) else merged
+        if isinstance(source, CommentedMap) and key in source:
+            return _merged_key_position(source, key, depth + 1)
+    return None
+
+
+def _explain(exc: ValidationError, positions: Mapping[Path_, tuple[int, int]],
+             name: str) -> list[str]:
+    """One line per problem, in the order they are written in the file."""
+    found_lines: list[tuple[int, int, str]] = []
+    suggested: set[tuple[Any, ...]] = set()  # keys a "did you mean" already names
+    errors = exc.errors()
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), sorted(_allowed_keys(loc[:-1])), n=1,
+                                              cutoff=0.6)
+            suggested.update((*loc[:-1], c) for c in close)
+    for error in errors:
+        loc = tuple(error["loc"])
+        found = loc
+        while found and found not in positions:
+            found = found[:-1]
+        line, col = positions.get(found, (1, 1))
+        where = Location(name, line, col)
+        dotted = ".".join(str(p) for p in found) or "(top level)"
+        kind = error["type"]
+        value = error.get("input")
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            allowed = sorted(_allowed_keys(loc[:-1]))
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`?" if close else "allowed: " + ", ".join(allowed)
+            text = f"{where}: {dotted}: unknown key `{key}` ({hint})"
+        elif kind == "missing" and loc in suggested:
+            continue  # `servces:` is one problem: its "did you mean `services`?" says it all
+        elif kind == "missing":
+            parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
+            text = f"{where}: {parent}: missing required key `{loc[-1]}` (add `{loc[-1]}:`)"
+        elif kind in ("model_type", "model_attributes_type", "dict_type") and value is None:
+            text = f"{where}: {dotted}: is empty; expected `key: value` entries here"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            got = "a list" if isinstance(value, list) else repr(value)
+            text = f"{where}: {dotted}: expected `key: value` entries here, got {got}"
+        elif kind == "too_short" and isinstance(value, dict | list):
+            text = f"{where}: {dotted}: needs at least one entry"
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            shown = f" (got {value!r})"
+            if isinstance(value, dict | list) or shown[6:-1] in message:
+                shown = ""
+            text = f"{where}: {dotted}: {message}{shown}"
+        found_lines.append((line, col, text))
+    return [text for _, _, text in sorted(found_lines, key=lambda found: found[:2])]
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> set[str]:
+    """The keys the model at `loc` accepts, found by walking FleetSpec's annotations."""
+    current: Any = FleetSpec
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = current.model_fields
+            match = next((f for n, f in fields.items() if part in (n, f.alias)), None)
+            if match is None:
+                return set()
+            current = match.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return set()
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return {f.alias or n for n, f in current.model_fields.items()}
+    return set()
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrap(models[0]) if len(models) == 1 else annotation
+    return annotation
+
+
+def _check_references(fleet: Fleet) -> None:
+    """Names that must exist: machines, families and dependencies referred to by name."""
+    spec = fleet.spec
+    problems: list[str] = []
+
+    def unknown(what: str, value: str, known: Iterator[str] | list[str], *path: str | int) -> None:
+        names = sorted(known)
+        close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else "known: " + (", ".join(names) or "none")
+        problems.append(f"{fleet.where(*path)}: {'.'.join(map(str, path))}: "
+                        f"unknown {what} `{value}` ({hint})")
+
+    for fam_name, fam in spec.families.items():
+        if fam.from_ == fam_name:
+            problems.append(f"{fleet.where('families', fam_name, 'from')}: families.{fam_name}."
+                            f"from: a family cannot be built from itself")
+    for svc_name, svc in spec.services.items():
+        if svc.family and svc.family not in spec.families:
+            unknown("family", svc.family, list(spec.families), "services", svc_name, "family")
+        if svc.machine and svc.machine not in spec.machines:
+            unknown("machine", svc.machine, list(spec.machines), "services", svc_name, "machine")
+        for index, dep in enumerate(svc.depends_on):
+            # Written as a mapping (`db: {condition: ...}`) or a list (`[db]`): point at the entry.
+            entry: str | int = dep if ("services", svc_name, "depends_on", dep) in fleet.positions \
+                else index
+            if dep not in spec.services:
+                unknown("service", dep, list(spec.services),
+                        "services", svc_name, "depends_on", entry)
+            elif dep == svc_name:
+                problems.append(f"{fleet.where('services', svc_name, 'depends_on', entry)}: "
+                                f"services.{svc_name}.depends_on: a service cannot depend on "
+                                f"itself (remove `{dep}`)")
+        port_name = svc.health.port if svc.health else ""
+        if isinstance(port_name, str) and port_name and port_name not in svc.ports:
+            unknown("port name", port_name, list(svc.ports), "services", svc_name, "health", "port")
+        if svc.health and svc.health.http and not svc.health.port and not svc.ports:
+            problems.append(f"{fleet.where('services', svc_name, 'health')}: services.{svc_name}."
+                            "health: an http health check needs a port (add `ports:` or "
+                            "`health.port`)")
+    if problems:
+        raise ManifestError("\n".join(problems))

@@ -1,0 +1,109 @@
+"""plan(fleet) -> Plan: a pure function of the manifest (no Docker, no clock)."""
+
+from __future__ import annotations
+
+import graphlib
+
+from dockyard.errors import ManifestError
+from dockyard.manifest.load import Fleet
+from dockyard.plan.model import BuildStep, Plan, ServicePlan
+
+MOVING_TAG = "current"
+
+
+def image_name(fleet: Fleet, name: str, kind: str) -> str:
+    """quickstart/web for a service, quickstart/family-web for a family; registry-prefixed."""
+    repo = f"{fleet.spec.fleet}/{'family-' if kind == 'family' else ''}{name}"
+    registry = fleet.spec.registry.rstrip("/")
+    return f"{registry}/{repo}" if registry else repo
+
+
+def plan(fleet: Fleet) -> Plan:
+    spec = fleet.spec
+    levels = order(fleet)
+    level_of = {name: i for i, names in enumerate(levels) for name in names}
+    builds = build_graph(fleet)
+    images = {s.name: s.image for s in builds if s.kind == "service"}
+    services = {}
+    for name, svc in spec.services.items():
+        machine = place(fleet, name)
+        gpu = svc.gpu
+        services[name] = ServicePlan(
+            name=name,
+            spec=svc,
+            machine=machine,
+            image=images.get(name, svc.image),
+            level=level_of[name],
+            gpu_device=(gpu.device or 0) if gpu and gpu.count else None,
+            gpu_memory=gpu.memory if gpu else 0,
+        )
+    return Plan(fleet=spec.fleet, services=services, levels=levels, builds=builds,
+                families=dict(spec.families))
+
+
+def place(fleet: Fleet, name: str) -> str:
+    """The machine a service runs on: its own `machine:`, or the fleet's only machine."""
+    svc = fleet.spec.services[name]
+    if svc.machine:
+        return svc.machine
+    machines = sorted(fleet.spec.machines)
+    if len(machines) == 1:
+        return machines[0]
+    # Several machines and no choice written: prefer one that has what the service needs.
+    for machine in machines:
+        if not svc.gpu or fleet.spec.machines[machine].gpus:
+            return machine
+    raise ManifestError(f"{fleet.where('services', name)}: services.{name}: no machine has a GPU",
+                        fix="add a GPU to a machine or set `machine:`")
+
+
+def order(fleet: Fleet) -> list[list[str]]:
+    """Start levels of the dependency DAG: level n depends only on levels < n."""
+    graph = {name: set(svc.depends_on) for name, svc in fleet.spec.services.items()}
+    return _levels(graph, fleet, "services", "depends_on")
+
+
+def build_graph(fleet: Fleet) -> list[BuildStep]:
+    """Families in `from` order, then each built service on top of its family."""
+    spec = fleet.spec
+    graph = {name: ({fam.from_} & set(spec.families)) for name, fam in spec.families.items()}
+    steps: list[BuildStep] = []
+    fam_level: dict[str, int] = {}
+    for level, names in enumerate(_levels(graph, fleet, "families", "from")):
+        for name in names:
+            fam = spec.families[name]
+            parent = fam.from_ if fam.from_ in spec.families else ""
+            base = f"{image_name(fleet, parent, 'family')}:{MOVING_TAG}" if parent else fam.from_
+            fam_level[name] = level
+            steps.append(BuildStep("family", name, f"{image_name(fleet, name, 'family')}:"
+                                   f"{MOVING_TAG}", base, parent, level))
+    for name, svc in sorted(spec.services.items()):
+        if not svc.family:
+            continue
+        steps.append(BuildStep(
+            "service", name, f"{image_name(fleet, name, 'service')}:{MOVING_TAG}",
+            f"{image_name(fleet, svc.family, 'family')}:{MOVING_TAG}", svc.family,
+            fam_level[svc.family] + 1,
+        ))
+    steps.sort(key=lambda s: (s.level, s.kind != "family", s.name))
+    return steps
+
+
+def _levels(graph: dict[str, set[str]], fleet: Fleet, section: str, key: str) -> list[list[str]]:
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle: list[str] = exc.args[1]
+        first = cycle[0]
+        raise ManifestError(
+            f"{fleet.where(section, first, key)}: {section} form a cycle: "
+            + " -> ".join(cycle),
+            fix=f"remove one `{key}` link in that loop",
+        ) from None
+    levels: list[list[str]] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        levels.append(ready)
+        sorter.done(*ready)
+    return levels

@@ -1,0 +1,1 @@
+"""Render: Plan -> files. Pure and deterministic: same manifest, same bytes."""

@@ -1,0 +1,30 @@
+"""Everything `dockyard render` writes, as {relative path: text}."""
+
+from __future__ import annotations
+
+from dockyard.manifest.load import Fleet
+from dockyard.plan.model import Plan
+from dockyard.render.compose import render_compose
+from dockyard.render.dockerfile import (
+    family_requirements,
+    render_family_dockerfile,
+    render_service_dockerfile,
+)
+from dockyard.render.env import render_env_example
+
+
+def render_all(fleet: Fleet, plan: Plan, manifest_text: str) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for step in plan.builds:
+        if step.kind == "family":
+            files[f"families/{step.name}/Dockerfile"] = render_family_dockerfile(plan, step)
+            reqs = family_requirements(plan, step.name)
+            if reqs:
+                files[f"families/{step.name}/requirements.txt"] = "\n".join(reqs) + "\n"
+        else:
+            files[f"services/{step.name}.Dockerfile"] = render_service_dockerfile(plan, step)
+    for machine in sorted(fleet.spec.machines):
+        if plan.on(machine):
+            files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine)
+    files[".env.example"] = render_env_example(manifest_text)
+    return dict(sorted(files.items()))
