@@ -114,15 +114,18 @@ def _hash_tree(root: Path) -> Iterator[bytes]:
             yield hashlib.sha256(path.read_bytes()).digest()
 
 
-def inputs_hash(dockerfile: str, base_id: str, context: Path, extra: str = "") -> str:
-    """What an image is made of: Dockerfile, base image, context files. Same hash, same image."""
+def inputs_hash(dockerfile: str, base_id: str, inputs: Path) -> str:
+    """What an image is made of: Dockerfile, base image, and its input files (a folder or one
+    file). Same hash, same image."""
     h = hashlib.sha256()
-    for part in (dockerfile.encode(), base_id.encode(), extra.encode()):
+    for part in (dockerfile.encode(), base_id.encode()):
         h.update(part)
         h.update(b"\0")
-    if context.is_dir():
-        for chunk in _hash_tree(context):
+    if inputs.is_dir():
+        for chunk in _hash_tree(inputs):
             h.update(chunk)
+    elif inputs.is_file():
+        h.update(inputs.read_bytes())
     return h.hexdigest()
 
 
@@ -147,12 +150,10 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                 dockerfile = (rendered / "families" / step.name / "Dockerfile").read_text()
                 (context / "Dockerfile").write_text(dockerfile)
                 reqs = family_requirements(plan, step.name)
-                if reqs:
-                    say(f"wheelhouse for family {step.name}: {len(reqs)} requirements")
-                    root = _root_base(plan, step, substitutes)
-                    fill_wheelhouse(context / "wheels", reqs, base_image=root,
-                                    base_id=image_id(root), family=step.name)
+                (context / "requirements.txt").write_text("".join(f"{r}\n" for r in reqs))
                 dockerfile_path = context / "Dockerfile"
+                # The wheels follow from requirements + base; hashing them is not needed.
+                hashed: Path = dockerfile_path.parent / "requirements.txt"
             else:
                 svc = plan.services[step.name].spec
                 context = (fleet.root / svc.build).resolve()
@@ -165,12 +166,19 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                     (context / svc.dockerfile) if svc.dockerfile
                     else rendered / "services" / f"{step.name}.Dockerfile")
                 dockerfile = dockerfile_path.read_text()
-            inputs = inputs_hash(dockerfile, image_id(base), context)
+                hashed = context
+            inputs = inputs_hash(dockerfile, image_id(base), hashed)
             current = image_labels(step.image)
             if (only_missing and current) or (
                     not force and current.get(INPUTS_LABEL) == inputs):
                 report.skipped.append(target)
                 continue
+            if step.kind == "family" and plan.families[step.name].requirements:
+                reqs = family_requirements(plan, step.name)
+                say(f"wheelhouse for family {step.name}: {len(reqs)} requirements")
+                root = _root_base(plan, step, substitutes)
+                fill_wheelhouse(context / "wheels", reqs, base_image=root,
+                                base_id=image_id(root), family=step.name)
             services[target] = {
                 "image": step.image,
                 "build": {

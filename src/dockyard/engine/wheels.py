@@ -50,7 +50,10 @@ def host_pip_settings() -> dict[str, str]:
 def _local_paths(value: str) -> list[str]:
     paths = []
     for word in value.split():
-        path = word.removeprefix("file://")
+        path = word.removeprefix("file://").rstrip("/")
+        if path.endswith("/simple"):
+            # A local PEP 503 index links to files beside its `simple/` folder.
+            path = os.path.dirname(path)
         if path.startswith("/") and os.path.exists(path):
             paths.append(path)
     return paths
@@ -65,7 +68,7 @@ def fill_wheelhouse(dest: Path, requirements: list[str], *, base_image: str, bas
         return False
     dest.mkdir(parents=True, exist_ok=True)
     reqs = dest.parent / "requirements.txt"
-    reqs.write_text("\n".join(requirements) + "\n")
+    reqs.write_text("".join(f"{r}\n" for r in requirements))
     settings = host_pip_settings()
     mounts = ["-v", f"{dest.resolve()}:/wheels", "-v", f"{reqs.resolve()}:/req.txt:ro"]
     env: list[str] = ["-e", "HOME=/tmp", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1"]

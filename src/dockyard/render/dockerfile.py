@@ -61,7 +61,8 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
         lines += [
             f"RUN (getent group {APP_UID} >/dev/null || groupadd -g {APP_UID} app) \\",
             f"    && (getent passwd {APP_UID} >/dev/null \\",
-            f"        || useradd -u {APP_UID} -g {APP_UID} -m -d /home/app -s /usr/sbin/nologin app)",
+            f"        || useradd -u {APP_UID} -g {APP_UID} -m -d /home/app \\",
+            "           -s /usr/sbin/nologin app)",
         ]
     env = {"PATH": f"{VENV}/bin:" + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     env.update(sorted(fam.env.items()))

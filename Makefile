@@ -1,0 +1,39 @@
+# One task runner for people and CI: `make test` is what the README and .ci/run call.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: venv engine lint test unit engine-test example clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Installs Debian's docker.io + the compose plugin and starts dockerd when none answers.
+engine:
+	scripts/install-engine.sh
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+engine-test: venv engine
+	$(BIN)/pytest -q tests/engine
+
+# The whole suite: lint, pure unit tests, then real-engine tests.
+test: venv engine lint
+	$(BIN)/pytest -q
+
+# The bundled example fleet, up and healthy, then a real search through it.
+example: venv engine
+	scripts/quickstart.sh
+
+clean:
+	rm -rf $(VENV) .dockyard out
