@@ -316,25 +316,14 @@ def machine_detect(name: str | None = typer.Option(None, "--name", help="Machine
 def main() -> None:
     """Entry point: one clear line per problem and a documented exit code, no traceback."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: typer prints usage errors itself and exits 2
     except DockyardError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
-    except (typer.Exit, SystemExit) as exc:
-        code: Any = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         err.print("interrupted: what already started was left as it is; `dockyard ps` shows it")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if os.environ.get("DOCKYARD_DEBUG"):
             raise
         err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "

@@ -38,7 +38,12 @@ def probe_once(container: Any, svc: ServiceSpec) -> tuple[bool, str]:
     if health is None:
         return True, "no health check: running counts as healthy"
     if health.cmd:
-        code, out = container.exec_run(health.cmd, demux=False)
+        from docker.errors import APIError
+
+        try:
+            code, out = container.exec_run(health.cmd, demux=False)
+        except APIError as exc:  # e.g. 409: the container is restarting
+            return False, str(exc.explanation or exc)
         text = (out or b"").decode(errors="replace").strip()
         return code == 0, text or f"exit {code}"
     ip = container_ip(container)
@@ -71,10 +76,12 @@ def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], 
         if container is not None:
             container.reload()
             state = str(container.status)
-            if state in ("exited", "dead"):
+            restarts = int(container.attrs.get("RestartCount", 0) or 0)
+            # A restart policy hides a crash as "restarting": the process did exit.
+            if state in ("exited", "dead") or restarts > 0 or state == "restarting":
                 code = container.attrs.get("State", {}).get("ExitCode")
                 return ProbeResult(name, False, clock() - start,
-                                   f"container {state} (exit code {code})", state)
+                                   f"container exited (exit code {code})", state)
             if state == "running":
                 ok, output = probe_once(container, svc)
                 if ok:
