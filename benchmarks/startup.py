@@ -286,6 +286,8 @@ def versions() -> dict[str, str]:
         "docker_server": cmd("docker", "version", "--format", "{{.Server.Version}}"),
         "compose": cmd("docker", "compose", "version", "--short"),
         "python": platform.python_version(),
+        "loadavg_1m": f"{os.getloadavg()[0]:.2f}",
+        "other_containers_running": str(len(docker().containers.list())),
     }
 
 

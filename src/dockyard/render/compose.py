@@ -26,20 +26,24 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan) -> dict[str, Any]
     out: dict[str, Any] = {"image": sp.image}
     if svc.entrypoint:
         out["entrypoint"] = list(svc.entrypoint)
-    if svc.command and not sp.built:
-        out["command"] = list(svc.command)  # built images carry it as CMD
+    # Built images carry the command as CMD, but an own Dockerfile has its own CMD, and an
+    # `entrypoint:` set here makes compose drop the image's CMD: then compose must say it.
+    if svc.command and (not sp.built or svc.dockerfile or svc.entrypoint):
+        out["command"] = list(svc.command)
     if svc.user:
         out["user"] = svc.user
     env = {**fleet.spec.machines[sp.machine].profile, **svc.env}
     if sp.gpu_device is not None:
-        env.setdefault("CUDA_VISIBLE_DEVICES", str(sp.gpu_device))
+        # The container sees only the reserved GPU (device_ids below), and sees it as GPU 0.
+        env.setdefault("CUDA_VISIBLE_DEVICES", "0")
     if env:
         out["environment"] = dict(sorted(env.items()))
     ports = [f"{p.bind}:{p.host_port}:{p.port}" + ("/udp" if p.protocol == "udp" else "")
              for _, p in sp.published]
     if ports:
         out["ports"] = ports
-    hidden = sorted(str(p.port) for p in svc.ports.values() if not p.publish)
+    hidden = sorted(f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
+                    for p in svc.ports.values() if not p.publish)
     if hidden:
         out["expose"] = hidden
     if svc.volumes:
@@ -80,8 +84,19 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan) -> dict[str, Any]
     return out
 
 
+def _escape(value: Any) -> Any:
+    """`$` as `$$`: the manifest is already interpolated, compose must not do it again."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    return value
+
+
 def compose_project(fleet: Fleet, plan: Plan, machine: str) -> dict[str, Any]:
-    services = {sp.name: compose_service(fleet, plan, sp) for sp in plan.on(machine)}
+    services = {sp.name: _escape(compose_service(fleet, plan, sp)) for sp in plan.on(machine)}
     volumes = sorted({v.split(":")[0] for sp in plan.on(machine) for v in sp.spec.volumes
                       if ":" in v and not _is_bind(v)})
     doc: dict[str, Any] = {"name": plan.fleet, "services": services}

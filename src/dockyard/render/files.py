@@ -21,7 +21,7 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str) -> dict[str, str]:
             reqs = family_requirements(plan, step.name)
             if reqs:
                 files[f"families/{step.name}/requirements.txt"] = "\n".join(reqs) + "\n"
-        else:
+        elif not plan.services[step.name].spec.dockerfile:  # else the service's own is used
             files[f"services/{step.name}.Dockerfile"] = render_service_dockerfile(plan, step)
     for machine in sorted(fleet.spec.machines):
         if plan.on(machine):
