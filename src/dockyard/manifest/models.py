@@ -87,6 +87,7 @@ class FamilySpec(Spec):
     cuda: str = ""
     python: str = ""
     platforms: list[Literal["amd64", "arm64"]] = []
+    max_size: Size = Field(0, description="size budget of the image; 0: none")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -165,6 +166,22 @@ class GpuRequest(Spec):
     memory: Size = 0
     count: int = Field(1, ge=0)
     device: int | None = Field(None, ge=0)
+    runtime: Literal["generic", "vllm", "torch", "ollama"] = Field(
+        "generic", description="how the budget is enforced: vllm flag, torch env, or none")
+
+
+class AgentSpec(Spec):
+    """One process of a container group: its own command, port and health."""
+
+    command: Command
+    ports: dict[str, PortSpec] = {}
+    health: HealthSpec | None = None
+    env: dict[str, str] = {}
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return _env_values(value)
 
 
 class DependencySpec(Spec):
@@ -190,6 +207,15 @@ class ServiceSpec(Spec):
     memory: Size = 0
     user: str = ""
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
+    requirements: list[str] = Field([], description="the service's own packages, a thin layer")
+    machines: list[str] = Field([], description="run one copy on each of these machines")
+    needs: list[Literal["gpu", "cpu"]] = []
+    affinity: list[str] = Field([], description="services to run on the same machine")
+    anti_affinity: list[str] = Field([], description="services never on the same machine")
+    group: str = Field("", description="co-location group: all its services share a machine")
+    agents: dict[str, AgentSpec] = Field({}, description="processes run under one supervisor")
+    max_size: Size = Field(0, description="size budget of the image; 0: none")
+    suppress: dict[str, str] = Field({}, description="finding code -> reason it is accepted")
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -213,7 +239,16 @@ class ServiceSpec(Spec):
             raise ValueError("a service needs `image:` (a stock image) or `family:` (+ `build:`)")
         if self.dockerfile and not self.build:
             raise ValueError("`dockerfile:` needs a `build:` context")
+        if self.machine and self.machines:
+            raise ValueError("give `machine:` (one) or `machines:` (a copy on each), not both")
+        _reasons(self.suppress)
         return self
+
+
+def _reasons(suppress: dict[str, str]) -> None:
+    for code, reason in suppress.items():
+        if not str(reason).strip():
+            raise ValueError(f"suppressing {code} needs a reason: `{code}: why it is accepted`")
 
 
 class FleetSpec(Spec):
@@ -222,6 +257,12 @@ class FleetSpec(Spec):
     machines: dict[Name, MachineSpec] = Field(min_length=1)
     families: dict[Name, FamilySpec] = {}
     services: dict[Name, ServiceSpec] = Field(min_length=1)
+    suppress: dict[str, str] = Field({}, description="finding code -> reason, fleet-wide")
+
+    @model_validator(mode="after")
+    def _suppress_reasons(self) -> FleetSpec:
+        _reasons(self.suppress)
+        return self
 
 
 def _env_values(value: Any) -> Any:
