@@ -94,11 +94,13 @@ def _levels(graph: dict[str, set[str]], fleet: Fleet, section: str, key: str) ->
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
-        cycle: list[str] = exc.args[1]
+        # graphlib lists each node before the one that needs it; `x -> y` here reads "x's
+        # `depends_on` (or `from`) names y", the way the manifest is written.
+        cycle: list[str] = list(reversed(exc.args[1]))
         first = cycle[0]
         raise ManifestError(
-            f"{fleet.where(section, first, key)}: {section} form a cycle: "
-            + " -> ".join(cycle),
+            f"{fleet.where(section, first, key, cycle[1])}: {section} form a cycle of "
+            f"`{key}`: " + " -> ".join(cycle),
             fix=f"remove one `{key}` link in that loop",
         ) from None
     levels: list[list[str]] = []
