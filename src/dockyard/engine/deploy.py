@@ -95,6 +95,13 @@ def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
     write_render(target.fleet, target.plan, target.state)
     mine = target.services()
     missing = [sp.name for sp in mine if sp.built and not image_id(sp.image)]
+    if missing and target.fleet.spec.registry:
+        # Pull-through: what the registry has is pulled; only what it lacks is built here.
+        from dockyard.engine.registry import pull_missing
+
+        absent = set(pull_missing(target.fleet, [sp.image for sp in mine if sp.name in missing],
+                                  say=say))
+        missing = [sp.name for sp in mine if sp.name in missing and sp.image in absent]
     if missing and build_missing:
         say(f"images missing for {', '.join(missing)}: building them first")
         build(target.fleet, target.plan, target.state, say=say, only_missing=True)
