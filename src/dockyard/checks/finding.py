@@ -22,6 +22,8 @@ class Finding:
     where: Location
     message: str
     fix: str
+    # The service the finding is about: its `suppress:` can accept it. "" = fleet-wide only.
+    service: str = ""
 
     def __str__(self) -> str:
         return f"{self.where}: {self.severity} {self.code}: {self.message} (fix: {self.fix})"
@@ -29,4 +31,14 @@ class Finding:
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "severity": str(self.severity), "file": self.where.file,
                 "line": self.where.line, "col": self.where.col, "message": self.message,
-                "fix": self.fix}
+                "fix": self.fix, "service": self.service}
+
+
+@dataclass(frozen=True)
+class Code:
+    """What a code means, for docs/checks.md and SARIF's `tool.driver.rules`."""
+
+    code: str
+    severity: Severity
+    title: str
+    fix: str

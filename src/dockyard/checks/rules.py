@@ -1,104 +1,80 @@
-"""The rules. Each is (Fleet, Plan) -> Iterable[Finding] with a stable code."""
+"""What every rule module shares: the Rule type, service copies per machine, image names.
+
+A rule is `(Fleet, Plan) -> Iterable[Finding]`. Rules live one module per concern
+(ports, memory, network, health, images, security; cuda for DY3xx) and each module lists
+its rules in `RULES` and documents its codes in `CODES`; `run.MODULES` collects them.
+Every rule is one pass over the services (plus sorting): fleets of 10,000 services are
+checked in well under a second, so no rule compares services pairwise.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-from dockyard.checks.finding import Finding, Severity
+from dockyard.checks.finding import Finding
 from dockyard.manifest.load import Fleet
-from dockyard.plan.model import Plan
+from dockyard.manifest.models import ServiceSpec
+from dockyard.plan.model import Plan, ServicePlan
 
 Rule = Callable[[Fleet, Plan], Iterable[Finding]]
 
 
-def host_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY101: two services publish the same host port on one machine."""
-    seen: dict[tuple[str, str, int, str], str] = {}
-    for name, sp in sorted(plan.services.items()):
-        for port_name, port in sp.published:
-            key = (sp.machine, port.bind if port.bind != "0.0.0.0" else "*", port.host_port,
-                   port.protocol)
-            wildcard = (sp.machine, "*", port.host_port, port.protocol)
-            other = seen.get(key) or seen.get(wildcard)
-            if port.bind in ("0.0.0.0", "*"):
-                other = other or next((s for k, s in seen.items() if k[0] == sp.machine
-                                       and k[2] == port.host_port and k[3] == port.protocol),
-                                      None)
-            if other:
-                yield Finding(
-                    "DY101", Severity.ERROR, fleet.where("services", name, "ports", port_name),
-                    f"service {name} publishes host port {port.host_port} on machine "
-                    f"{sp.machine}, already published by {other}",
-                    f"give one of them another host port, e.g. `host: {port.host_port + 1}`")
-            else:
-                seen[key] = name
+@dataclass(frozen=True)
+class Copy:
+    """One running copy of a service: `machines: [a, b]` gives one copy on each."""
+
+    name: str
+    spec: ServiceSpec
+    machine: str
+    gpus: tuple[int, ...]
 
 
-def dependency_without_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY501: waiting for `healthy` on a service that has no health check."""
-    for name, svc in sorted(fleet.spec.services.items()):
-        for dep, how in sorted(svc.depends_on.items()):
-            if how.condition == "healthy" and fleet.spec.services[dep].health is None:
-                yield Finding(
-                    "DY501", Severity.ERROR, fleet.where("services", name, "depends_on"),
-                    f"service {name} waits for {dep} to be healthy, but {dep} has no health "
-                    "check (compose fails only at `up` time)",
-                    f"add `health:` to {dep}, or write `depends_on: {{{dep}: "
-                    "{condition: started}}`")
+def copies(plan: Plan) -> Iterator[Copy]:
+    """Every copy of every service, by service name then machine."""
+    for _, sp in sorted(plan.services.items()):
+        yield from service_copies(sp)
 
 
-def missing_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY502: a service with no health check is called healthy as soon as it runs."""
-    for name, svc in sorted(fleet.spec.services.items()):
-        if svc.health is None:
-            yield Finding(
-                "DY502", Severity.WARNING, fleet.where("services", name),
-                f"service {name} has no health check: dependents start as soon as it runs",
-                "add `health: {http: /health}` or `health: {cmd: [...]}`")
+def service_copies(sp: ServicePlan) -> Iterator[Copy]:
+    spec = sp.spec
+    machines = sp.machines
+    if len(machines) == 1 and spec.machines and not sp.placements:
+        machines = tuple(dict.fromkeys(spec.machines))  # a plan that did not spread copies
+    count = spec.gpu.count if spec.gpu else 0
+    for machine in machines:
+        gpus: tuple[int, ...] = sp.gpus_on(machine) if count else ()
+        if count and not gpus and not sp.placements and sp.gpu_device is not None:
+            gpus = (sp.gpu_device,)
+        if count and gpus and len(gpus) < count and not sp.placements:
+            # `gpu: {device: d, count: n}` written by hand: the n GPUs from d on.
+            gpus = tuple(range(gpus[0], gpus[0] + count))
+        yield Copy(sp.name, spec, machine, gpus)
 
 
-def latest_tag(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY601: a stock image with no tag or `latest` changes under you."""
-    for name, svc in sorted(fleet.spec.services.items()):
-        if not svc.image:
-            continue
-        last = svc.image.split("/")[-1]
-        if "@" in last:
-            continue
-        if ":" not in last or last.endswith(":latest"):
-            yield Finding(
-                "DY601", Severity.WARNING, fleet.where("services", name, "image"),
-                f"service {name} uses {svc.image}, which moves whenever upstream pushes",
-                "pin a version tag or a digest, e.g. redis:7.4.1")
+def names(items: list[str], limit: int = 5) -> str:
+    """`a, b, c` or `a, b, c, d, e and 12 more`: messages stay one line at any scale."""
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
 
 
-def gpu_budget(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY201: GPU memory budgets on one GPU add up to more than it has."""
-    used: dict[tuple[str, int], list[str]] = defaultdict(list)
-    total: dict[tuple[str, int], int] = defaultdict(int)
-    for name, sp in sorted(plan.services.items()):
-        if sp.gpu_device is not None and sp.gpu_memory:
-            used[(sp.machine, sp.gpu_device)].append(name)
-            total[(sp.machine, sp.gpu_device)] += sp.gpu_memory
-    for (machine, device), names in sorted(used.items()):
-        gpus = fleet.spec.machines[machine].gpus
-        if device >= len(gpus):
-            yield Finding(
-                "DY202", Severity.ERROR, fleet.where("services", names[0], "gpu"),
-                f"services {', '.join(names)} ask for GPU {device} of machine {machine}, "
-                f"which lists {len(gpus)} GPU(s)",
-                f"add the GPU to machines.{machine}.gpus or choose another device")
-            continue
-        capacity = gpus[device].memory
-        if capacity and total[(machine, device)] > capacity:
-            gib = 1024**3
-            yield Finding(
-                "DY201", Severity.ERROR, fleet.where("services", names[-1], "gpu", "memory"),
-                f"GPU {device} of {machine} has {capacity / gib:.1f} GiB but "
-                f"{', '.join(names)} ask for {total[(machine, device)] / gib:.1f} GiB together",
-                "lower the budgets or move a service to another GPU or machine")
+def image_repo(image: str) -> str:
+    """`ghcr.io/x/redis:7@sha256:..` -> `x/redis`; `docker.io/library/redis` -> `redis`."""
+    ref = image.split("@")[0]
+    parts = ref.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # a registry host
+    if parts and ":" in parts[-1]:
+        parts[-1] = parts[-1].split(":")[0]
+    if len(parts) == 2 and parts[0] == "library":
+        parts = parts[1:]
+    return "/".join(parts).lower()
 
 
-RULES: list[Rule] = [host_port_collisions, gpu_budget, dependency_without_health,
-                     missing_health, latest_tag]
+def image_tag(image: str) -> str:
+    """The tag of an image reference ("" when none is written; digests count as a tag)."""
+    if "@" in image:
+        return image.split("@", 1)[1]
+    last = image.split("/")[-1]
+    return last.split(":", 1)[1] if ":" in last else ""

@@ -1,13 +1,113 @@
-"""check(fleet, plan) -> every finding, sorted by place."""
+"""check(fleet, plan) -> every finding, sorted by place; suppressions applied.
+
+MODULES is the registry: each module lists its rules in `RULES` and documents its codes
+in `CODES`. A new concern is one more module here.
+"""
 
 from __future__ import annotations
 
-from dockyard.checks.finding import Finding
-from dockyard.checks.rules import RULES
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from dockyard.checks import health, images, memory, network, ports, security
+from dockyard.checks.finding import Code, Finding, Severity
+from dockyard.checks.rules import Rule
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 
+# DY1xx ports, DY2xx GPU/memory/CPU, DY3xx CUDA/arch/ABI/wheels (checks/cuda.py: add it
+# here), DY4xx network, DY5xx health, DY6xx images, DY7xx security.
+MODULES: tuple[ModuleType, ...] = (ports, memory, network, health, images, security)
+
+META = {c.code: c for c in (
+    Code("DY001", Severity.INFO, "a `suppress:` entry matches no finding (stale suppression)",
+         "remove the entry, or correct its code"),
+)}
+_CODE = re.compile(r"^DY\d{3}$")
+
+
+def rules() -> list[Rule]:
+    return [rule for module in MODULES for rule in module.RULES]
+
+
+def codes() -> dict[str, Code]:
+    """Every documented code, by code."""
+    found = dict(META)
+    for module in MODULES:
+        found.update(getattr(module, "CODES", {}))
+    return dict(sorted(found.items()))
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    finding: Finding
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.finding.as_dict(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: list[Finding]  # what counts, stale suppressions included
+    suppressed: list[Suppressed] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity is Severity.ERROR for f in self.findings)
+
+    def count(self, severity: Severity) -> int:
+        return sum(f.severity is severity for f in self.findings)
+
+
+def _sort_key(f: Finding) -> tuple[int, int, str, str]:
+    return f.where.line, f.where.col, f.code, f.message
+
+
+def check_report(fleet: Fleet, plan: Plan) -> Report:
+    """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason."""
+    found = [f for rule in rules() for f in rule(fleet, plan)]
+    spec = fleet.spec
+    used: set[tuple[str, str]] = set()  # (service or "", code)
+    kept: list[Finding] = []
+    suppressed: list[Suppressed] = []
+    for f in found:
+        svc = spec.services.get(f.service) if f.service else None
+        if svc is not None and f.code in svc.suppress:
+            used.add((f.service, f.code))
+            suppressed.append(Suppressed(f, svc.suppress[f.code]))
+        elif f.code in spec.suppress:
+            used.add(("", f.code))
+            suppressed.append(Suppressed(f, spec.suppress[f.code]))
+        else:
+            kept.append(f)
+    kept += _stale(fleet, used)
+    return Report(sorted(kept, key=_sort_key),
+                  sorted(suppressed, key=lambda s: _sort_key(s.finding)))
+
+
+def _stale(fleet: Fleet, used: set[tuple[str, str]]) -> Iterator[Finding]:
+    """DY001: a suppression that accepts nothing hides the next real finding of that code."""
+    known = codes()
+    entries: list[tuple[str, tuple[str, ...], str]] = [
+        ("", ("suppress", code), code) for code in fleet.spec.suppress]
+    entries += [(name, ("services", name, "suppress", code), code)
+                for name, svc in sorted(fleet.spec.services.items()) for code in svc.suppress]
+    for service, path, code in entries:
+        if (service, code) in used:
+            continue
+        if _CODE.match(code) and (code in known or code[2] == "3"):
+            why = "no finding of that code" + (f" on service {service}" if service else "")
+        else:
+            why = "no such code (codes look like DY101; see docs/checks.md)"
+        owner = f"service {service}" if service else "the fleet"
+        yield Finding("DY001", Severity.INFO, fleet.where(*path),
+                      f"{owner} suppresses {code}, but there is {why}",
+                      "remove the entry, or correct its code", service=service)
+
 
 def check(fleet: Fleet, plan: Plan) -> list[Finding]:
-    findings = [f for rule in RULES for f in rule(fleet, plan)]
-    return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.code))
+    """The findings that count, sorted by place in the manifest."""
+    return check_report(fleet, plan).findings

@@ -62,7 +62,7 @@ def probe_once(container: Any, svc: ServiceSpec) -> tuple[bool, str]:
 
 
 def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], *,
-                 deadline: float, poll: float = 0.1,
+                 deadline: float, poll: float = 0.05,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
     """Probe until healthy, until the container stops, or until `deadline` seconds pass.

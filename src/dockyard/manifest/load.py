@@ -36,6 +36,8 @@ class Fleet:
     spec: FleetSpec
     path: Path
     positions: Mapping[Path_, tuple[int, int]] = field(default_factory=dict)
+    # The text as written, before ${VAR} interpolation, of every string that had a `$`.
+    raw: Mapping[Path_, str] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -113,8 +115,9 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
                             where=Location(name, 1, 1), fix="start with `fleet: NAME`")
     positions: dict[Path_, tuple[int, int]] = {}
     problems: list[str] = []
+    raw: dict[Path_, str] = {}
     try:
-        data = _plain(tree, (), env, positions, problems, name, depth=0)
+        data = _plain(tree, (), env, positions, problems, name, depth=0, raw=raw)
     except RecursionError:
         raise ManifestError("manifest nests too deeply", where=Location(name)) from None
     if problems:
@@ -123,13 +126,14 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
         spec = FleetSpec.model_validate(data)
     except ValidationError as exc:
         raise ManifestError("\n".join(_explain(exc, positions, name))) from None
-    fleet = Fleet(spec=spec, path=path or Path(name), positions=positions)
+    fleet = Fleet(spec=spec, path=path or Path(name), positions=positions, raw=raw)
     _check_references(fleet)
     return fleet
 
 
 def _plain(node: Any, at: Path_, env: Mapping[str, str], positions: dict[Path_, tuple[int, int]],
-           problems: list[str], name: str, depth: int) -> Any:
+           problems: list[str], name: str, depth: int,
+           raw: dict[Path_, str] | None = None) -> Any:
     """ruamel's tree as plain data, variables interpolated, positions recorded (1-based)."""
     if depth > 64:
         raise ManifestError("manifest nests deeper than 64 levels", where=Location(name))
@@ -145,7 +149,8 @@ def _plain(node: Any, at: Path_, env: Mapping[str, str], positions: dict[Path_, 
             if not isinstance(key, str | int | float | bool) or key is None:
                 problems.append(f"{name}:{line}:{col}: keys must be plain words, got {key!r}")
                 continue
-            out[str(key)] = _plain(node[key], child_at, env, positions, problems, name, depth + 1)
+            out[str(key)] = _plain(node[key], child_at, env, positions, problems, name, depth + 1,
+                                   raw)
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -155,9 +160,12 @@ def _plain(node: Any, at: Path_, env: Mapping[str, str], positions: dict[Path_, 
                 positions[(*at, index)] = (line + 1, col + 1)
             except (KeyError, IndexError, TypeError):
                 pass
-            items.append(_plain(item, (*at, index), env, positions, problems, name, depth + 1))
+            items.append(_plain(item, (*at, index), env, positions, problems, name, depth + 1,
+                                raw))
         return items
     if isinstance(node, str):
+        if raw is not None and "$" in node:
+            raw[at] = str(node)
         try:
             return interpolate(str(node), env)
         except InterpolationError as exc:

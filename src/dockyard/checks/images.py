@@ -1,0 +1,132 @@
+"""DY6xx: images, tags and packages — what changes under you without a word.
+
+KNOWN holds what is known about a few stock images, with sources; the checks use it for
+health-check programs (DY503/DY504) and users (DY701). An image not listed is unknown:
+no finding is made from a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dockyard.checks.finding import Code, Finding, Severity
+from dockyard.checks.rules import Rule, image_repo, image_tag
+from dockyard.manifest.load import Fleet
+from dockyard.plan.model import Plan
+
+CODES = {c.code: c for c in (
+    Code("DY601", Severity.WARNING, "a stock image has no tag or uses `latest`",
+         "pin a version tag or a digest, e.g. redis:7.4.1"),
+    Code("DY602", Severity.WARNING, "a family is built `from` an image with no tag or `latest`",
+         "pin the base image's tag or digest"),
+    Code("DY603", Severity.WARNING, "a requirement is not pinned with `==`",
+         "pin it (`name==1.2.3`), or let `dockyard lock` pin the family"),
+)}
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    present: frozenset[str] = frozenset()  # programs known to be on the image
+    absent: frozenset[str] = frozenset()  # programs known to be missing
+    root: bool = False  # its main process runs as root unless `user:` says otherwise
+    hint: str = ""  # a health check that works on it
+
+
+_NO_FETCH = frozenset({"curl", "wget"})
+KNOWN: dict[str, ImageFacts] = {
+    # qdrant#3491, qdrant#4250 (curl refused in the image), nemori-ai/nemori#15 (no wget).
+    "qdrant/qdrant": ImageFacts(absent=_NO_FETCH, root=True,
+                                hint="probe with bash: `health: {cmd: \"bash -c ':> "
+                                     "/dev/tcp/127.0.0.1/6333'\"}`"),
+    # ollama#9781, google/langextract#361: no curl; models live under /root/.ollama.
+    "ollama/ollama": ImageFacts(present=frozenset({"ollama"}), absent=_NO_FETCH, root=True,
+                                hint="use the server's CLI: `health: {cmd: [ollama, list]}`"),
+    # docker-library images: Debian base without curl or wget; they drop to their own user.
+    "postgres": ImageFacts(present=frozenset({"pg_isready", "psql"}), absent=_NO_FETCH,
+                           hint="`health: {cmd: [pg_isready, -U, postgres]}`"),
+    "redis": ImageFacts(present=frozenset({"redis-cli"}), absent=_NO_FETCH,
+                        hint="`health: {cmd: [redis-cli, ping]}`"),
+    "debian": ImageFacts(absent=_NO_FETCH, root=True),
+    "ubuntu": ImageFacts(absent=_NO_FETCH, root=True),
+    "python": ImageFacts(present=frozenset({"python3", "python"}), root=True),
+    "nvidia/cuda": ImageFacts(root=True),
+    "pytorch/pytorch": ImageFacts(present=frozenset({"python3", "python"}), root=True),
+    "nvidia/pytorch": ImageFacts(present=frozenset({"python3", "python"}), root=True),
+    "vllm/vllm-openai": ImageFacts(present=frozenset({"python3", "python"}), root=True),
+    "nginx": ImageFacts(root=True),
+}
+
+
+def known(image: str) -> ImageFacts:
+    """What is known about `image` (an empty ImageFacts when nothing is)."""
+    repo = image_repo(image)
+    tag = image_tag(image)
+    if repo.startswith("distroless/"):
+        return ImageFacts(absent=frozenset({"sh", "bash", "curl", "wget"}))
+    facts = KNOWN.get(repo, ImageFacts())
+    if "alpine" in tag:  # busybox: wget and sh, no curl
+        return ImageFacts(present=facts.present | {"wget", "sh"}, absent=facts.absent - {"wget"},
+                          root=facts.root, hint=facts.hint)
+    if repo == "python" and "slim" in tag:  # python:*-slim has neither curl nor wget
+        return ImageFacts(present=facts.present, absent=_NO_FETCH, root=True)
+    return facts
+
+
+def _moving(image: str) -> bool:
+    tag = image_tag(image)
+    return not tag or tag == "latest"
+
+
+def latest_tag(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY601: a stock image with no tag or `latest` changes under you."""
+    for name, svc in sorted(fleet.spec.services.items()):
+        if svc.image and _moving(svc.image):
+            yield Finding(
+                "DY601", Severity.WARNING, fleet.where("services", name, "image"),
+                f"service {name} uses {svc.image}, which moves whenever upstream pushes",
+                "pin a version tag or a digest, e.g. redis:7.4.1", service=name)
+
+
+def family_base_tag(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY602: a family's external base with no tag or `latest`."""
+    for name, fam in sorted(fleet.spec.families.items()):
+        if fam.from_ not in fleet.spec.families and _moving(fam.from_):
+            yield Finding(
+                "DY602", Severity.WARNING, fleet.where("families", name, "from"),
+                f"family {name} is built from {fam.from_}, which moves whenever upstream "
+                "pushes: two builds of one lock get different bases",
+                "pin the base's tag or digest, e.g. python:3.11.10-slim-bookworm")
+
+
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s,;*]+\s*(;.*)?$")
+
+
+def _unpinned(requirement: str) -> bool:
+    text = requirement.split("#")[0].strip()
+    if not text or text.startswith("-"):
+        return False  # options such as --index-url, -r, -c
+    if " @ " in text or "://" in text:
+        return False  # a direct reference names one exact artifact
+    return not _PINNED.match(text)
+
+
+def unpinned_requirements(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY603: `fastapi` or `torch>=2` resolve to something new on the next build."""
+    owners = [("families", n, f.requirements, "") for n, f in sorted(fleet.spec.families.items())]
+    owners += [("services", n, s.requirements, n)
+               for n, s in sorted(fleet.spec.services.items())]
+    for section, name, requirements, service in owners:
+        for i, requirement in enumerate(requirements):
+            if _unpinned(requirement):
+                package = re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0]
+                yield Finding(
+                    "DY603", Severity.WARNING, fleet.where(section, name, "requirements", i),
+                    f"{section[:-1] if section == 'services' else 'family'} {name} requires "
+                    f"`{requirement}` without a pin: the next build may get another version",
+                    f"pin it, e.g. `{package}==<version>`, or run `dockyard lock`",
+                    service=service)
+
+
+RULES: list[Rule] = [latest_tag, family_base_tag, unpinned_requirements]

@@ -1,0 +1,204 @@
+"""DY4xx: how services find each other — names, not loopback or hard-coded addresses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dockyard.checks.finding import Code, Finding, Severity
+from dockyard.checks.rules import Rule, copies
+from dockyard.manifest.load import Fleet
+from dockyard.manifest.models import ServiceSpec
+from dockyard.plan.model import Plan
+
+CODES = {c.code: c for c in (
+    Code("DY401", Severity.ERROR, "an env value points at localhost, 127.0.0.1 or 0.0.0.0: "
+         "inside a container that is the container itself",
+         "use the other service's name, e.g. `redis://store:6379`"),
+    Code("DY402", Severity.WARNING, "an env value hard-codes the IP address of a machine or "
+         "a published port", "use the service's name (same machine) or a variable"),
+    Code("DY403", Severity.WARNING, "a data volume uses a relative host path",
+         "use an absolute host path or a named volume"),
+    Code("DY404", Severity.ERROR, "a dependency runs on another machine and has no reachable "
+         "endpoint (no published port, or the machine has no `host:`)",
+         "publish a port on the dependency and set `machines.<m>.host`, or co-locate them"),
+)}
+
+LOOPBACK = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]", "ip6-localhost"}
+_IP = r"\d{1,3}(?:\.\d{1,3}){3}"
+# scheme://[user@]host[:port] or host:port (host: a loopback name or an IPv4 address)
+_TARGET = re.compile(
+    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/\s]*@)?)?"
+    rf"(?<![\w.-])(?P<host>localhost|ip6-localhost|\[::1\]|{_IP})"
+    r"(?::(?P<port>\d{1,5}))?(?![\w.-])")
+# Keys whose bare value (no scheme, no port) names a host to connect to.
+_HOST_KEY = re.compile(r"_(HOST|HOSTNAME|ADDR|ADDRESS|SERVER|URL|URI|ENDPOINT|DSN)$", re.I)
+# ... unless the key configures what the service itself listens on.
+_LISTEN_KEY = re.compile(r"BIND|LISTEN|^(HOST|HOSTNAME|SERVER_HOST|UVICORN_HOST|GUNICORN_HOST|"
+                         r"APP_HOST|HTTP_HOST|WEB_HOST|API_HOST)$", re.I)
+_SCHEMES = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Who answers on which port: built once, so each env value is checked in O(1)."""
+
+    by_port: dict[int, list[str]]  # container port -> services
+    by_host_port: dict[tuple[str, int], tuple[str, int]]  # (machine, published) -> svc, port
+    machine_of_ip: dict[str, str]  # machines.<m>.host or a published bind address -> m
+    machines: dict[str, tuple[str, ...]]  # service -> its machines
+
+
+def _index(fleet: Fleet, plan: Plan) -> _Index:
+    by_port: dict[int, list[str]] = {}
+    by_host_port: dict[tuple[str, int], tuple[str, int]] = {}
+    ip: dict[str, str] = {m.host: n for n, m in sorted(fleet.spec.machines.items()) if m.host}
+    machines: dict[str, list[str]] = {}
+    for copy in copies(plan):
+        machines.setdefault(copy.name, []).append(copy.machine)
+        ports = [*copy.spec.ports.values(),
+                 *(p for a in copy.spec.agents.values() for p in a.ports.values())]
+        for port in ports:
+            if copy.machine == machines[copy.name][0]:
+                by_port.setdefault(port.port, []).append(copy.name)
+            if port.publish:
+                by_host_port.setdefault((copy.machine, port.host_port), (copy.name, port.port))
+                if re.fullmatch(_IP, port.bind) and port.bind not in LOOPBACK:
+                    ip.setdefault(port.bind, copy.machine)
+    return _Index(by_port, by_host_port, ip, {k: tuple(v) for k, v in machines.items()})
+
+
+def _envs(name: str, svc: ServiceSpec) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    for key, value in sorted(svc.env.items()):
+        yield ("services", name, "env", key), key, value
+    for agent_name, agent in sorted(svc.agents.items()):
+        for key, value in sorted(agent.env.items()):
+            yield ("services", name, "agents", agent_name, "env", key), key, value
+
+
+def _own_ports(svc: ServiceSpec) -> set[int]:
+    return {p.port for p in svc.ports.values()} | {
+        p.port for a in svc.agents.values() for p in a.ports.values()}
+
+
+def loopback_targets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY401 (loopback) and DY402 (hard-coded address) in env values and URLs."""
+    index = _index(fleet, plan)
+    for name, svc in sorted(fleet.spec.services.items()):
+        if not svc.env and not svc.agents:
+            continue
+        own = _own_ports(svc)
+        here = index.machines.get(name, ("",))[0]
+        for path, key, value in _envs(name, svc):
+            if "localhost" not in value and "." not in value and "::1" not in value:
+                continue
+            for match in _TARGET.finditer(value):
+                finding = _judge(fleet, index, name, here, own, path, key, value, match)
+                if finding:
+                    yield finding
+                    break
+
+
+def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
+           path: tuple[str | int, ...], key: str, value: str,
+           match: re.Match[str]) -> Finding | None:
+    host, scheme, port_text = match["host"], match["scheme"], match["port"]
+    if not scheme and not port_text:
+        # A bare address is a target only under a key such as REDIS_HOST (not HOST, BIND...).
+        if not _HOST_KEY.search(key) or _LISTEN_KEY.search(key) or host == "0.0.0.0":
+            return None
+        prefix = key.rsplit("_", 1)[0].lower()
+        if prefix in (name, name.replace("-", "_")):
+            return None
+    port = int(port_text) if port_text else _SCHEMES.get((scheme or "").lower())
+    if port is not None and port in own:
+        return None  # the service talking to itself: loopback is right
+    loopback = host in LOOPBACK
+    if not loopback and host not in index.machine_of_ip:
+        return None
+    target = _target(index, here, host, port)
+    shown = f"{scheme}://" if scheme else ""
+    where = fleet.where(*path)
+    if target:
+        svc_name, svc_port = target
+        suggestion = f"{shown}{svc_name}" + (f":{svc_port}" if svc_port else "")
+        fix = f"write `{key}: {value.replace(match.group(0), suggestion, 1)}`"
+    elif loopback:
+        fix = ("use the name of the service that answers there; for a program on the host "
+               "itself, `host.docker.internal` (with `extra_hosts: host-gateway`)")
+    else:
+        fix = "use the service's name (on one machine) or pass the address in as ${VAR}"
+    if loopback:
+        return Finding(
+            "DY401", Severity.ERROR, where,
+            f"service {name}: {key} points at {host}" + (f":{port}" if port else "")
+            + ", which inside a container is the container itself"
+            + (f", not {target[0]}" if target else ""), fix, service=name)
+    owner = index.machine_of_ip[host]
+    return Finding(
+        "DY402", Severity.WARNING, where,
+        f"service {name}: {key} hard-codes {host}, the address of machine {owner}"
+        + (f" where {target[0]} answers" if target else ""), fix, service=name)
+
+
+def _target(index: _Index, here: str, host: str, port: int | None) -> tuple[str, int] | None:
+    """The service a (host, port) most likely means, and the container port to use."""
+    if port is None:
+        return None
+    machine = index.machine_of_ip.get(host, here)
+    owner = index.by_host_port.get((machine, port))
+    if owner:
+        return owner
+    candidates = index.by_port.get(port, [])
+    return (candidates[0], port) if candidates else None
+
+
+def relative_volumes(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY403: `./data:/data` depends on the folder `up` runs from, and on one machine."""
+    for name, svc in sorted(fleet.spec.services.items()):
+        for i, volume in enumerate(svc.volumes):
+            source = volume.split(":")[0]
+            if not (source in (".", "..") or source.startswith(("./", "../"))
+                    or ("/" in source and not source.startswith(("/", "~", "$")))):
+                continue
+            target = volume.split(":")[1] if ":" in volume else source
+            named = target.strip("/").split("/")[-1] or "data"
+            yield Finding(
+                "DY403", Severity.WARNING, fleet.where("services", name, "volumes", i),
+                f"service {name} mounts the relative host path {source}: it resolves against "
+                "the manifest's folder on whichever machine runs it",
+                f"use an absolute path (`/srv/{fleet.spec.fleet}/{named}:{target}`) or a "
+                f"named volume (`{named}:{target}`)", service=name)
+
+
+def cross_machine_dependencies(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY404: a dependency on another machine must publish a port on a reachable host."""
+    where_runs: dict[str, set[str]] = {}
+    for copy in copies(plan):
+        where_runs.setdefault(copy.name, set()).add(copy.machine)
+    for name, svc in sorted(fleet.spec.services.items()):
+        mine = where_runs.get(name, set())
+        for dep in sorted(svc.depends_on):
+            theirs = where_runs.get(dep, set())
+            if not mine or not theirs or mine <= theirs:
+                continue
+            other = sorted(theirs)[0]
+            dep_spec = fleet.spec.services[dep]
+            published = [p for p in dep_spec.ports.values() if p.publish]
+            reachable = [p for p in published if p.bind != "127.0.0.1"]
+            host = fleet.spec.machines[other].host if other in fleet.spec.machines else ""
+            if reachable and host:
+                continue
+            why = ("publishes no port" if not published else
+                   "publishes its ports on 127.0.0.1 only" if not reachable else
+                   f"machine {other} has no `host:` address")
+            yield Finding(
+                "DY404", Severity.ERROR, fleet.where("services", name, "depends_on", dep),
+                f"service {name} on {', '.join(sorted(mine - theirs))} depends on {dep}, which "
+                f"runs on {other} and {why}: nothing on the other machine can reach it",
+                f"publish a port of {dep} on an outside address (`bind: 0.0.0.0`) and set "
+                f"machines.{other}.host, or run {name} on {other}", service=name)
+
+
+RULES: list[Rule] = [loopback_targets, relative_volumes, cross_machine_dependencies]

@@ -1,0 +1,109 @@
+"""DY1xx: ports. Host ports per machine, and ports shared by the processes of one container."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dockyard.checks.finding import Code, Finding, Severity
+from dockyard.checks.rules import Rule, copies
+from dockyard.manifest.load import Fleet
+from dockyard.manifest.models import HealthSpec, PortSpec, ServiceSpec
+from dockyard.plan.model import Plan
+
+CODES = {c.code: c for c in (
+    Code("DY101", Severity.ERROR, "two services (or agents, or copies) publish the same host "
+         "port on one machine", "give one of them another host port (`host:`)"),
+    Code("DY102", Severity.ERROR, "two processes of one container (agents, the service itself, "
+         "a health check) use the same container port",
+         "give each agent its own port; point `health.port` at the process it checks"),
+)}
+
+WILDCARD = {"0.0.0.0", "*", "", "::", "[::]"}
+
+
+def _published(name: str, spec: ServiceSpec) -> Iterator[tuple[str, tuple[str | int, ...],
+                                                                PortSpec]]:
+    """(who, manifest path, port) for every port the container publishes on its machine."""
+    for port_name, port in sorted(spec.ports.items()):
+        if port.publish:
+            yield name, ("services", name, "ports", port_name), port
+    for agent_name, agent in sorted(spec.agents.items()):
+        for port_name, port in sorted(agent.ports.items()):
+            if port.publish:
+                yield (f"{name} (agent {agent_name})",
+                       ("services", name, "agents", agent_name, "ports", port_name), port)
+
+
+def host_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY101: two services publish the same host port on one machine.
+
+    Counted per copy (`machines:` puts one on each machine) and per agent of a container
+    group. A port on all interfaces collides with the same port on any address.
+    """
+    # (machine, host port, protocol) -> {bind address ("*" for all): first owner}
+    seen: dict[tuple[str, int, str], dict[str, str]] = {}
+    for copy in copies(plan):
+        for who, path, port in _published(copy.name, copy.spec):
+            bind = "*" if port.bind in WILDCARD else port.bind
+            owners = seen.setdefault((copy.machine, port.host_port, port.protocol), {})
+            if bind == "*":
+                other = next(iter(owners.values()), None)
+            else:
+                other = owners.get(bind) or owners.get("*")
+            if other is None:
+                owners[bind] = who
+                continue
+            yield Finding(
+                "DY101", Severity.ERROR, fleet.where(*path),
+                f"service {who} publishes host port {port.host_port} on machine "
+                f"{copy.machine}, already published by {other}",
+                f"give one of them another host port, e.g. `host: {port.host_port + 1}`",
+                service=copy.name)
+
+
+def _health_port(health: HealthSpec | None, ports: dict[str, PortSpec]) -> int | None:
+    if health is None or not health.http:
+        return None
+    if isinstance(health.port, int):
+        return health.port
+    if health.port:
+        port = ports.get(health.port)
+        return port.port if port else None
+    first = next(iter(sorted(ports.items())), None)
+    return first[1].port if first else None
+
+
+def container_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY102: processes in one container share its network; two cannot listen on one port.
+
+    The service's own ports and its health port are one process; each agent is another.
+    A health check aimed at a port another process listens on probes the wrong process.
+    """
+    for name, svc in sorted(fleet.spec.services.items()):
+        if not svc.agents:
+            continue
+        owner: dict[tuple[int, str], str] = {}
+        procs: list[tuple[str, tuple[str, ...], dict[str, PortSpec], HealthSpec | None]] = [
+            ("", ("services", name), svc.ports, svc.health)]
+        procs += [(agent_name, ("services", name, "agents", agent_name), a.ports, a.health)
+                  for agent_name, a in sorted(svc.agents.items())]
+        for proc, at, ports, health in procs:
+            label = f"agent {proc}" if proc else "the service itself"
+            claims = [((p.port, p.protocol), (*at, "ports", pn))
+                      for pn, p in sorted(ports.items())]
+            health_port = _health_port(health, ports)
+            if health_port is not None and all(k[0] != health_port for k, _ in claims):
+                claims.append(((health_port, "tcp"), (*at, "health", "port")))
+            for key, path in claims:
+                other = owner.setdefault(key, label)
+                if other != label:
+                    yield Finding(
+                        "DY102", Severity.ERROR, fleet.where(*path),
+                        f"in service {name}, {label} uses container port {key[0]}, which "
+                        f"{other} already uses: the processes of one container share its "
+                        "network",
+                        "give each agent its own port, and point `health.port` at the port "
+                        "of the process it checks", service=name)
+
+
+RULES: list[Rule] = [host_port_collisions, container_port_collisions]

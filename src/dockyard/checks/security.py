@@ -1,0 +1,118 @@
+"""DY7xx: security — root users, secrets in the manifest, the Docker socket, open datastores."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from dockyard.checks.finding import Code, Finding, Severity
+from dockyard.checks.images import known
+from dockyard.checks.ports import WILDCARD
+from dockyard.checks.rules import Rule, image_repo
+from dockyard.manifest.load import Fleet
+from dockyard.plan.model import Plan
+
+CODES = {c.code: c for c in (
+    Code("DY701", Severity.WARNING, "a service runs as root (`user: root`/`0`, or a stock "
+         "image known to run as root with no `user:`)",
+         "set `user:` to an unprivileged UID, or use the image's non-root variant"),
+    Code("DY702", Severity.WARNING, "a secret (PASSWORD, SECRET, TOKEN, API_KEY, PRIVATE_KEY) "
+         "is written in the manifest instead of a required variable",
+         "write `KEY: ${KEY:?set it in .env}` and keep the value in .env, out of git"),
+    Code("DY703", Severity.WARNING, "the Docker socket is mounted: that is root on the host",
+         "drop the mount, or put a socket proxy that allows only what is needed in between"),
+    Code("DY704", Severity.WARNING, "a datastore publishes its port on all interfaces "
+         "(published ports bypass ufw, moby#4737)",
+         "publish on 127.0.0.1 (the default), or do not publish it: services reach it by name"),
+)}
+
+_SECRET_KEY = re.compile(r"(?:^|_)(PASSWORD|PASSWD|PASS|SECRET|SECRET_KEY|TOKEN|API_?KEY|"
+                         r"PRIVATE_KEY|ACCESS_KEY|CLIENT_SECRET)(?:_|$)", re.I)
+_NOT_A_VALUE = re.compile(r"_(FILE|PATH|DIR|LENGTH|TTL|EXPIRY|EXPIRES|HEADER|NAME|URL)$", re.I)
+# A variable use ${NAME...} or $NAME, after `$$` (a literal dollar) is removed.
+_VARIABLE = re.compile(r"\$\{[A-Za-z_]|\$[A-Za-z_]")
+_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]+)\}")
+DATASTORES = {"postgres", "redis", "mysql", "mariadb", "mongo", "qdrant/qdrant", "memcached",
+              "elasticsearch", "neo4j", "rabbitmq", "clickhouse/clickhouse-server",
+              "chromadb/chroma", "semitechnologies/weaviate", "milvusdb/milvus", "valkey/valkey"}
+
+
+def root_user(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY701: a process running as root owns the container and whatever it mounts."""
+    for name, svc in sorted(fleet.spec.services.items()):
+        user = svc.user.split(":")[0].strip()
+        if user in ("root", "0"):
+            yield Finding(
+                "DY701", Severity.WARNING, fleet.where("services", name, "user"),
+                f"service {name} runs as root (`user: {svc.user}`)",
+                "set `user:` to an unprivileged UID such as 10001", service=name)
+        elif not user and svc.image and known(svc.image).root:
+            yield Finding(
+                "DY701", Severity.WARNING, fleet.where("services", name, "image"),
+                f"service {name}: {svc.image} runs as root and no `user:` is set",
+                "set `user:` to an unprivileged UID (check which folders it writes), or use "
+                "the image's non-root variant", service=name)
+
+
+def inline_secrets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY702: secrets belong in .env or the environment, not in a file that goes to git.
+
+    The manifest's text before interpolation (Fleet.raw) tells `${DB_PASSWORD:?}` from a
+    literal: interpolation has already replaced the variable in the spec.
+    """
+    places: list[tuple[tuple[str | int, ...], str, str, str]] = []
+    for name, svc in sorted(fleet.spec.services.items()):
+        places += [(("services", name, "env", k), k, v, name) for k, v in sorted(svc.env.items())]
+        for agent_name, agent in sorted(svc.agents.items()):
+            places += [(("services", name, "agents", agent_name, "env", k), k, v, name)
+                       for k, v in sorted(agent.env.items())]
+    for fam_name, fam in sorted(fleet.spec.families.items()):
+        places += [(("families", fam_name, "env", k), k, v, "") for k, v in sorted(fam.env.items())]
+    for path, key, value, service in places:
+        if not value or not _SECRET_KEY.search(key) or _NOT_A_VALUE.search(key):
+            continue
+        raw = fleet.raw.get(path, value)
+        text = raw.replace("$$", "")
+        default = _DEFAULT.search(text)
+        if _VARIABLE.search(text) and not default:
+            continue
+        owner = f"service {service}" if service else f"family {path[1]}"
+        how = (f"has the default `{default[1]}` written in the manifest" if default
+               else "is written in the manifest")
+        yield Finding(
+            "DY702", Severity.WARNING, fleet.where(*path),
+            f"{owner}: the secret {key} {how}, so it goes wherever the file goes",
+            f"write `{key}: ${{{key}:?set {key} in .env}}` and put the value in .env "
+            "(kept out of git)", service=service)
+
+
+def docker_socket(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY703: the Docker socket gives root on the host, even read-only (dockge#849)."""
+    for name, svc in sorted(fleet.spec.services.items()):
+        for i, volume in enumerate(svc.volumes):
+            if volume.split(":")[0].endswith("docker.sock"):
+                yield Finding(
+                    "DY703", Severity.WARNING, fleet.where("services", name, "volumes", i),
+                    f"service {name} mounts the Docker socket: whoever controls it is root "
+                    "on the host (`:ro` does not help)",
+                    "drop the mount, or put a socket proxy that allows only the calls it needs "
+                    "in between", service=name)
+
+
+def open_datastores(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY704: a database published on 0.0.0.0 is reachable from the network, past ufw."""
+    for name, svc in sorted(fleet.spec.services.items()):
+        if not svc.image or image_repo(svc.image) not in DATASTORES:
+            continue
+        for port_name, port in sorted(svc.ports.items()):
+            if port.publish and port.bind in WILDCARD:
+                yield Finding(
+                    "DY704", Severity.WARNING,
+                    fleet.where("services", name, "ports", port_name),
+                    f"service {name} ({image_repo(svc.image)}) publishes port "
+                    f"{port.host_port} on all interfaces: published ports bypass ufw",
+                    "bind it to 127.0.0.1 (the default), or set `publish: false`: other "
+                    "services reach it by name", service=name)
+
+
+RULES: list[Rule] = [root_user, inline_secrets, docker_socket, open_datastores]
