@@ -209,6 +209,35 @@ def push(ctx: typer.Context) -> None:
     out.print(f"pushed {len(report.pushed)} tag(s) to {fleet.spec.registry}", highlight=False)
 
 
+@app.command()
+def images(ctx: typer.Context,
+           fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Each image's size, the bytes it shares with the fleet's other images, and budgets."""
+    from dockyard.engine.images import images as fleet_images
+    from dockyard.units import format_size
+
+    fleet, plan = _load(ctx.obj)
+    report = fleet_images(fleet, plan)
+    if fmt is Format.json:
+        out.print_json(json.dumps({**report.sizes.as_dict(), "absent": report.absent,
+                                   "findings": [f.as_dict() for f in report.findings]}))
+        return
+    table = Table(title=f"fleet {fleet.spec.fleet}: images")
+    for col in ("image", "kind", "size", "shared", "unique"):
+        table.add_column(col, justify="left" if col in ("image", "kind") else "right")
+    for i in report.sizes.images:  # "~": layer sizes not aligned exactly (see plan/sizes.py)
+        table.add_row(i.ref, i.kind, format_size(i.size) + ("" if i.exact else " ~"),
+                      format_size(i.shared), format_size(i.unique))
+    for ref in report.absent:
+        table.add_row(ref, "absent", "-", "-", "-")
+    out.print(table)
+    out.print(f"on disk: {_gib(report.sizes.disk)} for the fleet's images (each layer once); "
+              f"{_gib(report.sizes.total)} if nothing were shared", highlight=False)
+    for f in report.findings:
+        out.print(f"{f.where}: [yellow]{f.severity}[/yellow] {f.code}: {f.message}\n"
+                  f"    fix: {f.fix}", highlight=False)
+
+
 def _preflight(fleet: Fleet, plan: Plan) -> None:
     """Errors in the manifest stop engine commands before any container is touched."""
     from dockyard.checks import Severity
