@@ -330,6 +330,62 @@ def logs(ctx: typer.Context, service: str | None = typer.Argument(None),
     deploy_logs(_target(ctx.obj, fleet, plan), service, follow=follow, tail=tail)
 
 
+@app.command("import")
+def import_(
+    files: list[Path] = typer.Argument(None, help="Compose files; later ones override earlier "
+                                       "ones (default: the compose.yaml here)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Manifest to write "
+                                       "(default: fleet.yaml beside the first compose file; "
+                                       "- for stdout)."),
+    fleet_name: str | None = typer.Option(None, "--fleet", help="Fleet name (default: the "
+                                          "compose project's name)."),
+    machine: str = typer.Option("local", "--machine", help="Name of the fleet's one machine."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing manifest."),
+) -> None:
+    """Turn a compose project (and the Dockerfiles it builds) into a fleet manifest, and list
+    what could not be mapped."""
+    import re
+
+    from dockyard.errors import DockyardError as Failed
+    from dockyard.manifest.importer import find_compose, import_compose, read_project
+    from dockyard.manifest.load import loads
+
+    paths = list(files or [])
+    if not paths:
+        found = find_compose(Path.cwd())
+        if found is None:
+            raise ManifestError("no compose.yaml in this folder",
+                                fix="name the compose files: dockyard import compose.yaml")
+        paths = [found]
+    project = read_project(paths)
+    target = output if output is not None else project.directory / "fleet.yaml"
+    to_stdout = str(target) == "-"
+    if not to_stdout and target.exists() and not force:
+        raise ManifestError(f"{target} already exists",
+                            fix="pass --force to overwrite it, or -o another file")
+    result = import_compose(project, out_dir=Path.cwd() if to_stdout else target.parent,
+                            fleet=fleet_name, machine=machine)
+    text = result.text()
+    report = err if to_stdout else out
+    if to_stdout:
+        sys.stdout.write(text)
+    else:
+        target.write_text(text, encoding="utf-8")
+    for item in result.unmapped:
+        report.print(f"not mapped: {item}", highlight=False, markup=False)
+    # Variables the environment lacks are not the import's fault: any value will do here.
+    lenient = {name: project.environ.get(name, "1")
+               for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", text)}
+    try:
+        loads(text, name=target.name, path=None if to_stdout else target, environ=lenient)
+    except ManifestError as exc:
+        raise Failed(f"the imported manifest does not load: {exc}",
+                     fix="a dockyard bug: please report it with the compose file") from None
+    where = "stdout" if to_stdout else str(target)
+    report.print(f"wrote {where}: {len(result.manifest['services'])} service(s), "
+                 f"{len(result.unmapped)} thing(s) not mapped", highlight=False)
+
+
 @app.command("bootstrap-base")
 def bootstrap_base(packages: list[str] = typer.Argument(None, help="Extra Debian packages.")
                    ) -> None:
