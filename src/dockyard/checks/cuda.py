@@ -246,36 +246,42 @@ def gpu_architecture(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 continue
             label = f"GPU {index} of {copy.machine} ({gpu.model or 'sm ' + sm}, sm_" \
                     f"{sm.replace('.', '')})"
-            judged_torch = False
-            for src in sources(fleet, copy.name):
-                if src.torch and not judged_torch:
-                    judged_torch = True  # the nearest torch build is the one that runs
-                    variant = src.variant or (compat.pypi_default_variant(src.torch) or ""
-                                              if machine.arch == "amd64" else "")
-                    built = compat.torch_sms(src.torch, variant) if variant else None
-                    if built is None or compat.sm_runs(built, sm):
-                        continue
-                    grouped.add(
-                        (src.path, copy.machine, sm), copy.name, Severity.ERROR,
-                        f"{src.what}: torch {src.torch} {variant} wheels are built for "
-                        f"sm_{', sm_'.join(b.replace('.', '') for b in built)}, not for {label}",
-                        f"use {_torch_fix(sm, machine.arch)}")
-                elif src.cuda and not src.torch:
-                    ok = compat.supports_sm(src.cuda, sm)
-                    if ok is None or ok:
-                        continue
-                    first = compat.first_cuda_for(sm)
-                    newer = bool(first) and compat.version_key(first or "") > \
-                        compat.version_key(src.cuda)
-                    grouped.add(
-                        (src.path, copy.machine, sm), copy.name,
-                        Severity.WARNING if newer else Severity.ERROR,
-                        f"{src.what}: CUDA {src.cuda} cannot build for {label}"
-                        + ("; it runs only if the build ships PTX the driver can JIT at "
-                           "every start" if newer else "; CUDA "
-                           f"{src.cuda} dropped that architecture"),
-                        f"build with CUDA >= {first}" if newer and first else
-                        "build with a CUDA that still targets this GPU, or replace the GPU")
+            found = sources(fleet, copy.name)
+            # The nearest torch wheel is what runs the kernels; without one, the nearest CUDA.
+            torch_src = next((src for src in found if src.torch), None)
+            variant = ""
+            built: tuple[str, ...] | None = None
+            if torch_src is not None:
+                variant = torch_src.variant or (compat.pypi_default_variant(torch_src.torch)
+                                                or "" if machine.arch == "amd64" else "")
+                built = compat.torch_sms(torch_src.torch, variant) if variant else None
+            if torch_src is not None and built is not None:
+                if compat.sm_runs(built, sm):
+                    continue
+                release = torch_src.torch.split("+")[0]
+                grouped.add(
+                    (torch_src.path, copy.machine, sm), copy.name, Severity.ERROR,
+                    f"{torch_src.what}: torch {release} {variant} wheels are built for "
+                    f"sm_{', sm_'.join(b.replace('.', '') for b in built)}, not for {label}",
+                    f"use {_torch_fix(sm, machine.arch)}")
+                continue
+            cuda_src = next((src for src in found if src.cuda and not src.torch), None)
+            if cuda_src is None:
+                continue
+            ok = compat.supports_sm(cuda_src.cuda, sm)
+            if ok is None or ok:
+                continue
+            first = compat.first_cuda_for(sm)
+            newer = bool(first) and compat.version_key(first or "") > \
+                compat.version_key(cuda_src.cuda)
+            grouped.add(
+                (cuda_src.path, copy.machine, sm), copy.name,
+                Severity.WARNING if newer else Severity.ERROR,
+                f"{cuda_src.what}: CUDA {cuda_src.cuda} cannot build for {label}"
+                + ("; it runs only if the build ships PTX the driver can JIT at every "
+                   "start" if newer else f"; CUDA {cuda_src.cuda} dropped that architecture"),
+                f"build with CUDA >= {first}" if newer and first else
+                "build with a CUDA that still targets this GPU, or replace the GPU")
     yield from grouped.findings(fleet, "DY302")
 
 

@@ -11,15 +11,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from dockyard.checks import health, images, memory, network, ports, security
+from dockyard.checks import cuda, health, images, memory, network, ports, security
 from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 
-# DY1xx ports, DY2xx GPU/memory/CPU, DY3xx CUDA/arch/ABI/wheels (checks/cuda.py: add it
-# here), DY4xx network, DY5xx health, DY6xx images, DY7xx security.
-MODULES: tuple[ModuleType, ...] = (ports, memory, network, health, images, security)
+# DY1xx ports, DY2xx GPU/memory/CPU, DY3xx CUDA/arch/ABI/wheels (checks/cuda.py), DY4xx
+# network, DY5xx health, DY6xx images, DY7xx security.
+MODULES: tuple[ModuleType, ...] = (ports, memory, cuda, network, health, images, security)
 
 META = {c.code: c for c in (
     Code("DY001", Severity.INFO, "a `suppress:` entry matches no finding (stale suppression)",
