@@ -110,6 +110,7 @@ class Data:
     cuda_runtime: tuple[str, ...]
     torch_dependents: frozenset[str]
     torch_pinners: frozenset[str]
+    env_misnamed: dict[str, str]
     no_wheel: tuple[NoWheel, ...]
 
 
@@ -135,6 +136,7 @@ def data() -> Data:
         cuda_runtime=tuple(images["cuda_runtime"]),
         torch_dependents=frozenset(str(n) for n in raw["torch_dependents"]),
         torch_pinners=frozenset(str(n) for n in raw["torch_pinners"]),
+        env_misnamed={str(k): str(v) for k, v in raw["env_misnamed"].items()},
         no_wheel=tuple(NoWheel(str(e["name"]), arch, str(e.get("below", "")),
                                bool(e.get("cpu_only", False)), str(e["note"]))
                        for arch, entries in raw["no_wheel"].items() for e in entries or []),
@@ -308,6 +310,12 @@ def pins_torch(requirement: str) -> str | None:
     """The requirement's name when its releases each need one exact torch (torchvision)."""
     req = parse_requirement(requirement)
     return req.name if req and req.name in data().torch_pinners else None
+
+
+def env_real_name(name: str) -> str | None:
+    """The variable meant by a near-miss name ("TORCH_CUDA_ALLOC_CONF" -> "PYTORCH_CUDA_
+    ALLOC_CONF"); None when `name` is not a known near-miss."""
+    return data().env_misnamed.get(name.upper())
 
 
 def no_wheel(requirement: str, arch: str) -> NoWheel | None:

@@ -44,7 +44,7 @@ machines:
 def test_registered_with_documented_codes() -> None:
     assert rules in MODULES
     documented = {c for c in codes() if c.startswith("DY3")}
-    assert documented == {f"DY30{i}" for i in range(1, 9)}
+    assert documented == {f"DY30{i}" for i in range(1, 10)}
     for code in documented:
         assert codes()[code].title and codes()[code].fix
 
@@ -439,3 +439,35 @@ services:
     gpu: {memory: 4GiB}
 """ + HEALTH
     assert findings(text, "DY308") == []
+
+
+# --- DY309: misnamed environment ----------------------------------------------------------
+
+def test_dy309_near_miss_names_in_profile_family_and_service() -> None:
+    text = """\
+fleet: demo
+machines:
+  box:
+    profile: {GPU_VISIBLE_DEVICES: "0", OMP_NUM_THREADS: "4"}
+families:
+  t: {from: "python:3.11-slim", env: {TORCH_CUDA_ALLOC_CONF: "max_split_size_mb:64"}}
+services:
+  app: {family: t, build: app, env: {CUDA_VISIBLE_DEVICE: "0"}}
+"""
+    found = findings(text, "DY309")
+    assert [str(f.where) for f in found] == ["fleet.yaml:4:15", "fleet.yaml:6:39",
+                                             "fleet.yaml:8:38"]
+    assert "CUDA_VISIBLE_DEVICES" in found[0].fix and "PYTORCH_CUDA_ALLOC_CONF" in found[1].fix
+    assert found[2].service == "app" and all(f.severity is Severity.WARNING for f in found)
+
+
+def test_dy309_no_finding_for_real_names() -> None:
+    text = """\
+fleet: demo
+machines:
+  box:
+    profile: {CUDA_VISIBLE_DEVICES: "0", PYTORCH_CUDA_ALLOC_CONF: "max_split_size_mb:64"}
+services:
+  app: {image: "ghcr.io/x/app:1", env: {TORCH_CUDA_ARCH_LIST: "8.9", GPU_MODEL: rtx}}
+"""
+    assert findings(text, "DY309") == []

@@ -43,6 +43,8 @@ CODES = {c.code: c for c in (
          "CUDA libraries twice", "build the torch family from a plain base"),
     Code("DY308", Severity.WARNING, "TORCH_CUDA_ARCH_LIST is malformed or leaves out the GPU "
          "the service runs on", "write compute capabilities such as \"8.9;8.6\""),
+    Code("DY309", Severity.WARNING, "an environment name CUDA / PyTorch / the NVIDIA runtime "
+         "does not read (a near-miss of a real one)", "use the real name"),
 )}
 
 
@@ -517,5 +519,31 @@ def arch_list(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 f"add {sm} to the list: TORCH_CUDA_ARCH_LIST=\"{';'.join([*entries, sm])}\"")
 
 
+# --- DY309: misnamed CUDA / torch environment variables -----------------------------------
+
+def misnamed_env(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY309: GPU_VISIBLE_DEVICES, TORCH_CUDA_ALLOC_CONF...: set, and read by nobody."""
+    spec = fleet.spec
+    places: list[tuple[Path, dict[str, str], str, str]] = []
+    for name, m in sorted(spec.machines.items()):
+        places.append((("machines", name, "profile"), m.profile, f"machine {name}'s profile", ""))
+    for name, fam in sorted(spec.families.items()):
+        places.append((("families", name, "env"), fam.env, f"family {name}", ""))
+    for name, svc in sorted(spec.services.items()):
+        places.append((("services", name, "env"), svc.env, f"service {name}", name))
+        for agent, a in sorted(svc.agents.items()):
+            places.append((("services", name, "agents", agent, "env"), a.env,
+                           f"agent {agent} of service {name}", name))
+    for at, env, whose, service in places:
+        for key, value in env.items():
+            real = compat.env_real_name(key)
+            if real is None or real in env:
+                continue
+            yield Finding(
+                "DY309", Severity.WARNING, fleet.where(*at, key),
+                f"{whose} sets {key}, which nothing reads: the setting is silently ignored "
+                f"(the variable is {real})", f"rename it: {real}: {value!r}", service=service)
+
+
 RULES: list[Rule] = [cuda_driver, gpu_architecture, platforms, missing_wheels, torch_abi,
-                     cuda_twice, arch_list]
+                     cuda_twice, arch_list, misnamed_env]
