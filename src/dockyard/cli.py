@@ -238,6 +238,54 @@ def images(ctx: typer.Context,
                   f"    fix: {f.fix}", highlight=False)
 
 
+@app.command()
+def adopt(ctx: typer.Context,
+          dockerfile: Path = typer.Argument(..., help="The service's own Dockerfile."),
+          family: str = typer.Option(..., "--family", help="The family to move it onto."),
+          file: Path | None = typer.Option(None, "--file", "-f", help="Manifest (as the global "
+                                           "-f)."),
+          output: Path | None = typer.Option(None, "--output", "-o", help="Write the new "
+                                             "Dockerfile here (default: print it).")) -> None:
+    """Rewrite a service Dockerfile onto a family (ARG BASE_IMAGE), reporting what it could not
+    convert."""
+    import dataclasses
+    import difflib
+
+    from dockyard.plan.plan import MOVING_TAG, image_name
+    from dockyard.render.adopt import adopt as adopt_dockerfile
+    from dockyard.render.adopt import adopt_report, family_facts, wanted_files
+
+    fleet, _ = _load(dataclasses.replace(ctx.obj, file=file or ctx.obj.file))
+    if family not in fleet.spec.families:
+        close = difflib.get_close_matches(family, list(fleet.spec.families), n=1)
+        raise ManifestError(
+            f"no family {family!r} in {fleet.path.name}"
+            + (f" (did you mean {close[0]!r}?)" if close else ""),
+            where=fleet.where("families"),
+            fix="one of: " + (", ".join(sorted(fleet.spec.families)) or "(none: add one)"))
+    try:
+        text = dockerfile.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read {dockerfile}: {getattr(exc, 'strerror', None) or exc}",
+                            fix="pass the path of a service's Dockerfile") from None
+    files = {}
+    for name in wanted_files(text):
+        path = dockerfile.parent / name
+        if path.is_file():
+            files[name] = path.read_text(encoding="utf-8", errors="replace")
+    facts = family_facts(fleet.spec, family, f"{image_name(fleet, family, 'family')}:{MOVING_TAG}")
+    result = adopt_dockerfile(text, facts, source=str(dockerfile), files=files)
+    for line in adopt_report(result):
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+    if output is None:
+        out.print(result.text, end="", highlight=False, markup=False, soft_wrap=True)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(result.text, encoding="utf-8")
+    err.print(f"wrote {output}: {len(result.changed)} converted, {len(result.unconverted)} "
+              "to review by hand", highlight=False, markup=False)
+
+
 def _preflight(fleet: Fleet, plan: Plan) -> None:
     """Errors in the manifest stop engine commands before any container is touched."""
     from dockyard.checks import Severity
