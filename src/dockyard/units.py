@@ -15,15 +15,17 @@ def parse_size(value: int | float | str) -> int:
     """Bytes from 1073741824, "1GiB", "1G" (binary, like Docker), "1GB" (decimal) or "512MiB"."""
     if isinstance(value, bool):
         raise ValueError("expected a size such as 512MiB or 16GiB, got a boolean")
+    if not isinstance(value, int | float | str):  # a list or mapping in the manifest
+        raise ValueError("expected a size such as 512MiB or 16GiB, got a list or mapping")
     if isinstance(value, int | float):
         if not math.isfinite(value):
-            raise ValueError(f"expected a size such as 512MiB or 16GiB, got {value!r}")
+            raise ValueError("expected a size such as 512MiB or 16GiB, got a list or mapping")
         if value < 0:
             raise ValueError("a size cannot be negative")
         return int(value)
     match = _SIZE.match(value)
     if not match:
-        raise ValueError(f"expected a size such as 512MiB or 16GiB, got {value!r}")
+        raise ValueError("expected a size such as 512MiB or 16GiB, got a list or mapping")
     number, unit, binary, byte = match.groups()
     # Docker reads "1g" as GiB; we follow it, and read an explicit "GB" as decimal.
     base = 1000 if (byte and not binary and unit) else 1024
@@ -37,15 +39,17 @@ def parse_duration(value: int | float | str) -> float:
     """Seconds from 5, "5s", "1m30s", "250ms" or "2h"."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 5s or 2m, got a boolean")
+    if not isinstance(value, int | float | str):  # a list or mapping in the manifest
+        raise ValueError("expected a duration such as 5s, 1m30s or 250ms, got a list or mapping")
     if isinstance(value, int | float):
         if not math.isfinite(value):
-            raise ValueError(f"expected a duration such as 5s, 1m30s or 250ms, got {value!r}")
+            raise ValueError("expected a duration such as 5s, 1m30s or 250ms, got a list or mapping")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
     text = value.strip()
     if not text or _DURATION.sub("", text):
-        raise ValueError(f"expected a duration such as 5s, 1m30s or 250ms, got {value!r}")
+        raise ValueError("expected a duration such as 5s, 1m30s or 250ms, got a list or mapping")
     seconds = sum(float(n) * _SECONDS[u] for n, u in _DURATION.findall(text))
     if not math.isfinite(seconds):
         raise ValueError(f"duration {value!r} is too long")
