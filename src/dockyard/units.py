@@ -19,13 +19,13 @@ def parse_size(value: int | float | str) -> int:
         raise ValueError("expected a size such as 512MiB or 16GiB, got a list or mapping")
     if isinstance(value, int | float):
         if not math.isfinite(value):
-            raise ValueError("expected a size such as 512MiB or 16GiB, got a list or mapping")
+            raise ValueError(f"expected a size such as 512MiB or 16GiB, got {value!r}")
         if value < 0:
             raise ValueError("a size cannot be negative")
         return int(value)
     match = _SIZE.match(value)
     if not match:
-        raise ValueError("expected a size such as 512MiB or 16GiB, got a list or mapping")
+        raise ValueError(f"expected a size such as 512MiB or 16GiB, got {value!r}")
     number, unit, binary, byte = match.groups()
     # Docker reads "1g" as GiB; we follow it, and read an explicit "GB" as decimal.
     base = 1000 if (byte and not binary and unit) else 1024
@@ -40,16 +40,16 @@ def parse_duration(value: int | float | str) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 5s or 2m, got a boolean")
     if not isinstance(value, int | float | str):  # a list or mapping in the manifest
-        raise ValueError("expected a duration such as 5s, 1m30s or 250ms, got a list or mapping")
+        raise ValueError("expected a duration such as 5s or 2m, got a list or mapping")
     if isinstance(value, int | float):
         if not math.isfinite(value):
-            raise ValueError("expected a duration such as 5s, 1m30s or 250ms, got a list or mapping")
+            raise ValueError(f"expected a duration such as 5s, 1m30s or 250ms, got {value!r}")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
     text = value.strip()
     if not text or _DURATION.sub("", text):
-        raise ValueError("expected a duration such as 5s, 1m30s or 250ms, got a list or mapping")
+        raise ValueError(f"expected a duration such as 5s, 1m30s or 250ms, got {value!r}")
     seconds = sum(float(n) * _SECONDS[u] for n, u in _DURATION.findall(text))
     if not math.isfinite(seconds):
         raise ValueError(f"duration {value!r} is too long")
