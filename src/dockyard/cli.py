@@ -246,8 +246,7 @@ def adopt(ctx: typer.Context,
                                            "-f)."),
           output: Path | None = typer.Option(None, "--output", "-o", help="Write the new "
                                              "Dockerfile here (default: print it).")) -> None:
-    """Rewrite a service Dockerfile onto a family (ARG BASE_IMAGE), reporting what it could not
-    convert."""
+    """Rewrite a service Dockerfile onto a family, listing what it could not convert."""
     import dataclasses
     import difflib
 
