@@ -10,7 +10,6 @@ engine found in it (`health_binaries(..., present=...)`).
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Iterator, Mapping, Set
 
 from dockyard.checks.finding import Code, Finding, Severity
@@ -83,10 +82,8 @@ def _script(script: str) -> list[tuple[str, ...]]:
     """The first programs of `a ... || b ... || exit 1`: one of them must exist."""
     alternatives: list[str] = []
     for part in script.split("||"):
-        try:
-            words = shlex.split(part.split("&&")[0].split(";")[0].split("|")[0])
-        except ValueError:
-            return []
+        words = part.split("&&")[0].split(";")[0].split("|")[0].split()
+        words = [w.strip("'\"") for w in words]
         while words and "=" in words[0] and not words[0].startswith("="):
             words = words[1:]  # VAR=value prefix
         if words and words[0] not in _BUILTINS:
@@ -137,6 +134,8 @@ def health_binaries(fleet: Fleet, plan: Plan,
         absent: Set[str] | None = known_absent
         if present is not None and name in present:
             have, absent = present[name], None
+        elif not known_absent:
+            continue  # nothing is known to be missing: no finding from a guess
         for path, probe in _probes(name, svc):
             assert probe.health is not None
             if probe.health.http and not probe.ports and not isinstance(probe.health.port, int):

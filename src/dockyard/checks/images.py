@@ -7,6 +7,7 @@ no finding is made from a guess.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ KNOWN: dict[str, ImageFacts] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def known(image: str) -> ImageFacts:
     """What is known about `image` (an empty ImageFacts when nothing is)."""
     repo = image_repo(image)

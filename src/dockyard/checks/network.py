@@ -70,10 +70,10 @@ def _index(fleet: Fleet, plan: Plan) -> _Index:
 
 
 def _envs(name: str, svc: ServiceSpec) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
-    for key, value in sorted(svc.env.items()):
+    for key, value in svc.env.items():
         yield ("services", name, "env", key), key, value
-    for agent_name, agent in sorted(svc.agents.items()):
-        for key, value in sorted(agent.env.items()):
+    for agent_name, agent in svc.agents.items():
+        for key, value in agent.env.items():
             yield ("services", name, "agents", agent_name, "env", key), key, value
 
 
@@ -84,16 +84,22 @@ def _own_ports(svc: ServiceSpec) -> set[int]:
 
 def loopback_targets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY401 (loopback) and DY402 (hard-coded address) in env values and URLs."""
-    index = _index(fleet, plan)
-    for name, svc in sorted(fleet.spec.services.items()):
+    built: list[_Index] = []  # built on the first suspicious value: most fleets have none
+    for name, svc in fleet.spec.services.items():
         if not svc.env and not svc.agents:
             continue
-        own = _own_ports(svc)
-        here = index.machines.get(name, ("",))[0]
         for path, key, value in _envs(name, svc):
             if "localhost" not in value and "." not in value and "::1" not in value:
                 continue
-            for match in _TARGET.finditer(value):
+            matches = list(_TARGET.finditer(value))
+            if not matches:
+                continue
+            if not built:
+                built.append(_index(fleet, plan))
+            index = built[0]
+            own = _own_ports(svc)
+            here = index.machines.get(name, ("",))[0]
+            for match in matches:
                 finding = _judge(fleet, index, name, here, own, path, key, value, match)
                 if finding:
                     yield finding

@@ -24,11 +24,11 @@ WILDCARD = {"0.0.0.0", "*", "", "::", "[::]"}
 def _published(name: str, spec: ServiceSpec) -> Iterator[tuple[str, tuple[str | int, ...],
                                                                 PortSpec]]:
     """(who, manifest path, port) for every port the container publishes on its machine."""
-    for port_name, port in sorted(spec.ports.items()):
+    for port_name, port in spec.ports.items():
         if port.publish:
             yield name, ("services", name, "ports", port_name), port
-    for agent_name, agent in sorted(spec.agents.items()):
-        for port_name, port in sorted(agent.ports.items()):
+    for agent_name, agent in spec.agents.items():
+        for port_name, port in agent.ports.items():
             if port.publish:
                 yield (f"{name} (agent {agent_name})",
                        ("services", name, "agents", agent_name, "ports", port_name), port)

@@ -30,10 +30,15 @@ class Copy:
     gpus: tuple[int, ...]
 
 
-def copies(plan: Plan) -> Iterator[Copy]:
+_last: list[tuple[Plan, list[Copy]]] = []  # the last plan's copies: every rule asks
+
+
+def copies(plan: Plan) -> list[Copy]:
     """Every copy of every service, by service name then machine."""
-    for _, sp in sorted(plan.services.items()):
-        yield from service_copies(sp)
+    if not _last or _last[0][0] is not plan:
+        found = [c for _, sp in sorted(plan.services.items()) for c in service_copies(sp)]
+        _last[:] = [(plan, found)]
+    return _last[0][1]
 
 
 def service_copies(sp: ServicePlan) -> Iterator[Copy]:

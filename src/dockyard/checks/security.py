@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -37,6 +38,11 @@ DATASTORES = {"postgres", "redis", "mysql", "mariadb", "mongo", "qdrant/qdrant",
               "chromadb/chroma", "semitechnologies/weaviate", "milvusdb/milvus", "valkey/valkey"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key)) and not _NOT_A_VALUE.search(key)
+
+
 def root_user(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY701: a process running as root owns the container and whatever it mounts."""
     for name, svc in sorted(fleet.spec.services.items()):
@@ -61,16 +67,16 @@ def inline_secrets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     literal: interpolation has already replaced the variable in the spec.
     """
     places: list[tuple[tuple[str | int, ...], str, str, str]] = []
-    for name, svc in sorted(fleet.spec.services.items()):
-        places += [(("services", name, "env", k), k, v, name) for k, v in sorted(svc.env.items())]
-        for agent_name, agent in sorted(svc.agents.items()):
+    for name, svc in fleet.spec.services.items():
+        places += [(("services", name, "env", k), k, v, name)
+                   for k, v in svc.env.items() if v and _is_secret(k)]
+        for agent_name, agent in svc.agents.items():
             places += [(("services", name, "agents", agent_name, "env", k), k, v, name)
-                       for k, v in sorted(agent.env.items())]
-    for fam_name, fam in sorted(fleet.spec.families.items()):
-        places += [(("families", fam_name, "env", k), k, v, "") for k, v in sorted(fam.env.items())]
+                       for k, v in agent.env.items() if v and _is_secret(k)]
+    for fam_name, fam in fleet.spec.families.items():
+        places += [(("families", fam_name, "env", k), k, v, "")
+                   for k, v in fam.env.items() if v and _is_secret(k)]
     for path, key, value, service in places:
-        if not value or not _SECRET_KEY.search(key) or _NOT_A_VALUE.search(key):
-            continue
         raw = fleet.raw.get(path, value)
         text = raw.replace("$$", "")
         default = _DEFAULT.search(text)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dockyard.checks import Severity
+from dockyard.checks.health import health_binaries, needed_programs
+from dockyard.manifest.load import loads
+from dockyard.plan import plan
 from tests.unit.checks.helpers import BASE, HEALTH, assert_finding, findings, only
 
 # --- DY501: depends_on healthy without a health check --------------------------------------
@@ -76,3 +81,138 @@ services:
 """ + HEALTH
     assert findings(text, "DY502") == []
 
+
+
+# --- DY503: an http health check with no program to run it -------------------------------
+
+def test_dy503_family_without_python_or_curl() -> None:
+    text = BASE + """\
+families:
+  plain: {from: "debian:bookworm-slim", apt: [nginx]}
+services:
+  web:
+    family: plain
+    build: web
+    ports: {http: 8080}
+    health: {http: /health}
+"""
+    f = only(text, "DY503")
+    assert_finding(f, "DY503", Severity.ERROR, "fleet.yaml:11:14", "web")
+    assert "curl or wget" in f.message and "family plain" in f.message
+    assert "apt" in f.fix
+
+
+@pytest.mark.parametrize("family", ['{from: "debian:bookworm-slim", apt: [nginx, curl]}',
+                                    '{from: "python:3.11-slim"}',
+                                    '{from: "debian:bookworm-slim", requirements: [flask==3.0.3]}',
+                                    '{from: "myorg/base:1.0"}'])
+def test_dy503_family_that_can_probe(family: str) -> None:
+    text = BASE + f"""\
+families:
+  plain: {family}
+services:
+  web:
+    family: plain
+    build: web
+    ports: {{http: 8080}}
+    health: {{http: /health}}
+"""
+    assert findings(text, "DY503") == []
+
+
+def test_dy503_stock_image_without_curl_or_wget() -> None:
+    text = BASE + """\
+services:
+  ollama:
+    image: ollama/ollama:0.5.4
+    ports: {api: 11434}
+    health: {http: /api/version}
+"""
+    f = only(text, "DY503")
+    assert "ollama/ollama:0.5.4" in f.message
+
+
+# --- DY504: a cmd health check runs a program the image lacks ------------------------------
+
+def test_dy504_curl_on_qdrant() -> None:
+    text = BASE + """\
+services:
+  qdrant:
+    image: qdrant/qdrant:v1.12.4
+    ports: {http: 6333}
+    health: {cmd: "curl -fsS http://localhost:6333/healthz || exit 1"}
+"""
+    f = only(text, "DY504")
+    assert_finding(f, "DY504", Severity.ERROR, "fleet.yaml:8:14", "qdrant")
+    assert "curl" in f.message and "/dev/tcp" in f.fix
+
+
+def test_dy504_exec_form_wget_on_postgres() -> None:
+    text = BASE + """\
+services:
+  db:
+    image: postgres:16.4
+    health: {cmd: [wget, -qO-, "http://localhost:5432"]}
+"""
+    f = only(text, "DY504")
+    assert "wget" in f.message and "pg_isready" in f.fix
+
+
+@pytest.mark.parametrize(("image", "cmd"), [
+    ("postgres:16.4", "[pg_isready, -U, postgres]"),
+    ("redis:7.4.1", "[redis-cli, ping]"),
+    ("redis:7.4.1-alpine", "[wget, -qO-, 'http://localhost:8001']"),  # busybox wget
+    ("ghcr.io/x/unknown:1.0", "[curl, -f, 'http://localhost']"),  # unknown: no guess
+    ("qdrant/qdrant:v1.12.4", "\"bash -c ':> /dev/tcp/127.0.0.1/6333'\""),
+])
+def test_dy504_programs_the_image_has(image: str, cmd: str) -> None:
+    text = BASE + f"""\
+services:
+  svc:
+    image: {image}
+    health: {{cmd: {cmd}}}
+"""
+    assert findings(text, "DY504") == []
+    assert findings(text, "DY503") == []
+
+
+# --- the hook: programs found on the built image ---------------------------------------------
+
+FAMILY_WEB = BASE + """\
+families:
+  plain: {from: "myorg/base:1.0"}
+services:
+  web:
+    family: plain
+    build: web
+    ports: {http: 8080}
+    health: {http: /health}
+  worker:
+    family: plain
+    build: worker
+    health: {cmd: [celery, inspect, ping]}
+"""
+
+
+def _with_programs(present: dict[str, set[str]]) -> list[str]:
+    fleet = loads(FAMILY_WEB, environ={})
+    return sorted(f"{f.code} {f.service}" for f in health_binaries(fleet, plan(fleet), present))
+
+
+def test_hook_programs_found_on_the_built_image() -> None:
+    # Unknown base: no finding from a guess...
+    assert _with_programs({}) == []
+    # ...but what the engine found on the built images is the truth.
+    assert _with_programs({"web": {"sh", "ls"}, "worker": {"sh", "python3"}}) == [
+        "DY503 web", "DY504 worker"]
+    assert _with_programs({"web": {"sh", "wget"}, "worker": {"celery"}}) == []
+
+
+def test_needed_programs_reads_rendered_tests() -> None:
+    assert needed_programs(["NONE"]) == []
+    assert needed_programs(["CMD", "/usr/bin/pg_isready", "-U", "x"]) == [("pg_isready",)]
+    assert needed_programs(["CMD-SHELL", "curl -fsS http://x >/dev/null || wget -qO- http://x "
+                            ">/dev/null || exit 1"]) == [("sh",), ("curl", "wget")]
+    assert needed_programs(["CMD", "/bin/sh", "-c", "FOO=1 redis-cli ping | grep PONG"]) == [
+        ("sh",), ("redis-cli",)]
+    assert needed_programs(["CMD", "python3", "-c", "import x"]) == [("python3",)]

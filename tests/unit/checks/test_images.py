@@ -45,3 +45,76 @@ services:
     build: app
 """ + HEALTH
     assert findings(text) == []
+
+
+# --- DY602: family base that moves ---------------------------------------------------------
+
+@pytest.mark.parametrize("base", ["python", "python:latest", "ghcr.io/x/base"])
+def test_dy602_family_from_a_moving_image(base: str) -> None:
+    text = BASE + f"""\
+families:
+  py: {{from: "{base}"}}
+  child: {{from: py}}
+services:
+  app:
+    family: child
+    build: app
+""" + HEALTH
+    f = only(text, "DY602")
+    assert f.code == "DY602" and f.severity is Severity.WARNING
+    assert str(f.where) == "fleet.yaml:5:8"
+    assert "family py" in f.message and base in f.message
+
+
+def test_dy602_pinned_base_and_parent_family() -> None:
+    text = BASE + """\
+families:
+  py: {from: "python:3.11.10-slim-bookworm"}
+  child: {from: py}
+services:
+  app:
+    family: child
+    build: app
+""" + HEALTH
+    assert findings(text, "DY602") == []
+
+
+# --- DY603: unpinned requirements ----------------------------------------------------------
+
+def test_dy603_unpinned_family_and_service_requirements() -> None:
+    text = BASE + """\
+families:
+  web:
+    from: "python:3.11-slim"
+    requirements: [fastapi, "uvicorn[standard]==0.30.6", "torch>=2.4"]
+services:
+  app:
+    family: web
+    build: app
+    requirements: ["httpx~=0.27"]
+""" + HEALTH
+    found = findings(text, "DY603")
+    assert [(str(f.where), f.service) for f in found] == [
+        ("fleet.yaml:7:20", ""), ("fleet.yaml:7:58", ""), ("fleet.yaml:12:20", "app")]
+    assert "family web" in found[0].message and "`fastapi`" in found[0].message
+    assert "fastapi==" in found[0].fix
+    assert "service app" in found[2].message and "httpx==" in found[2].fix
+
+
+@pytest.mark.parametrize("requirement", [
+    "fastapi==0.115.0", "uvicorn[standard]==0.30.6", "numpy===2.1.1",
+    "tomli==2.0.1; python_version < '3.11'", "--index-url https://example.org/simple",
+    "mylib @ https://example.org/mylib-1.0-py3-none-any.whl",
+    "git+https://github.com/x/y@3f1c2d9"])
+def test_dy603_pinned_or_exact(requirement: str) -> None:
+    text = BASE + f"""\
+families:
+  web:
+    from: "python:3.11-slim"
+    requirements: ["{requirement}"]
+services:
+  app:
+    family: web
+    build: app
+""" + HEALTH
+    assert findings(text, "DY603") == []

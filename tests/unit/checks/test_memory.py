@@ -87,3 +87,181 @@ services:
     assert_finding(f, "DY202", Severity.ERROR, "fleet.yaml:9:5", "llm")
     assert "0 GPU(s)" in f.message
 
+
+
+# --- DY201 / DY202 per device, with gpu.count ------------------------------------------------
+
+TWO_24 = """\
+fleet: demo
+machines:
+  box:
+    gpus: [{memory: 24GiB}, {memory: 24GiB}]
+"""
+
+
+def test_dy201_a_multi_gpu_service_counts_on_each_of_its_gpus() -> None:
+    text = TWO_24 + """\
+services:
+  llm:
+    image: vllm/vllm-openai:v0.8.5
+    gpu: {memory: 20GiB, count: 2}
+""" + HEALTH + """\
+  embed:
+    image: ghcr.io/x/embed:1.0
+    gpu: {memory: 8GiB, device: 1}
+""" + HEALTH
+    f = only(text, "DY201")
+    assert_finding(f, "DY201", Severity.ERROR, "fleet.yaml:8:11", "llm")
+    assert "GPU 1 of box" in f.message and "embed" in f.message
+    assert "28.0 GiB" in f.message
+
+
+def test_dy201_a_multi_gpu_service_that_fits() -> None:
+    text = TWO_24 + """\
+services:
+  llm:
+    image: vllm/vllm-openai:v0.8.5
+    gpu: {memory: 20GiB, count: 2}
+""" + HEALTH + """\
+  embed:
+    image: ghcr.io/x/embed:1.0
+    gpu: {memory: 4GiB, device: 1}
+""" + HEALTH
+    assert findings(text, "DY201") == []
+    assert findings(text, "DY202") == []
+
+
+def test_dy202_more_gpus_than_the_machine_has() -> None:
+    text = TWO_24 + """\
+services:
+  llm:
+    image: vllm/vllm-openai:v0.8.5
+    gpu: {memory: 20GiB, count: 3, device: 0}
+""" + HEALTH
+    f = only(text, "DY202")
+    assert_finding(f, "DY202", Severity.ERROR, "fleet.yaml:8:5", "llm")
+    assert "2 GPU(s)" in f.message
+
+
+def test_dy201_copies_on_two_machines_count_per_machine() -> None:
+    text = """\
+fleet: demo
+machines:
+  a: {gpus: [{memory: 24GiB}]}
+  b: {gpus: [{memory: 24GiB}]}
+services:
+  embed:
+    image: ghcr.io/x/embed:1.0
+    machines: [a, b]
+    gpu: {memory: 16GiB, device: 0}
+""" + HEALTH + """\
+  llm:
+    image: vllm/vllm-openai:v0.8.5
+    machine: b
+    gpu: {memory: 16GiB, device: 0}
+""" + HEALTH
+    f = only(text, "DY201")
+    assert "GPU 0 of b" in f.message and "embed, llm" in f.message
+
+
+# --- DY203: unified memory (DGX Spark) -------------------------------------------------------
+
+SPARK = """\
+fleet: demo
+machines:
+  spark:
+    arch: arm64
+    memory: 128GiB
+    gpus: [{model: GB10, memory: 128GiB, unified: true}]
+"""
+
+
+def test_dy203_gpu_budgets_and_memory_limits_share_one_pool() -> None:
+    text = SPARK + """\
+services:
+  llm:
+    image: vllm/vllm-openai:v0.8.5
+    gpu: {memory: 90GiB, device: 0}
+""" + HEALTH + """\
+  db:
+    image: postgres:16.4
+    memory: 48GiB
+""" + HEALTH
+    f = only(text, "DY203")
+    # By name: db, then llm; the finding points at the last one's budget.
+    assert_finding(f, "DY203", Severity.ERROR, "fleet.yaml:10:11", "llm")
+    assert "db" in f.message and "138.0 GiB" in f.message and "128.0 GiB" in f.message
+    assert findings(text, "DY201") == []  # each alone fits the GPU: only the pool is over
+
+
+def test_dy203_pool_that_fits() -> None:
+    text = SPARK + """\
+services:
+  llm:
+    image: vllm/vllm-openai:v0.8.5
+    gpu: {memory: 60GiB, device: 0}
+""" + HEALTH + """\
+  db:
+    image: postgres:16.4
+    memory: 48GiB
+""" + HEALTH
+    assert findings(text, "DY203") == []
+    assert findings(text, "DY204") == []
+
+
+# --- DY204: host memory, DY205: CPUs ---------------------------------------------------------
+
+SMALL = """\
+fleet: demo
+machines:
+  small: {cpus: 4, memory: 16GiB}
+"""
+
+
+def test_dy204_memory_limits_above_machine_memory() -> None:
+    text = SMALL + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    memory: 10GiB
+""" + HEALTH + """\
+  worker:
+    image: ghcr.io/x/worker:1.0
+    memory: 10GiB
+""" + HEALTH
+    f = only(text, "DY204")
+    assert_finding(f, "DY204", Severity.WARNING, "fleet.yaml:11:5", "worker")
+    assert "api" in f.message and "20.0 GiB" in f.message and "16.0 GiB" in f.message
+
+
+def test_dy205_cpu_oversubscription_is_a_warning() -> None:
+    text = SMALL + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    cpus: 3
+""" + HEALTH + """\
+  worker:
+    image: ghcr.io/x/worker:1.0
+    cpus: 2.5
+""" + HEALTH
+    f = only(text, "DY205")
+    assert_finding(f, "DY205", Severity.WARNING, "fleet.yaml:11:5", "worker")
+    assert "5.5" in f.message and "4 CPUs" in f.message
+
+
+def test_dy204_dy205_limits_that_fit() -> None:
+    text = SMALL + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    memory: 6GiB
+    cpus: 2
+""" + HEALTH + """\
+  worker:
+    image: ghcr.io/x/worker:1.0
+    memory: 6GiB
+    cpus: 2
+""" + HEALTH
+    assert findings(text, "DY204") == []
+    assert findings(text, "DY205") == []

@@ -118,3 +118,130 @@ services:
 """ + HEALTH
     assert_finding(only(text, "DY101"), "DY101", Severity.ERROR, "fleet.yaml:11:13", "dns")
 
+
+
+# --- DY101 with copies on several machines and agents -----------------------------------------
+
+THREE = """\
+fleet: demo
+machines:
+  a: {}
+  b: {}
+  c: {}
+"""
+
+
+def test_dy101_copy_on_each_machine_collides_there() -> None:
+    text = THREE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machines: [a, b]
+    ports: {http: "8080:80"}
+""" + HEALTH + """\
+  web:
+    image: ghcr.io/x/web:1.0
+    machine: b
+    ports: {http: "8080:80"}
+""" + HEALTH
+    f = only(text, "DY101")
+    assert_finding(f, "DY101", Severity.ERROR, "fleet.yaml:15:13", "web")
+    assert "machine b" in f.message and "api" in f.message
+
+
+def test_dy101_copies_on_other_machines_do_not_collide() -> None:
+    text = THREE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machines: [a, b]
+    ports: {http: "8080:80"}
+""" + HEALTH + """\
+  web:
+    image: ghcr.io/x/web:1.0
+    machine: c
+    ports: {http: "8080:80"}
+""" + HEALTH
+    assert findings(text, "DY101") == []
+
+
+def test_dy101_agent_port_collides_with_another_service() -> None:
+    text = BASE + """\
+services:
+  crew:
+    image: ghcr.io/x/crew:1.0
+    agents:
+      planner: {command: [plan], ports: {http: "9001:9001"}}
+      writer: {command: [write], ports: {http: "9002:9002"}}
+""" + HEALTH + """\
+  web:
+    image: ghcr.io/x/web:1.0
+    ports: {http: "9002:80"}
+""" + HEALTH
+    f = only(text, "DY101")
+    assert_finding(f, "DY101", Severity.ERROR, "fleet.yaml:13:13", "web")
+    assert "crew (agent writer)" in f.message
+
+
+def test_dy101_agents_with_their_own_host_ports() -> None:
+    text = BASE + """\
+services:
+  crew:
+    image: ghcr.io/x/crew:1.0
+    agents:
+      planner: {command: [plan], ports: {http: "9001:9001"}}
+      writer: {command: [write], ports: {http: "9002:9002"}}
+""" + HEALTH + """\
+  web:
+    image: ghcr.io/x/web:1.0
+    ports: {http: "9003:80"}
+""" + HEALTH
+    assert findings(text, "DY101") == []
+    assert findings(text, "DY102") == []
+
+
+# --- DY102: processes of one container share its ports ---------------------------------------
+
+def test_dy102_two_agents_on_one_container_port() -> None:
+    text = BASE + """\
+services:
+  crew:
+    image: ghcr.io/x/crew:1.0
+    agents:
+      planner: {command: [plan], ports: {http: {port: 8000, publish: false}}}
+      writer: {command: [write], ports: {http: {port: 8000, publish: false}}}
+""" + HEALTH
+    f = only(text, "DY102")
+    assert_finding(f, "DY102", Severity.ERROR, "fleet.yaml:9:42", "crew")
+    assert "agent writer" in f.message and "agent planner" in f.message
+
+
+def test_dy102_health_port_of_another_process() -> None:
+    text = BASE + """\
+services:
+  crew:
+    image: ghcr.io/x/crew:1.0
+    agents:
+      planner: {command: [plan], ports: {http: {port: 8000, publish: false}}}
+      writer:
+        command: [write]
+        health: {http: /health, port: 8000}
+""" + HEALTH
+    f = only(text, "DY102")
+    assert_finding(f, "DY102", Severity.ERROR, "fleet.yaml:11:33", "crew")
+    assert "agent writer" in f.message and "8000" in f.message
+
+
+def test_dy102_health_on_its_own_port_is_fine() -> None:
+    text = BASE + """\
+services:
+  crew:
+    image: ghcr.io/x/crew:1.0
+    agents:
+      planner: {command: [plan], ports: {http: {port: 8000, publish: false}}}
+      writer:
+        command: [write]
+        ports: {http: {port: 8001, publish: false}}
+        health: {http: /health, port: http}
+""" + HEALTH
+    assert findings(text, "DY102") == []

@@ -1,0 +1,236 @@
+"""DY4xx: services find each other by name; data paths and dependencies across machines."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard.checks import Severity
+from tests.unit.checks.helpers import BASE, HEALTH, TWO, assert_finding, findings, only
+
+STORE = """\
+  store:
+    image: redis:7.4.1
+    ports: {redis: 6379}
+    health: {cmd: [redis-cli, ping]}
+"""
+
+
+# --- DY401: loopback as a target ------------------------------------------------------------
+
+def test_dy401_url_to_localhost_names_the_service_that_answers() -> None:
+    text = BASE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    env: {REDIS_URL: "redis://localhost:6379/0"}
+""" + HEALTH + STORE
+    f = only(text, "DY401")
+    assert_finding(f, "DY401", Severity.ERROR, "fleet.yaml:7:11", "api")
+    assert "localhost:6379" in f.message and "store" in f.message
+    assert f.fix == "write `REDIS_URL: redis://store:6379/0`"
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:6379", "0.0.0.0:6379",
+                                   "redis://user:pw@localhost:6379"])
+def test_dy401_other_loopback_forms(value: str) -> None:
+    text = BASE + f"""\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    env: {{CACHE: "{value}"}}
+""" + HEALTH + STORE
+    f = only(text, "DY401")
+    assert "store:6379" in f.fix
+
+
+def test_dy401_bare_host_under_a_host_key() -> None:
+    text = BASE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    env: {REDIS_HOST: localhost}
+""" + HEALTH + STORE
+    f = only(text, "DY401")
+    assert "REDIS_HOST" in f.message and "host.docker.internal" in f.fix
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("REDIS_URL", "redis://store:6379"),  # the service name: right
+    ("HOST", "0.0.0.0"),  # what the service listens on
+    ("UVICORN_HOST", "127.0.0.1"),
+    ("BIND_ADDR", "127.0.0.1"),
+    ("NO_PROXY", "localhost,127.0.0.1"),
+    ("SELF_URL", "http://localhost:8000/v1"),  # its own port: talking to itself
+    ("DOCS", "see https://example.org/x"),
+])
+def test_dy401_not_a_target(key: str, value: str) -> None:
+    text = BASE + f"""\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    ports: {{http: 8000}}
+    env: {{{key}: "{value}"}}
+""" + HEALTH + STORE
+    assert findings(text, "DY401") == []
+    assert findings(text, "DY402") == []
+
+
+def test_dy401_in_an_agent_env() -> None:
+    text = BASE + """\
+services:
+  crew:
+    image: ghcr.io/x/crew:1.0
+    agents:
+      planner:
+        command: [plan]
+        env: {MEMORY_URL: "http://localhost:6379"}
+""" + HEALTH + STORE
+    f = only(text, "DY401")
+    assert_finding(f, "DY401", Severity.ERROR, "fleet.yaml:10:15", "crew")
+
+
+# --- DY402: hard-coded address of a machine -------------------------------------------------
+
+HOSTS = """\
+fleet: demo
+machines:
+  a: {host: 192.168.1.10}
+  b: {host: 192.168.1.20}
+"""
+
+
+def test_dy402_ip_of_another_machine() -> None:
+    text = HOSTS + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    env: {VECTORS: "http://192.168.1.20:6333"}
+""" + HEALTH + """\
+  qdrant:
+    image: ghcr.io/x/qdrant:1.0
+    machine: b
+    ports: {http: "0.0.0.0:6333:6333"}
+""" + HEALTH
+    f = only(text, "DY402")
+    assert_finding(f, "DY402", Severity.WARNING, "fleet.yaml:9:11", "api")
+    assert "machine b" in f.message and "qdrant" in f.message
+
+
+def test_dy402_ip_of_its_own_machine_suggests_the_name() -> None:
+    text = HOSTS + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    env: {VECTORS: "http://192.168.1.10:16333"}
+""" + HEALTH + """\
+  qdrant:
+    image: ghcr.io/x/qdrant:1.0
+    machine: a
+    ports: {http: "0.0.0.0:16333:6333"}
+""" + HEALTH
+    f = only(text, "DY402")
+    assert f.fix == "write `VECTORS: http://qdrant:6333`"
+
+
+def test_dy402_outside_addresses_are_not_flagged() -> None:
+    text = HOSTS + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    env: {DNS: "8.8.8.8:53", MODEL: "http://10.1.2.3:8080"}
+""" + HEALTH
+    assert findings(text, "DY402") == []
+    assert findings(text, "DY401") == []
+
+
+# --- DY403: relative host paths ------------------------------------------------------------
+
+@pytest.mark.parametrize("volume", ["./data:/data", "../shared/models:/models:ro",
+                                    "data/cache:/cache"])
+def test_dy403_relative_host_path(volume: str) -> None:
+    text = BASE + f"""\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    volumes: ["/srv/ok:/ok", "{volume}"]
+""" + HEALTH
+    f = only(text, "DY403")
+    assert_finding(f, "DY403", Severity.WARNING, "fleet.yaml:7:30", "api")
+    target = volume.split(":")[1]
+    assert "/srv/demo/" in f.fix and f":{target}`" in f.fix
+
+
+@pytest.mark.parametrize("volume", ["/srv/data:/data", "pgdata:/var/lib/postgresql/data",
+                                    "~/models:/models", "${DATA_DIR}:/data"])
+def test_dy403_absolute_or_named(volume: str) -> None:
+    text = BASE + f"""\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    volumes: ["{volume}"]
+""" + HEALTH
+    assert findings(text, "DY403", environ={"DATA_DIR": "/srv/data"}) == []
+
+
+# --- DY404: dependency on another machine ---------------------------------------------------
+
+def test_dy404_dependency_on_another_machine_without_a_port() -> None:
+    text = TWO + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    depends_on: [db]
+""" + HEALTH + """\
+  db:
+    image: postgres:16.4
+    machine: b
+    health: {cmd: [pg_isready]}
+"""
+    f = only(text, "DY404")
+    assert_finding(f, "DY404", Severity.ERROR, "fleet.yaml:9:5", "api")
+    assert "db" in f.message and "publishes no port" in f.message
+
+
+def test_dy404_port_only_on_loopback_or_no_host() -> None:
+    text = TWO + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    depends_on: [db]
+""" + HEALTH + """\
+  db:
+    image: postgres:16.4
+    machine: b
+    ports: {pg: "0.0.0.0:5432:5432"}
+    health: {cmd: [pg_isready]}
+"""
+    f = only(text, "DY404")
+    assert "no `host:`" in f.message and "machines.b.host" in f.fix
+    f = only(text.replace('"0.0.0.0:5432:5432"', "5432"), "DY404")
+    assert "127.0.0.1 only" in f.message
+
+
+def test_dy404_reachable_or_on_the_same_machine() -> None:
+    text = HOSTS.replace("b: {host", "b: {host") + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    depends_on: [db, cache]
+""" + HEALTH + """\
+  db:
+    image: postgres:16.4
+    machine: b
+    ports: {pg: "0.0.0.0:5432:5432"}
+    health: {cmd: [pg_isready]}
+  cache:
+    image: redis:7.4.1
+    machines: [a, b]
+    health: {cmd: [redis-cli, ping]}
+"""
+    assert findings(text, "DY404") == []
