@@ -94,6 +94,7 @@ class NoWheel:
     below: str  # only versions older than this; "" for every version
     cpu_only: bool  # a wheel exists, but without CUDA
     note: str
+    python_below: str = ""  # wheels only for CPython older than this
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def data() -> Data:
         torch_pinners=frozenset(str(n) for n in raw["torch_pinners"]),
         env_misnamed={str(k): str(v) for k, v in raw["env_misnamed"].items()},
         no_wheel=tuple(NoWheel(str(e["name"]), arch, str(e.get("below", "")),
-                               bool(e.get("cpu_only", False)), str(e["note"]))
+                               bool(e.get("cpu_only", False)), str(e["note"]),
+                               str(e.get("python_below", "")))
                        for arch, entries in raw["no_wheel"].items() for e in entries or []),
     )
 
@@ -285,6 +287,14 @@ def image_cuda(image: str) -> str | None:
     return None
 
 
+def image_python(image: str) -> str:
+    """The CPython of an official python image ("python:3.11-slim" -> "3.11"), else ""."""
+    repo, tag = _repo(image)
+    if repo.lower().removeprefix("docker.io/").removeprefix("library/") != "python":
+        return ""
+    return minor(tag)
+
+
 def is_vendor_torch_image(image: str) -> bool:
     """A base that ships its own torch build (NGC PyTorch and friends)."""
     return _matches(_repo(image)[0], data().vendor_torch)
@@ -318,8 +328,9 @@ def env_real_name(name: str) -> str | None:
     return data().env_misnamed.get(name.upper())
 
 
-def no_wheel(requirement: str, arch: str) -> NoWheel | None:
-    """The known gap when `requirement` has no (CUDA) wheel for `arch`, else None."""
+def no_wheel(requirement: str, arch: str, python: str = "") -> NoWheel | None:
+    """The known gap when `requirement` has no (CUDA) wheel for `arch` (and CPython `python`,
+    when known), else None."""
     req = parse_requirement(requirement)
     if req is None:
         return None
@@ -328,5 +339,8 @@ def no_wheel(requirement: str, arch: str) -> NoWheel | None:
             continue
         if gap.below and (not req.pin or version_key(req.pin) >= version_key(gap.below)):
             continue  # unpinned: pip takes a release that has the wheel
+        if gap.python_below and (not version_key(python) or version_key(python)[:2]
+                                 < version_key(gap.python_below)[:2]):
+            continue
         return gap
     return None

@@ -282,10 +282,23 @@ services:
     assert "torch==2.9.0+cu130" in f.fix
 
 
+def test_dy304_no_wheel_for_the_familys_python() -> None:
+    text = machine() + """\
+families:
+  base: {from: "python:3.11-slim"}
+  mem: {from: base, requirements: [langchain, faiss-gpu]}
+services:
+  memory: {family: mem, build: memory, gpu: {memory: 2GiB}}
+"""
+    f = only(text, "DY304")
+    assert (f.severity, str(f.where)) == (Severity.ERROR, "fleet.yaml:9:47")
+    assert "Python 3.11" in f.message and "memory" in f.message
+
+
 def test_dy304_no_finding_on_amd64_or_for_packages_with_wheels() -> None:
     text = machine() + """\
 families:
-  mem: {from: "python:3.12-slim", requirements: [faiss-gpu, decord, "torch==2.3.1+cu121"]}
+  mem: {from: "python:3.9-slim", requirements: [faiss-gpu, decord, "torch==2.3.1+cu121"]}
 services:
   memory: {family: mem, build: memory, gpu: {memory: 2GiB}}
 """

@@ -160,7 +160,13 @@ def test_torch_dependent(text: str, dep: str | None) -> None:
 def test_no_wheel() -> None:
     gap = compat.no_wheel("faiss-gpu", "arm64")
     assert gap is not None and not gap.cpu_only and "x86_64" in gap.note
-    assert compat.no_wheel("faiss-gpu", "amd64") is None
+    assert compat.no_wheel("faiss-gpu", "amd64") is None  # Python unknown: not judged
+    assert compat.no_wheel("faiss-gpu", "amd64", "3.9") is None
+    gap = compat.no_wheel("faiss-gpu", "amd64", "3.11")
+    assert gap is not None and gap.python_below == "3.10"
+    assert compat.image_python("python:3.11-slim") == "3.11"
+    assert compat.image_python("docker.io/library/python:3.12.4-bookworm") == "3.12"
+    assert compat.image_python("nvcr.io/nvidia/pytorch:25.11-py3") == ""
     assert compat.no_wheel("faiss-cpu", "arm64") is None
     assert compat.no_wheel("bitsandbytes==0.43.1", "arm64") is not None
     assert compat.no_wheel("bitsandbytes==0.46.1", "arm64") is None

@@ -325,6 +325,15 @@ def _requirements(fleet: Fleet, service: str) -> Iterator[tuple[str, Path, str]]
             yield text, ("families", fam_name, "requirements", i), f"family {fam_name}"
 
 
+def family_python(fleet: Fleet, family: str) -> str:
+    """The CPython a family's images run: the nearest `python:`, or a python:X.Y base."""
+    for fam_name in chain(fleet, family):
+        if fleet.spec.families[fam_name].python:
+            return fleet.spec.families[fam_name].python
+    image, _ = root_image(fleet, family)
+    return compat.image_python(image) if image else ""
+
+
 def missing_wheels(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY304: a requirement with no wheel (or no CUDA wheel) for the machine's platform."""
     grouped = _Grouped()
@@ -334,8 +343,16 @@ def missing_wheels(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             continue
         arch = machine.arch
         gpu = bool(_gpus(fleet, copy))
+        python = family_python(fleet, copy.spec.family) if copy.spec.family else ""
         for text, path, whose in _requirements(fleet, copy.name):
-            gap = compat.no_wheel(text, arch)
+            gap = compat.no_wheel(text, arch, python)
+            if gap is not None and gap.python_below:
+                grouped.add(
+                    (path, copy.machine), copy.name, Severity.ERROR,
+                    f"{text} in {whose} has no wheel for Python {python} on linux/{arch}: "
+                    f"{gap.note}", f"use a maintained alternative, or a Python older than "
+                    f"{gap.python_below} for this family")
+                continue
             if gap is not None and (gpu or not gap.cpu_only):
                 grouped.add(
                     (path, copy.machine), copy.name,
