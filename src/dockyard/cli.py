@@ -189,14 +189,79 @@ def render(ctx: typer.Context,
 def build_cmd(ctx: typer.Context,
               force: bool = typer.Option(False, "--force", help="Rebuild even when unchanged.")
               ) -> None:
-    """Build the image families and services in dependency order."""
+    """Lock, fetch, then build the image families and services in dependency order."""
+    from datetime import UTC, datetime
+
     from dockyard.engine.build import build
 
     fleet, plan = _load(ctx.obj)
     _preflight(fleet, plan)
-    report = build(fleet, plan, _state(fleet), say=_say, force=force)
+    report = build(fleet, plan, _state(fleet), say=_say, force=force, now=datetime.now(UTC))
     built = ", ".join(report.built) or "nothing"
-    out.print(f"built: {built}; unchanged: {len(report.skipped)}", highlight=False)
+    tagged = f" (tagged {report.tag} and current)" if report.built else ""
+    out.print(f"built: {built}{tagged}; unchanged: {len(report.skipped)}", highlight=False)
+
+
+@app.command()
+def lock(ctx: typer.Context,
+         force: bool = typer.Option(False, "--force", help="Resolve again even when unchanged."),
+         platform: list[str] = typer.Option([], "--platform", help="Only this platform "
+                                            "(amd64, arm64; repeatable)."),
+         ) -> None:
+    """Resolve each family's requirements to hash-pinned locks/<family>.<platform>.txt (uv)."""
+    from dockyard.engine.lock import lock_all
+
+    fleet, plan = _load(ctx.obj)
+    report = lock_all(fleet, plan, say=_say, force=force, platforms=platform or None)
+    for rel in report.made:
+        out.print(f"locked  {rel}", highlight=False)
+    for rel in report.reused:
+        out.print(f"kept    {rel} (inputs unchanged)", highlight=False)
+    if not report.made and not report.reused:
+        out.print("no family has requirements: nothing to lock", highlight=False)
+
+
+@app.command()
+def fetch(ctx: typer.Context,
+          platform: list[str] = typer.Option([], "--platform", help="Only this platform "
+                                             "(amd64, arm64; repeatable).")) -> None:
+    """Download the locked wheels per platform into the wheelhouse; exit 1 if any is missing."""
+    from dockyard.engine.lock import lock_all
+    from dockyard.engine.wheels import fetch as fetch_wheels
+
+    fleet, plan = _load(ctx.obj)
+    lock_all(fleet, plan, say=_say, platforms=platform or None)
+    report = fetch_wheels(fleet, plan, _state(fleet), platforms=platform or None)
+    for f in report.findings:
+        out.print(f"{f.where}: [red]{f.severity}[/red] {f.code}: {f.message}\n    fix: {f.fix}",
+                  highlight=False)
+    out.print(f"wheels: {report.downloaded} downloaded, {report.present} already there, "
+              f"{len(report.findings)} missing", highlight=False)
+    if report.findings:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rollback(ctx: typer.Context,
+             services: list[str] = typer.Argument(None, help="Services (default: every "
+                                                  "built one).")) -> None:
+    """Put each service's `:prev` image back as `:current` and run `up` again."""
+    from dockyard.engine.build import rollback as swap
+    from dockyard.engine.deploy import up as deploy_up
+
+    fleet, plan = _load(ctx.obj)
+    names = services or sorted(n for n, sp in plan.services.items() if sp.built)
+    unknown = [n for n in names if n not in plan.services]
+    if unknown:
+        raise ManifestError(f"unknown service {unknown[0]!r}",
+                            fix="one of: " + ", ".join(sorted(plan.services)))
+    for name, old, new in swap(plan, names):
+        out.print(f"{name}: current is now {new[7:19]} (was {old[7:19] or 'none'})",
+                  highlight=False)
+    target = _target(ctx.obj, fleet, plan)
+    deploy_up(target, say=_say, build_missing=False)
+    out.print(f"fleet {fleet.spec.fleet} is up on {target.machine} with the previous images",
+              highlight=False)
 
 
 @app.command()

@@ -1,27 +1,41 @@
-"""Build the image DAG: families in `from` order, then services, each level in parallel."""
+"""Build the image DAG: lock, fetch, then families in `from` order and services on them.
+
+Each image builds as soon as its parent has (independent ones in parallel, bounded by the
+cores), under a tag of this run; only when every image built do the tags move: the image that
+was `:current` becomes `:prev`, the new one `:current` and `:<YYYYMMDD>-<gitsha>`. A failed
+build leaves `:current` and `:prev` as they were."""
 
 from __future__ import annotations
 
+import contextlib
+import graphlib
 import hashlib
 import json
 import os
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dockyard.engine import bootstrap
 from dockyard.engine.client import docker
+from dockyard.engine.lock import Indexes, lock_all
 from dockyard.engine.run import run
-from dockyard.engine.wheels import fill_wheelhouse
-from dockyard.errors import BuildError, EngineError
+from dockyard.engine.wheels import fetch, stage_family
+from dockyard.errors import BuildError, DockyardError, EngineError, ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import BuildStep, Plan
 from dockyard.render.compose import dump_yaml
-from dockyard.render.dockerfile import family_requirements
+from dockyard.render.dockerfile import LOCK_FILE, cuda_stack_problem, own_requirements
 from dockyard.render.files import render_all
 
 INPUTS_LABEL = "dev.dockyard.inputs"
+PREV_TAG = "prev"
+CURRENT_TAG = "current"
 _SKIP_DIRS = {".git", ".dockyard", "__pycache__", ".venv", "node_modules", ".mypy_cache"}
 
 Say = Callable[[str], None]
@@ -32,6 +46,10 @@ class BuildReport:
     built: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     substituted: dict[str, str] = field(default_factory=dict)  # external base -> bootstrap
+    tag: str = ""  # the dated tag this run gave the images it built
+    seconds: dict[str, float] = field(default_factory=dict)  # per image built
+    locks_made: list[str] = field(default_factory=list)
+    wheels_downloaded: int = 0
 
 
 def write_render(fleet: Fleet, plan: Plan, state: Path) -> Path:
@@ -98,13 +116,6 @@ def resolve_bases(plan: Plan, *, say: Say, arch: str = "amd64") -> dict[str, str
     return dict.fromkeys(missing, tag)
 
 
-def _root_base(plan: Plan, step: BuildStep, substitutes: dict[str, str]) -> str:
-    """The external (or bootstrapped) image at the bottom of a family's chain."""
-    while step.parent:
-        step = plan.step(step.parent, "family")
-    return substitutes.get(step.base, step.base)
-
-
 def _hash_tree(root: Path) -> Iterator[bytes]:
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
@@ -115,8 +126,9 @@ def _hash_tree(root: Path) -> Iterator[bytes]:
 
 
 def inputs_hash(dockerfile: str, base_id: str, inputs: Path) -> str:
-    """What an image is made of: Dockerfile, base image, and its input files (a folder or one
-    file). Same hash, same image."""
+    """What an image is made of: Dockerfile, base image (its ID, i.e. digest of its config),
+    and its input files (a folder, or one file such as a family's locked delta). Same hash,
+    same image."""
     h = hashlib.sha256()
     for part in (dockerfile.encode(), base_id.encode()):
         h.update(part)
@@ -129,97 +141,294 @@ def inputs_hash(dockerfile: str, base_id: str, inputs: Path) -> str:
     return h.hexdigest()
 
 
+def git_revision(root: Path) -> str:
+    """The short commit of the manifest's repository, or "nogit"."""
+    try:
+        result = run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], check=False,
+                     timeout=30)
+    except DockyardError:
+        return "nogit"
+    sha = result.stdout.strip()
+    return sha if result.returncode == 0 and sha else "nogit"
+
+
+def _source(root: Path) -> str:
+    try:
+        result = run(["git", "-C", str(root), "config", "--get", "remote.origin.url"],
+                     check=False, timeout=30)
+    except DockyardError:
+        return root.resolve().as_uri()
+    return result.stdout.strip() or root.resolve().as_uri()
+
+
+def repo_of(ref: str) -> str:
+    """quickstart/web:current -> quickstart/web (a registry's port is not a tag)."""
+    head, _, tag = ref.rpartition(":")
+    return head if head and "/" not in tag else ref
+
+
+@dataclass
+class _Job:
+    step: BuildStep
+    target: str
+    context: Path
+    dockerfile: Path
+    inputs: str = ""
+    ref: str = ""  # what children build on: the run's tag if built now, else `:current`
+
+
+class _Builder:
+    def __init__(self, fleet: Fleet, plan: Plan, state: Path, *, say: Say, now: datetime,
+                 substitutes: dict[str, str], arch: str, force: bool, only_missing: bool) -> None:
+        self.fleet, self.plan, self.state, self.say = fleet, plan, state, say
+        self.substitutes, self.arch = substitutes, arch
+        self.force, self.only_missing = force, only_missing
+        self.work = state / "build"
+        self.rendered = state / "render"
+        self.run_tag = f"dy-build-{uuid.uuid4().hex[:10]}"
+        self.revision = git_revision(fleet.root)
+        self.stamp = f"{now:%Y%m%d}-{self.revision}"
+        manifest = fleet.path.read_bytes() if fleet.path.is_file() else b""
+        self.labels = {
+            "org.opencontainers.image.source": _source(fleet.root),
+            "org.opencontainers.image.revision": self.revision,
+            "org.opencontainers.image.created": now.astimezone(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"),
+            "dev.dockyard.fleet": plan.fleet,
+            "dev.dockyard.manifest-hash": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+        }
+        self.jobs: dict[str, _Job] = {}
+        self.built: list[_Job] = []
+
+    def key(self, kind: str, name: str) -> str:
+        return f"{kind}-{name}"
+
+    def prepare(self, step: BuildStep) -> _Job:
+        target = self.key(step.kind, step.name)
+        if step.kind == "family":
+            context = self.work / "families" / step.name
+            context.mkdir(parents=True, exist_ok=True)
+            text = (self.rendered / "families" / step.name / "Dockerfile").read_text()
+            dockerfile = context / "Dockerfile"
+            if not dockerfile.is_file() or dockerfile.read_text() != text:
+                dockerfile.write_text(text)
+            return _Job(step, target, context, dockerfile)
+        svc = self.plan.services[step.name].spec
+        context = (self.fleet.root / svc.build).resolve()
+        if not context.is_dir():
+            raise BuildError(
+                f"{self.fleet.where('services', step.name, 'build')}: service {step.name}: "
+                f"build context {svc.build} is not a folder",
+                fix="create it or correct `build:`")
+        dockerfile = ((context / svc.dockerfile) if svc.dockerfile
+                      else self.rendered / "services" / f"{step.name}.Dockerfile")
+        return _Job(step, target, context, dockerfile)
+
+    def base_ref(self, step: BuildStep) -> str:
+        if step.parent:
+            return self.jobs[self.key("family", step.parent)].ref
+        return self.substitutes.get(step.base, step.base)
+
+    def decide(self, job: _Job) -> bool:
+        """Fill in the job's inputs hash; True when it must be built."""
+        step = job.step
+        hashed = job.context
+        if step.kind == "family":
+            if own_requirements(self.plan.families[step.name]):
+                stage_family(self.fleet, self.plan, self.state, step.name, self.arch,
+                             job.context)
+                hashed = job.context / LOCK_FILE
+            else:
+                hashed = job.context / "no-inputs"
+        job.inputs = inputs_hash(job.dockerfile.read_text(), image_id(self.base_ref(step)),
+                                 hashed)
+        current = image_labels(step.image)
+        if (self.only_missing and current) or (
+                not self.force and current.get(INPUTS_LABEL) == job.inputs):
+            job.ref = step.image
+            return False
+        return True
+
+    def build_one(self, job: _Job) -> float:
+        step = job.step
+        ref = f"{repo_of(step.image)}:{self.run_tag}"
+        family = step.name if step.kind == "family" else step.parent
+        service = {
+            "image": ref,
+            "build": {
+                "context": str(job.context),
+                "dockerfile": str(job.dockerfile),
+                "args": {"BASE_IMAGE": self.base_ref(step)},
+                # Host networking lets an apt step reach the mirror when the base lacks a
+                # package; wheels never need it (they come from the wheelhouse).
+                "network": "host",
+                "labels": {
+                    **self.labels,
+                    INPUTS_LABEL: job.inputs,
+                    f"dev.dockyard.{step.kind}": step.name,
+                    "dev.dockyard.family": family,
+                    "org.opencontainers.image.title": step.name,
+                },
+            },
+        }
+        started = time.monotonic()
+        _compose_build(self.work, f"{self.plan.fleet}-{job.target}", job.target, service)
+        job.ref = ref
+        return time.monotonic() - started
+
+    def promote(self) -> None:
+        """Every image built: move `:current` (old one to `:prev`) and add the dated tag."""
+        for job in self.built:
+            repo = repo_of(job.step.image)
+            new = docker().images.get(job.ref)
+            old = image_id(job.step.image)
+            if old and old != new.id:
+                docker().images.get(old).tag(repo, PREV_TAG)
+            new.tag(repo, CURRENT_TAG)
+            new.tag(repo, self.stamp)
+            docker().images.remove(job.ref, noprune=True)
+
+    def discard(self) -> None:
+        """A build failed: drop this run's tags; `:current` and `:prev` stay as they were."""
+        from docker.errors import APIError
+
+        for job in self.jobs.values():
+            if job.ref.endswith(":" + self.run_tag):
+                with contextlib.suppress(APIError):
+                    docker().images.remove(job.ref)
+
+
 def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool = False,
-          force: bool = False, arch: str = "amd64") -> BuildReport:
-    """Build every image in the plan whose inputs changed (or that is missing)."""
+          force: bool = False, arch: str = "amd64", now: datetime | None = None,
+          indexes: Indexes | None = None, jobs: int = 0) -> BuildReport:
+    """Lock, fetch and build every image in the plan whose inputs changed (or that is missing).
+
+    Nothing is built when a family cannot be locked or a wheel is missing for `arch`."""
     report = BuildReport()
     if not plan.builds:
         return report
-    rendered = write_render(fleet, plan, state)
-    substitutes = resolve_bases(plan, say=say, arch=arch)
-    report.substituted = substitutes
-    work = state / "build"
-    for level in plan.build_levels():
-        services: dict[str, Any] = {}
-        for step in level:
-            target = f"{step.kind}-{step.name}"
-            base = substitutes.get(step.base, step.base)
-            if step.kind == "family":
-                context = work / "families" / step.name
-                context.mkdir(parents=True, exist_ok=True)
-                dockerfile = (rendered / "families" / step.name / "Dockerfile").read_text()
-                (context / "Dockerfile").write_text(dockerfile)
-                reqs = family_requirements(plan, step.name)
-                (context / "requirements.txt").write_text("".join(f"{r}\n" for r in reqs))
-                dockerfile_path = context / "Dockerfile"
-                # The wheels follow from requirements + base; hashing them is not needed.
-                hashed: Path = dockerfile_path.parent / "requirements.txt"
-            else:
-                svc = plan.services[step.name].spec
-                context = (fleet.root / svc.build).resolve()
-                if not context.is_dir():
-                    raise BuildError(
-                        f"{fleet.where('services', step.name, 'build')}: service {step.name}: "
-                        f"build context {svc.build} is not a folder",
-                        fix="create it or correct `build:`")
-                dockerfile_path = (
-                    (context / svc.dockerfile) if svc.dockerfile
-                    else rendered / "services" / f"{step.name}.Dockerfile")
-                dockerfile = dockerfile_path.read_text()
-                hashed = context
-            inputs = inputs_hash(dockerfile, image_id(base), hashed)
-            current = image_labels(step.image)
-            if (only_missing and current) or (
-                    not force and current.get(INPUTS_LABEL) == inputs):
-                report.skipped.append(target)
-                continue
-            if step.kind == "family" and plan.families[step.name].requirements:
-                reqs = family_requirements(plan, step.name)
-                say(f"wheelhouse for family {step.name}: {len(reqs)} requirements")
-                root = _root_base(plan, step, substitutes)
-                fill_wheelhouse(context / "wheels", reqs, base_image=root,
-                                base_id=image_id(root), family=step.name)
-            services[target] = {
-                "image": step.image,
-                "build": {
-                    "context": str(context),
-                    "dockerfile": str(dockerfile_path),
-                    "args": {"BASE_IMAGE": base},
-                    # Host networking lets an apt step reach the mirror when the base lacks a
-                    # package; wheels never need it (they come from the wheelhouse).
-                    "network": "host",
-                    "labels": {
-                        INPUTS_LABEL: inputs,
-                        "dev.dockyard.fleet": plan.fleet,
-                        f"dev.dockyard.{step.kind}": step.name,
-                        "org.opencontainers.image.title": step.name,
-                    },
-                },
-            }
-        if services:
-            _compose_build(work, plan.fleet, services, say)
-            report.built.extend(sorted(services))
+    for name in plan.families:
+        problem = cuda_stack_problem(plan, name)
+        if problem:
+            raise ManifestError(problem, where=fleet.where("families", name, "from"),
+                                fix="base the family on a plain image such as "
+                                    "debian:bookworm-slim; the torch wheels bring CUDA with them")
+    write_render(fleet, plan, state)
+    indexes = indexes or Indexes.from_host()
+    report.locks_made = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch]).made
+    fetched = fetch(fleet, plan, state, indexes=indexes, platforms=[arch])
+    report.wheels_downloaded = fetched.downloaded
+    if fetched.findings:
+        raise ManifestError("\n".join(str(f) for f in fetched.findings)
+                            + "\n(nothing was built: fix these, then run again)")
+    report.substituted = resolve_bases(plan, say=say, arch=arch)
+    builder = _Builder(fleet, plan, state, say=say, now=now or datetime.now(UTC),
+                       substitutes=report.substituted, arch=arch, force=force,
+                       only_missing=only_missing)
+    report.tag = builder.stamp
+    try:
+        _run_dag(builder, plan, report, say, jobs or max(1, os.cpu_count() or 1))
+    except BaseException:
+        builder.discard()
+        say("nothing was retagged: `:current` and `:prev` are as they were")
+        raise
+    builder.promote()
+    report.built.sort()
     return report
 
 
-def _compose_build(work: Path, fleet: str, services: dict[str, Any], say: Say) -> None:
-    work.mkdir(parents=True, exist_ok=True)
-    level_file = work / "compose.build.yaml"
-    level_file.write_text(dump_yaml({"name": f"{fleet}-build", "services": services}))
-    names = sorted(services)
-    say("building " + ", ".join(names))
-    log = work / "build.log"
+def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, say: Say, workers: int) -> None:
+    """Start each image once its parent is done, `workers` at a time; raise the first failure
+    after the builds already running have ended."""
+    steps = {builder.key(s.kind, s.name): s for s in plan.builds}
+    graph = {key: ({builder.key("family", s.parent)} if s.parent else set())
+             for key, s in steps.items()}
+    sorter = graphlib.TopologicalSorter(graph)
+    sorter.prepare()
+    total = len(steps)
+    failure: BaseException | None = None
+
+    def count() -> str:
+        return f"[{len(report.built) + len(report.skipped)}/{total}]"
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dockyard-build") as pool:
+        running: dict[Future[float], _Job] = {}
+        try:
+            while failure is None and sorter.is_active():
+                for key in sorted(sorter.get_ready()):
+                    job = builder.prepare(steps[key])
+                    builder.jobs[key] = job
+                    if not builder.decide(job):
+                        report.skipped.append(key)
+                        say(f"{count()} {job.step.kind} {job.step.name}: unchanged")
+                        sorter.done(key)
+                        continue
+                    say(f"{job.step.kind} {job.step.name}: building on "
+                        f"{builder.base_ref(job.step)}")
+                    running[pool.submit(builder.build_one, job)] = job
+                if not running:
+                    continue
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = running.pop(future)
+                    try:
+                        seconds = future.result()
+                    except BaseException as exc:  # re-raised once the others have ended
+                        failure = failure or exc
+                        say(f"{job.step.kind} {job.step.name}: failed")
+                        continue
+                    builder.built.append(job)
+                    report.built.append(job.target)
+                    report.seconds[job.target] = round(seconds, 1)
+                    say(f"{count()} {job.step.kind} {job.step.name}: built in {seconds:.1f} s")
+                    sorter.done(job.target)
+        finally:
+            wait(running)
+    if failure is not None:
+        raise failure
+
+
+def _compose_build(work: Path, project: str, name: str, service: dict[str, Any]) -> None:
+    folder = work / "compose"
+    folder.mkdir(parents=True, exist_ok=True)
+    compose_file = folder / f"{name}.yaml"
+    compose_file.write_text(dump_yaml({"name": project, "services": {name: service}}))
+    log = work / f"{name}.log"
     try:
-        result = run(["docker", "compose", "-f", str(level_file), "build", *names],
+        result = run(["docker", "compose", "-f", str(compose_file), "build", name],
                      timeout=3600, env={"BUILDKIT_PROGRESS": "plain"})
         log.write_text(result.stdout + result.stderr)
     except EngineError as exc:
         log.write_text(exc.stderr)
         tail = "\n".join(exc.stderr.strip().splitlines()[-20:])
         raise BuildError(
-            f"building {', '.join(names)} failed; last lines:\n{tail}",
+            f"building {name} failed; last lines:\n{tail}",
             fix=f"fix the step shown above; the whole log is in {log}",
             command=exc.command, returncode=exc.returncode, stderr=exc.stderr) from None
+
+
+def rollback(plan: Plan, services: list[str]) -> list[tuple[str, str, str]]:
+    """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs."""
+    swaps: list[tuple[str, str, str, str]] = []
+    for name in services:
+        image = plan.services[name].image
+        if not plan.services[name].built:
+            raise ManifestError(f"service {name} runs the stock image {image}: nothing to roll "
+                                "back", fix="roll back services dockyard builds")
+        repo = repo_of(image)
+        current, prev = image_id(image), image_id(f"{repo}:{PREV_TAG}")
+        if not prev:
+            raise ManifestError(f"service {name} has no previous image ({repo}:{PREV_TAG})",
+                                fix="`:prev` appears once a build changed the image; "
+                                    "nothing was retagged")
+        swaps.append((name, repo, current, prev))
+    done: list[tuple[str, str, str]] = []
+    for name, repo, current, prev in swaps:  # all checked first: all or nothing
+        docker().images.get(prev).tag(repo, CURRENT_TAG)
+        if current:
+            docker().images.get(current).tag(repo, PREV_TAG)
+        done.append((name, current, prev))
+    return done
 
 
 def built_images(plan: Plan) -> dict[str, str]:
@@ -229,4 +438,4 @@ def built_images(plan: Plan) -> dict[str, str]:
 
 def describe(report: BuildReport) -> str:
     return json.dumps({"built": report.built, "skipped": report.skipped,
-                       "substituted": report.substituted})
+                       "substituted": report.substituted, "tag": report.tag})

@@ -1,32 +1,54 @@
-"""The wheelhouse: every wheel a family needs, resolved by the image's own Python and kept on
-the host, so image builds install offline with `--no-index`.
+"""The wheelhouse: every wheel the locks name, per platform, kept on the host.
 
-Resolution runs in a throw-away container of the family's base image: environment markers
-such as `python_full_version < "3.11.3"` must be judged by the interpreter that will run the
-code, not the host's (pip's --python-version does not change markers). The host's pip
-settings (index, find-links, CA bundle, constraints) travel into that container."""
+`dockyard fetch` downloads the locked wheels of every family for each of its platforms into
+`<state>/wheels/<platform>/` (shared between families and fleets' rebuilds) with
+`pip download --only-binary=:all: --platform … --require-hashes --no-deps`. A wheel no index
+has for a platform (CUDA wheels on arm64, say) is a finding located at the requirement, found
+before any build starts. Image builds then install offline from a family's share of the
+wheelhouse, linked into its build context, with `--no-index --require-hashes`."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-import shlex
+import shutil
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard.checks.finding import Finding, Severity
+from dockyard.engine.lock import (
+    PLATFORMS,
+    Indexes,
+    Pin,
+    family_delta,
+    lock_path,
+    normalise,
+    parse_lock,
+    platforms_of,
+    python_of,
+)
 from dockyard.engine.run import run
-from dockyard.errors import BuildError, EngineError
+from dockyard.errors import EngineError, Location, ManifestError
+from dockyard.manifest.load import Fleet
+from dockyard.plan.model import Plan
+from dockyard.render.dockerfile import LOCK_FILE, WHEELS_DIR, own_requirements
 
-STAMP = ".dockyard-wheelhouse"
 _PIP_KEYS = ("index-url", "extra-index-url", "find-links", "cert", "constraint",
              "default-timeout", "trusted-host")
 _CONFIG_LINE = re.compile(r"^(?:global|:env:|install|download|wheel)\.([a-z-]+)='(.*)'$")
+_HASHES = ".sha256.json"
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def wheelhouse_key(requirements: list[str], base_id: str) -> str:
-    text = "\n".join([base_id, *requirements])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+@dataclass
+class FetchReport:
+    downloaded: int = 0
+    present: int = 0
+    findings: list[Finding] = field(default_factory=list)
 
 
 def host_pip_settings() -> dict[str, str]:
@@ -47,47 +69,145 @@ def host_pip_settings() -> dict[str, str]:
     return settings
 
 
-def _local_paths(value: str) -> list[str]:
-    paths = []
-    for word in value.split():
-        path = word.removeprefix("file://").rstrip("/")
-        if path.endswith("/simple"):
-            # A local PEP 503 index links to files beside its `simple/` folder.
-            path = os.path.dirname(path)
-        if path.startswith("/") and os.path.exists(path):
-            paths.append(path)
-    return paths
+def wheelhouse(state: Path, platform: str) -> Path:
+    return state / "wheels" / platform
 
 
-def fill_wheelhouse(dest: Path, requirements: list[str], *, base_image: str, base_id: str,
-                    family: str) -> bool:
-    """Make `dest` hold every wheel `requirements` need; return False when it already did."""
-    key = wheelhouse_key(requirements, base_id)
-    stamp = dest / STAMP
-    if stamp.is_file() and stamp.read_text().strip() == key:
-        return False
-    dest.mkdir(parents=True, exist_ok=True)
-    reqs = dest.parent / "requirements.txt"
-    reqs.write_text("".join(f"{r}\n" for r in requirements))
-    settings = host_pip_settings()
-    mounts = ["-v", f"{dest.resolve()}:/wheels", "-v", f"{reqs.resolve()}:/req.txt:ro"]
-    env: list[str] = ["-e", "HOME=/tmp", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
-    for name, value in sorted(settings.items()):
-        for path in _local_paths(value):
-            mounts += ["-v", f"{path}:{path}:ro"]
-        env += ["-e", f"PIP_{name.upper().replace('-', '_')}={value}"]
-    script = ("python3 -m venv /tmp/resolver >/dev/null && "
-              "/tmp/resolver/bin/pip wheel --quiet --wheel-dir /wheels -r /req.txt")
-    argv = ["docker", "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}",
-            *mounts, *env, "--entrypoint", "/bin/sh", base_image, "-c", script]
+def hashes_of(folder: Path) -> dict[str, str]:
+    """sha256 -> file name of every wheel in `folder` (cached by name, size and mtime)."""
+    cache_file = folder / _HASHES
     try:
+        cache: dict[str, list[str | int | float]] = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    found: dict[str, str] = {}
+    fresh: dict[str, list[str | int | float]] = {}
+    for path in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
+        st = path.stat()
+        entry = cache.get(path.name)
+        if entry and entry[0] == st.st_size and entry[1] == st.st_mtime:
+            digest = str(entry[2])
+        else:
+            digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        fresh[path.name] = [st.st_size, st.st_mtime, digest]
+        found[digest] = path.name
+    if folder.is_dir() and fresh != cache:
+        cache_file.write_text(json.dumps(fresh, sort_keys=True))
+    return found
+
+
+def _pip_download(pins: list[Pin], dest: Path, platform: str, python: str,
+                  indexes: Indexes) -> None:
+    major_minor = "".join(python.split(".")[:2])
+    with tempfile.TemporaryDirectory(prefix="dockyard-fetch-") as tmp:
+        req = Path(tmp) / "locked.txt"
+        req.write_text("".join(p.text for p in pins))
+        # --isolated: the host's pip settings come in explicitly (its constraint files
+        # would clash with --require-hashes).
+        argv = [sys.executable, "-m", "pip", "--isolated", "download", "--quiet",
+                "--disable-pip-version-check", "--no-deps", "--only-binary=:all:",
+                "--require-hashes", "--platform", PLATFORMS[platform][1],
+                "--python-version", python.split(".")[0] + "." + python.split(".")[1],
+                "--implementation", "cp", "--abi", f"cp{major_minor}", "--abi", "abi3",
+                "--abi", "none", "--dest", str(dest), *indexes.args(), "-r", str(req)]
+        if indexes.cert:
+            argv += ["--cert", indexes.cert]
         run(argv, timeout=3600)
-    except EngineError as exc:
-        problem = [ln for ln in exc.stderr.splitlines() if "ERROR" in ln] or [exc.message]
-        raise BuildError(
-            f"family {family}: cannot fetch wheels for {base_image}: {problem[-1].strip()}",
-            fix="pin versions that publish wheels for this platform, or correct the requirement"
-                f" (resolver command: {shlex.join(argv[:3])} …)",
-            command=exc.command, returncode=exc.returncode, stderr=exc.stderr) from None
-    stamp.write_text(key + "\n")
-    return True
+
+
+def _where(fleet: Fleet, plan: Plan, family: str, package: str) -> tuple[str, Location]:
+    """The family and manifest line that ask for `package`, else the family's `requirements`."""
+    for fam in [family, *sorted(f for f in plan.families if f != family)]:
+        spec = plan.families[fam]
+        for i, req in enumerate(spec.requirements):
+            match = _REQ_NAME.match(req)
+            if match and normalise(match.group(1)) == package:
+                return fam, fleet.where("families", fam, "requirements", i)
+        if package == "torch" and spec.torch:
+            return fam, fleet.where("families", fam, "torch")
+    return family, fleet.where("families", family, "requirements")
+
+
+def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = None,
+          platforms: list[str] | None = None) -> FetchReport:
+    """Download every locked wheel for each family's platforms; missing ones are findings."""
+    indexes = indexes or Indexes.from_host()
+    report = FetchReport()
+    # platform -> package -> (pin, family that brought it in, python)
+    wanted: dict[str, dict[str, tuple[Pin, str, str]]] = {}
+    for step in plan.builds:
+        if step.kind != "family" or not own_requirements(plan.families[step.name]):
+            continue
+        for platform in platforms_of(fleet, step.name):
+            if platforms and platform not in platforms:
+                continue
+            path = lock_path(fleet.root, step.name, platform)
+            if not path.is_file():
+                raise ManifestError(f"family {step.name} has no lock for {platform}",
+                                    where=fleet.where("families", step.name),
+                                    fix="run `dockyard lock` first")
+            python = python_of(fleet, plan, step.name)
+            own = {p.name for p in parse_lock(family_delta(fleet, plan, step.name, platform))
+                   .values()}
+            for name, pin in parse_lock(path.read_text()).items():
+                key = f"{name}=={pin.version}"
+                if key not in wanted.setdefault(platform, {}) or name in own:
+                    wanted[platform][key] = (pin, step.name, python)
+    for platform, pins in sorted(wanted.items()):
+        dest = wheelhouse(state, platform)
+        dest.mkdir(parents=True, exist_ok=True)
+        have = hashes_of(dest)
+        missing = [v for v in pins.values() if not set(v[0].hashes) & set(have)]
+        report.present += len(pins) - len(missing)
+        if not missing:
+            continue
+        python = missing[0][2]
+        try:
+            _pip_download([m[0] for m in missing], dest, platform, python, indexes)
+            report.downloaded += len(missing)
+            continue
+        except EngineError:
+            pass
+        # One at a time, to name every wheel that is missing (not just the first).
+        for pin, family, py in missing:
+            try:
+                _pip_download([pin], dest, platform, py, indexes)
+                report.downloaded += 1
+            except EngineError as exc:
+                fam, where = _where(fleet, plan, family, pin.name)
+                reason = [ln for ln in exc.stderr.splitlines() if "ERROR" in ln]
+                why = reason[-1].split("ERROR:", 1)[-1].strip() if reason else "not found"
+                report.findings.append(Finding(
+                    "DY301", Severity.ERROR, where,
+                    f"family {fam}: no wheel of {pin.name}=={pin.version} for {platform} "
+                    f"(Python {py}, {PLATFORMS[platform][1]}): {why}",
+                    f"pin a version that publishes a {platform} wheel, add the index that has "
+                    f"one, or limit the family to the platforms it runs on (`platforms:`)"))
+    return report
+
+
+def stage_family(fleet: Fleet, plan: Plan, state: Path, family: str, platform: str,
+                 context: Path) -> str:
+    """Put the family's locked delta (`requirements.lock`) and its wheels (hard links into the
+    wheelhouse) into its build context; return the delta's text."""
+    text = family_delta(fleet, plan, family, platform)
+    pins = parse_lock(text)
+    have = hashes_of(wheelhouse(state, platform))
+    target = context / WHEELS_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for pin in pins.values():
+        name = next((have[h] for h in pin.hashes if h in have), "")
+        if not name:
+            raise ManifestError(
+                f"family {family}: the wheel of {pin.name}=={pin.version} for {platform} is not "
+                "in the wheelhouse", where=fleet.where("families", family, "requirements"),
+                fix="run `dockyard fetch` (build runs it for you) and read its findings")
+        source = wheelhouse(state, platform) / name
+        try:
+            os.link(source, target / name)
+        except OSError:
+            shutil.copy2(source, target / name)
+    (context / LOCK_FILE).write_text(text)
+    return text

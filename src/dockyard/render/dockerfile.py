@@ -1,9 +1,18 @@
-"""Dockerfiles for families (shared bases) and services (their code on a family)."""
+"""Dockerfiles for families (shared bases) and services (their code on a family).
+
+A family with requirements is two stages: `builder` checks every wheel its lock needs against
+the lock's sha256 (offline, from the wheelhouse `dockyard fetch` filled), and the runtime stage
+installs the checked wheels through a bind mount of the builder, so no wheel, pip cache or
+build tool ends up in a layer. The Dockerfile does not depend on the lock's content (the lock
+travels in the build context as `requirements.lock`): rendering stays a pure function of the
+manifest. Labels that change per build (revision, created) are set by the engine, not here."""
 
 from __future__ import annotations
 
 import json
+import re
 
+from dockyard.errors import ManifestError
 from dockyard.manifest.models import FamilySpec, ServiceSpec
 from dockyard.plan.model import BuildStep, Plan
 from dockyard.render.health import health_test
@@ -12,49 +21,112 @@ from dockyard.units import format_duration
 APP_UID = 10001
 VENV = "/opt/venv"
 TINI = "/usr/bin/tini"
+LOCK_FILE = "requirements.lock"  # the family's locked delta, written into its build context
+WHEELS_DIR = "wheels"  # that delta's wheels, linked from the wheelhouse into the context
+# CUDA runtime bases: torch's CUDA wheels bring their own CUDA libraries (nvidia-* wheels).
+_CUDA_BASE = re.compile(r"^(?:[^/]+/)*nvidia/cuda(?::|$)|^nvcr\.io/nvidia/cuda(?::|$)")
+_TORCH_REQ = re.compile(r"^\s*torch\s*(?:\[.*\])?\s*(?:[=<>!~;@ ]|$)", re.IGNORECASE)
 
 
 def _json(words: list[str]) -> str:
     return json.dumps(words, ensure_ascii=False)
 
 
-def _header(kind: str, name: str, fleet: str, base: str) -> list[str]:
+def _title(kind: str, name: str, fleet: str) -> str:
     # No `# syntax=` line: it makes BuildKit pull a frontend image, and there may be no registry.
-    return [
-        f"# {kind} {name} of fleet {fleet}: rendered by dockyard; edit fleet.yaml, not this file.",
-        f"ARG BASE_IMAGE={base}",
-        "FROM ${BASE_IMAGE}",
-    ]
+    return (f"# {kind} {name} of fleet {fleet}: rendered by dockyard; "
+            "edit fleet.yaml, not this file.")
 
 
 def family_requirements(plan: Plan, name: str) -> list[str]:
     """A family's requirements with its ancestors' first, so one resolve sees every pin."""
-    chain: list[str] = []
-    current: str | None = name
-    while current:
-        chain.append(current)
-        parent = plan.families[current].from_
-        current = parent if parent in plan.families else None
     seen: dict[str, None] = {}
-    for fam in reversed(chain):
-        for req in plan.families[fam].requirements:
+    for fam in reversed(family_chain(plan, name)):
+        for req in own_requirements(plan.families[fam]):
             seen.setdefault(req, None)
     return list(seen)
 
 
+def own_requirements(fam: FamilySpec) -> list[str]:
+    """What the family itself asks for: `requirements`, plus `torch:` as a pin."""
+    reqs = list(fam.requirements)
+    if fam.torch and not any(_TORCH_REQ.match(r) for r in reqs):
+        reqs.insert(0, f"torch=={fam.torch}")
+    return reqs
+
+
+def family_chain(plan: Plan, name: str) -> list[str]:
+    """`name`, its parent, its parent's parent … up to the family on an external image."""
+    chain: list[str] = []
+    current: str | None = name
+    while current and current not in chain:
+        chain.append(current)
+        parent = plan.families[current].from_
+        current = parent if parent in plan.families else None
+    return chain
+
+
+def root_image(plan: Plan, name: str) -> str:
+    """The external image at the bottom of a family's chain."""
+    return plan.families[family_chain(plan, name)[-1]].from_
+
+
+def locked_ancestor(plan: Plan, name: str) -> str:
+    """The nearest ancestor (not `name` itself) that has requirements, hence a lock; or ""."""
+    for fam in family_chain(plan, name)[1:]:
+        if own_requirements(plan.families[fam]):
+            return fam
+    return ""
+
+
+def cuda_stack_problem(plan: Plan, name: str) -> str:
+    """Why a family would ship the CUDA libraries twice, or "" when it does not."""
+    chain = family_chain(plan, name)
+    base = root_image(plan, name)
+    torch = any(plan.families[f].torch or any(_TORCH_REQ.match(r) for r in plan.families[f]
+                                                  .requirements) for f in chain)
+    if torch and _CUDA_BASE.search(base):
+        return (f"family {name} installs torch, whose CUDA wheels carry the CUDA libraries, on "
+                f"{base}, which carries them too: they would ship twice (about 2 GB)")
+    return ""
+
+
 def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     fam: FamilySpec = plan.families[step.name]
-    lines = _header("family", step.name, plan.fleet, step.base)
-    lines.append("USER root")
+    problem = cuda_stack_problem(plan, step.name)
+    if problem:
+        raise ManifestError(problem, fix="base the family on a plain image such as "
+                            "debian:bookworm-slim; the torch wheels bring CUDA with them")
+    reqs = own_requirements(fam)
+    lines = [_title("family", step.name, plan.fleet), f"ARG BASE_IMAGE={step.base}", ""]
+    if reqs:
+        pip = "/tmp/pip/bin/pip"
+        lines += [
+            "# builder: every wheel of this family's lock, checked against its sha256, offline.",
+            "# Nothing of this stage reaches the image but the checked wheels.",
+            "FROM ${BASE_IMAGE} AS builder",
+            f"RUN --mount=type=bind,source={WHEELS_DIR},target=/wheels \\",
+            f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
+            "    python3 -m venv /tmp/pip \\",
+            f"    && {pip} download --no-index --no-deps --require-hashes --no-cache-dir \\",
+            "      --disable-pip-version-check --find-links /wheels --dest /tmp/verified \\",
+            f"      -r /tmp/{LOCK_FILE}",
+            "",
+        ]
+    lines += ["FROM ${BASE_IMAGE}", "USER 0:0"]
     apt = sorted(set(fam.apt) | ({"tini"} if not step.parent else set()))
     if apt:
         packages = " ".join(apt)
         # Skipped when the base already has them (a bootstrapped base bakes them in offline).
         lines += [
-            f"RUN if ! dpkg -s {packages} >/dev/null 2>&1; then \\",
+            "# DL3008 (pin apt versions) is ignored: the base image's Debian release pins them,",
+            "# and a point release removes the old versions from the mirror.",
+            "# hadolint ignore=DL3008",
+            "RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\",
+            "    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \\",
+            f"    if ! dpkg -s {packages} >/dev/null 2>&1; then \\",
             "      apt-get update \\",
-            f"      && apt-get install -y --no-install-recommends {packages} \\",
-            "      && rm -rf /var/lib/apt/lists/*; \\",
+            f"      && apt-get install -y --no-install-recommends {packages}; \\",
             "    fi",
         ]
     if not step.parent:
@@ -67,14 +139,15 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     env = {"PATH": f"{VENV}/bin:" + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     env.update(sorted(fam.env.items()))
     lines += [f"ENV {k}={json.dumps(v)}" for k, v in env.items()]
-    if fam.requirements:
+    if reqs:
+        if not locked_ancestor(plan, step.name):
+            lines.append(f"RUN python3 -m venv {VENV}")
+        # Only this family's delta over its parent's lock: the parent's packages are below.
         lines += [
-            f"RUN [ -x {VENV}/bin/python ] || python3 -m venv {VENV}",
-            # Wheels come from the host-side wheelhouse in the build context: no network here.
-            "RUN --mount=type=bind,source=wheels,target=/wheels \\",
-            "    --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \\",
-            f"    {VENV}/bin/pip install --no-index --no-cache-dir --disable-pip-version-check \\",
-            "      --find-links /wheels -r /tmp/requirements.txt",
+            "RUN --mount=type=bind,from=builder,source=/tmp/verified,target=/wheels \\",
+            f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
+            f"    {VENV}/bin/pip install --no-index --no-deps --require-hashes --no-cache-dir \\",
+            "      --disable-pip-version-check --find-links /wheels -r /tmp/" + LOCK_FILE,
         ]
     lines += [f"USER {APP_UID}:{APP_UID}", f'ENTRYPOINT ["{TINI}", "--"]', ""]
     return "\n".join(lines)
@@ -82,11 +155,12 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
 
 def render_service_dockerfile(plan: Plan, step: BuildStep) -> str:
     svc: ServiceSpec = plan.services[step.name].spec
-    lines = _header("service", step.name, plan.fleet, step.base)
+    lines = [_title("service", step.name, plan.fleet), f"ARG BASE_IMAGE={step.base}",
+             "FROM ${BASE_IMAGE}"]
     targets = sorted({v.split(":")[1] for v in svc.volumes if ":" in v and not _is_bind(v)})
     if targets:
         # A named volume starts as a copy of the image's folder: make it the app user's.
-        lines += ["USER root", f"RUN mkdir -p {' '.join(targets)} \\",
+        lines += ["USER 0:0", f"RUN mkdir -p {' '.join(targets)} \\",
                   f"    && chown {APP_UID}:{APP_UID} {' '.join(targets)}"]
     lines += ["WORKDIR /app", f"COPY --chown={APP_UID}:{APP_UID} . /app",
               f"USER {APP_UID}:{APP_UID}"]
@@ -119,7 +193,7 @@ def _family_has_python(plan: Plan, family: str) -> bool:
     current: str | None = family
     while current:
         fam = plan.families[current]
-        if fam.requirements or fam.from_.startswith("python:"):
+        if fam.requirements or fam.torch or fam.from_.startswith("python:") or "python3" in fam.apt:
             return True
         current = fam.from_ if fam.from_ in plan.families else None
     return False

@@ -1,7 +1,7 @@
 # service worker of fleet chain: rendered by dockyard; edit fleet.yaml, not this file.
 ARG BASE_IMAGE=registry.lab.internal:5000/chain/family-serve:current
 FROM ${BASE_IMAGE}
-USER root
+USER 0:0
 RUN mkdir -p /models /var/cache/worker \
     && chown 10001:10001 /models /var/cache/worker
 WORKDIR /app

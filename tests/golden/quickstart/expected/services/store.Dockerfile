@@ -1,7 +1,7 @@
 # service store of fleet quickstart: rendered by dockyard; edit fleet.yaml, not this file.
 ARG BASE_IMAGE=quickstart/family-redis:current
 FROM ${BASE_IMAGE}
-USER root
+USER 0:0
 RUN mkdir -p /data \
     && chown 10001:10001 /data
 WORKDIR /app

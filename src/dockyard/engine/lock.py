@@ -1,0 +1,380 @@
+"""Locks: each family's requirements resolved by uv to hash-pinned lock files, per platform.
+
+`locks/<family>.<platform>.txt` lives beside the manifest and is committed like any lock. A
+family's lock holds its whole closure (its ancestors' pins included); a child is resolved with
+its parent's lock as constraints, so it can add packages but never move one its parent pins.
+A lock is reused while the hash of what it was made from (requirements, the parent's lock,
+platform, Python) is the one in its header.
+
+The Python version is the base image's, because environment markers such as
+`python_full_version < "3.11.3"` are judged by it (uv's --python-version sets the markers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dockyard.engine.run import run
+from dockyard.errors import EngineError, ManifestError
+from dockyard.manifest.load import Fleet
+from dockyard.plan.model import Plan
+from dockyard.render.dockerfile import (
+    cuda_stack_problem,
+    family_chain,
+    family_requirements,
+    locked_ancestor,
+    own_requirements,
+    root_image,
+)
+
+LOCK_DIR = "locks"
+# dockyard platform -> (uv --python-platform, pip --platform)
+PLATFORMS = {
+    "amd64": ("x86_64-manylinux_2_28", "manylinux_2_28_x86_64"),
+    "arm64": ("aarch64-manylinux_2_28", "manylinux_2_28_aarch64"),
+}
+# The python3 of well-known bases (Debian/Ubuntu package versions of their current release).
+_DISTRO_PYTHON = (
+    (re.compile(r"^(?:docker\.io/library/)?debian:(?:bookworm|12)"), "3.11.2"),
+    (re.compile(r"^dockyard/bootstrap:bookworm"), "3.11.2"),
+    (re.compile(r"^(?:docker\.io/library/)?debian:(?:trixie|13)"), "3.13.5"),
+    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:22\.04|jammy)"), "3.10.12"),
+    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:24\.04|noble)"), "3.12.3"),
+)
+_PYTHON_TAG = re.compile(r"^(?:docker\.io/library/)?python:(\d+\.\d+(?:\.\d+)?)")
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
+_HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
+_UV_CONFLICT = re.compile(r"(?:because|and) (?:there is no version of |only )?"
+                          r"([A-Za-z0-9._-]+)[=<>!~]=")
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One locked package: name (normalised), version, its allowed sha256 hashes."""
+
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+    text: str  # the lock's lines for it, ready to write into another requirements file
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """Where uv and pip find packages: the host's pip settings, passed explicitly."""
+
+    index_url: str = ""
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    no_index: bool = False
+    offline: bool = False
+    cert: str = ""
+
+    @classmethod
+    def from_host(cls) -> Indexes:
+        from dockyard.engine.wheels import host_pip_settings
+
+        s = host_pip_settings()
+        return cls(index_url=s.get("index-url", ""),
+                   extra_index_urls=tuple(s.get("extra-index-url", "").split()),
+                   find_links=tuple(s.get("find-links", "").split()),
+                   constraints=tuple(p for p in s.get("constraint", "").split()
+                                     if Path(p).is_file()),
+                   cert=s.get("cert", ""))
+
+    def args(self) -> list[str]:
+        """Arguments both uv pip compile and pip download understand."""
+        argv: list[str] = []
+        if self.no_index:
+            argv.append("--no-index")
+        elif self.index_url:
+            argv += ["--index-url", self.index_url]
+        if not self.no_index:
+            for url in self.extra_index_urls:
+                argv += ["--extra-index-url", url]
+        for link in self.find_links:
+            argv += ["--find-links", link]
+        return argv
+
+
+@dataclass
+class LockReport:
+    made: list[str] = field(default_factory=list)  # lock files written
+    reused: list[str] = field(default_factory=list)  # lock files whose inputs did not change
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_lock(text: str) -> dict[str, Pin]:
+    """name -> Pin for every `name==version \\ --hash=...` entry of a requirements lock."""
+    pins: dict[str, Pin] = {}
+    entry: list[str] = []
+
+    def close() -> None:
+        if not entry:
+            return
+        match = _PIN.match(entry[0])
+        if match:
+            name = normalise(match.group(1))
+            hashes = tuple(h for line in entry for h in _HASH.findall(line))
+            pins[name] = Pin(name, match.group(2), hashes, "\n".join(entry) + "\n")
+        entry.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            close()
+            continue
+        if line[:1].isspace() and entry:
+            entry.append(line.rstrip())
+        else:
+            close()
+            entry.append(line.rstrip())
+    close()
+    return pins
+
+
+def lock_path(root: Path, family: str, platform: str) -> Path:
+    return root / LOCK_DIR / f"{family}.{platform}.txt"
+
+
+def platforms_of(fleet: Fleet, family: str) -> list[str]:
+    """The family's `platforms:`, else an ancestor's, else the arches of the fleet's machines."""
+    plan_families = fleet.spec.families
+    current: str | None = family
+    while current:
+        if plan_families[current].platforms:
+            return sorted(set(plan_families[current].platforms))
+        parent = plan_families[current].from_
+        current = parent if parent in plan_families else None
+    return sorted({m.arch for m in fleet.spec.machines.values()})
+
+
+def python_of(fleet: Fleet, plan: Plan, family: str) -> str:
+    """The Python version the family's code runs on: `python:` in it or an ancestor, else the
+    base image's (known bases only)."""
+    for fam in family_chain(plan, family):
+        if plan.families[fam].python:
+            return plan.families[fam].python
+    base = root_image(plan, family)
+    match = _PYTHON_TAG.match(base)
+    if match:
+        return match.group(1)
+    for pattern, version in _DISTRO_PYTHON:
+        if pattern.match(base):
+            return version
+    root = family_chain(plan, family)[-1]
+    raise ManifestError(
+        f"family {family}: cannot tell which Python {base} has, and its lock depends on it",
+        where=fleet.where("families", root, "from"),
+        fix=f"write it in family {root}: `python: \"3.11.2\"` (run `python3 -V` in the image)")
+
+
+def inputs_digest(family: str, platform: str, python: str, requirements: list[str],
+                  parent_lock: str, extra: dict[str, str] | None = None) -> str:
+    """What a lock is made from; the lock is reused while this stays the same."""
+    data = {"family": family, "platform": platform, "python": python,
+            "requirements": requirements,
+            "parent": hashlib.sha256(parent_lock.encode()).hexdigest() if parent_lock else "",
+            **(extra or {})}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def header_digest(text: str) -> str:
+    match = re.search(r"^# inputs: sha256:([0-9a-f]{64})$", text, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def delta(lock: dict[str, Pin], parent: dict[str, Pin]) -> str:
+    """The lock entries a child adds over its parent: what its image installs."""
+    return "".join(p.text for name, p in sorted(lock.items()) if name not in parent)
+
+
+def changed_pins(child: dict[str, Pin], parent: dict[str, Pin]) -> list[tuple[str, str, str]]:
+    """(package, parent's version, child's version) for every parent pin the child moves."""
+    return [(name, parent[name].version, child[name].version) for name in sorted(parent)
+            if name in child and child[name].version != parent[name].version]
+
+
+def _cuda_index(cuda: str) -> str:
+    """PyTorch's wheel index for a CUDA version, e.g. 12.8 -> .../whl/cu128."""
+    major, _, minor = cuda.partition(".")
+    return f"https://download.pytorch.org/whl/cu{major}{(minor or '0').split('.')[0]}"
+
+
+def _indexes_for(plan: Plan, family: str, indexes: Indexes) -> Indexes:
+    for fam in family_chain(plan, family):
+        if plan.families[fam].cuda and plan.families[fam].torch and not indexes.no_index:
+            url = _cuda_index(plan.families[fam].cuda)
+            if url not in indexes.extra_index_urls:
+                return replace(indexes, extra_index_urls=(*indexes.extra_index_urls, url))
+    return indexes
+
+
+def uv() -> str:
+    found = Path(sys.executable).parent / "uv"
+    return str(found) if found.is_file() else "uv"
+
+
+def compile_lock(requirements: list[str], *, platform: str, python: str, indexes: Indexes,
+                 parent_pins: dict[str, Pin] | None = None) -> str:
+    """Run `uv pip compile --generate-hashes` for one platform and Python; return the lock.
+
+    `parent_pins` become constraints: the result can add packages but not move those."""
+    with tempfile.TemporaryDirectory(prefix="dockyard-lock-") as tmp:
+        req_in = Path(tmp) / "requirements.in"
+        req_in.write_text("".join(f"{r}\n" for r in requirements))
+        constraints = [Path(c) for c in indexes.constraints]
+        if parent_pins:
+            # Pins only, under a fixed relative name: uv writes it into the `# via` notes.
+            (Path(tmp) / "parent-lock.txt").write_text(
+                "".join(f"{p.name}=={p.version}\n" for p in parent_pins.values()))
+            constraints.append(Path("parent-lock.txt"))
+        argv = [uv(), "pip", "compile", "--quiet", "--no-config", "--generate-hashes",
+                "--no-header",
+                "--python-version", python, "--python-platform", PLATFORMS[platform][0],
+                # pip's semantics: the best version from every index, as the host's pip does.
+                "--index-strategy", "unsafe-best-match", *indexes.args()]
+        if indexes.offline:
+            argv.append("--offline")
+        for path in constraints:
+            argv += ["--constraint", str(path)]
+        # Relative: the `# via -r requirements.in` notes must not name a temporary folder.
+        argv += [req_in.name]
+        result = run(argv, timeout=900, cwd=Path(tmp), env={"UV_CACHE_DIR": str(_uv_cache())})
+        return result.stdout
+
+
+def _uv_cache() -> Path:
+    path = Path(tempfile.gettempdir()) / "dockyard-uv-cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _uv_reason(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith(("╰─▶", "Because", "because")) or "unsatisfiable" in ln:
+            return ln.removeprefix("╰─▶").strip().removeprefix("cause: ")
+    return lines[-1] if lines else "uv failed without a message"
+
+
+def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes: Indexes,
+                say: Say, force: bool = False) -> tuple[Path, bool]:
+    """Make (or reuse) `locks/<family>.<platform>.txt`; return its path and whether it was made.
+
+    Raise ManifestError when the family cannot be resolved, or would move a parent's pin."""
+    reqs = own_requirements(plan.families[family])
+    path = lock_path(fleet.root, family, platform)
+    parent = locked_ancestor(plan, family)
+    parent_path = lock_path(fleet.root, parent, platform) if parent else None
+    parent_text = parent_path.read_text() if parent_path and parent_path.is_file() else ""
+    python = python_of(fleet, plan, family)
+    cuda = {f: plan.families[f].cuda for f in family_chain(plan, family) if plan.families[f].cuda}
+    digest = inputs_digest(family, platform, python, reqs, parent_text,
+                           {"cuda": json.dumps(cuda, sort_keys=True)} if cuda else None)
+    if not force and path.is_file() and header_digest(path.read_text()) == digest:
+        return path, False
+    where = fleet.where("families", family, "requirements")
+    problem = cuda_stack_problem(plan, family)
+    if problem:
+        raise ManifestError(problem, where=fleet.where("families", family),
+                            fix="base the family on a plain image such as debian:bookworm-slim;"
+                                " the torch wheels bring CUDA with them")
+    found = _indexes_for(plan, family, indexes)
+    full = family_requirements(plan, family)
+    say(f"locking family {family} for {platform}, Python {python}: {len(full)} requirement(s)")
+    parent_pins = parse_lock(parent_text)
+    try:
+        text = compile_lock(full, platform=platform, python=python, indexes=found,
+                            parent_pins=parent_pins)
+    except EngineError as exc:
+        if parent_text:
+            _explain_parent_conflict(fleet, plan, family, parent, platform, python,
+                                     found, parent_pins)
+        raise ManifestError(
+            f"family {family}: its requirements cannot be resolved for {platform} "
+            f"(Python {python}): {_uv_reason(exc.stderr)}",
+            where=where, fix="loosen or correct the pins named above, or add the index "
+            "that has them to pip's settings (`pip config list`)") from None
+    pins = parse_lock(text)
+    moved = changed_pins(pins, parent_pins)
+    if moved:  # uv honours constraints; this only guards against a resolver surprise
+        _refuse(fleet, family, parent, moved, platform)
+    comment = (f"# dockyard lock of family {family} for {platform}, Python {python}"
+               + (f", on family {parent}'s lock" if parent else "") + ".\n"
+               "# Made by `dockyard lock` with uv; commit it, do not edit it.\n"
+               f"# inputs: sha256:{digest}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(comment + text)
+    return path, True
+
+
+def _explain_parent_conflict(fleet: Fleet, plan: Plan, family: str, parent: str, platform: str,
+                             python: str, indexes: Indexes, parent_pins: dict[str, Pin]) -> None:
+    """The child failed on its parent's constraints: resolve it alone and name what it moves."""
+    try:
+        alone = parse_lock(compile_lock(own_requirements(plan.families[family]),
+                                        platform=platform, python=python, indexes=indexes))
+    except EngineError:
+        return  # it cannot be resolved on its own either: the plain message says why
+    moved = changed_pins(alone, parent_pins)
+    if moved:
+        _refuse(fleet, family, parent, moved, platform)
+
+
+def _refuse(fleet: Fleet, family: str, parent: str, moved: list[tuple[str, str, str]],
+            platform: str) -> None:
+    name, theirs, ours = moved[0]
+    more = f" (and {', '.join(m[0] for m in moved[1:])})" if len(moved) > 1 else ""
+    root = fleet.spec.families[parent].from_
+    while root in fleet.spec.families:
+        root = fleet.spec.families[root].from_
+    raise ManifestError(
+        f"family {family} would change {name} from {theirs} (pinned by its parent family "
+        f"{parent}, {LOCK_DIR}/{parent}.{platform}.txt) to {ours}{more}; a family may add "
+        f"packages to its parent's but never replace one",
+        where=fleet.where("families", family, "requirements"),
+        fix=f"make {family} a sidecar family on its own base (`from: {root}`) and call it over "
+            f"the network, or pin {name}=={theirs} in it")
+
+
+def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: Say,
+             force: bool = False, platforms: list[str] | None = None) -> LockReport:
+    """Lock every family with requirements, parents first, for each of its platforms."""
+    report = LockReport()
+    indexes = indexes or Indexes.from_host()
+    for step in plan.builds:
+        if step.kind != "family" or not own_requirements(plan.families[step.name]):
+            continue
+        for platform in platforms_of(fleet, step.name):
+            if platforms and platform not in platforms:
+                continue
+            path, made = lock_family(fleet, plan, step.name, platform, indexes=indexes,
+                                     say=say, force=force)
+            rel = str(path.relative_to(fleet.root))
+            (report.made if made else report.reused).append(rel)
+    return report
+
+
+def family_delta(fleet: Fleet, plan: Plan, family: str, platform: str) -> str:
+    """The lock entries `family`'s image installs on `platform` (over its parent's lock)."""
+    path = lock_path(fleet.root, family, platform)
+    if not path.is_file():
+        raise ManifestError(f"family {family} has no lock for {platform} ({path.name})",
+                            where=fleet.where("families", family),
+                            fix="run `dockyard lock` (build runs it for you)")
+    parent = locked_ancestor(plan, family)
+    parent_pins = parse_lock(lock_path(fleet.root, parent, platform).read_text()) if parent else {}
+    return delta(parse_lock(path.read_text()), parent_pins)
