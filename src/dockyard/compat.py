@@ -287,6 +287,16 @@ def image_cuda(image: str) -> str | None:
     return None
 
 
+def image_torch(image: str) -> tuple[str, str] | None:
+    """The torch build of an official pytorch/pytorch image, read off its tag:
+    pytorch/pytorch:2.7.0-cuda12.8-cudnn9-runtime -> ("2.7.0", "cu128"); None otherwise."""
+    repo, tag = _repo(image)
+    if repo.lower().removeprefix("docker.io/") != "pytorch/pytorch":
+        return None
+    match = re.match(r"^(\d+\.\d+(?:\.\d+)?)-cuda(\d+\.\d+)", tag)
+    return (match[1], cuda_variant(match[2])) if match else None
+
+
 def image_python(image: str) -> str:
     """The CPython of an official python image ("python:3.11-slim" -> "3.11"), else ""."""
     repo, tag = _repo(image)

@@ -153,6 +153,25 @@ services:
     assert "cu124" in f.message  # what PyPI's 2.6.0 is built with
 
 
+def test_dy302_pytorch_image_tag_and_family_torch_field() -> None:
+    text = machine(model="NVIDIA GeForce RTX 5090") + """\
+families:
+  t: {from: "python:3.11-slim", torch: "2.4.1+cu124"}
+services:
+  stock:
+    image: pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+    gpu: {memory: 4GiB}
+""" + HEALTH + """\
+  built: {family: t, build: built, gpu: {memory: 4GiB}}
+"""
+    found = findings(text, "DY302")
+    assert [str(f.where) for f in found] == ["fleet.yaml:8:33", "fleet.yaml:11:5"]
+    assert "torch 2.4.1 cu124" in found[0].message and "built" in found[0].message
+    assert "torch 2.5.1 cu124" in found[1].message and "stock" in found[1].message
+    fine = text.replace("2.5.1-cuda12.4", "2.7.0-cuda12.8").replace("2.4.1+cu124", "2.7.1+cu128")
+    assert findings(fine, "DY302") == []
+
+
 def test_dy302_old_cuda_on_a_new_gpu_is_a_warning() -> None:
     text = machine(arch="arm64", driver="13.0", model="NVIDIA GB10") + """\
 families:

@@ -179,3 +179,11 @@ def test_pins_torch() -> None:
     assert compat.pins_torch("torchvision") == "torchvision"
     assert compat.pins_torch("vllm>=0.4") == "vllm"
     assert compat.pins_torch("accelerate") is None
+
+
+def test_image_torch() -> None:
+    assert compat.image_torch("pytorch/pytorch:2.7.0-cuda12.8-cudnn9-runtime") == ("2.7.0", "cu128")
+    assert compat.image_torch("docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel") == (
+        "2.5.1", "cu124")
+    assert compat.image_torch("pytorch/pytorch:latest") is None
+    assert compat.image_torch("nvcr.io/nvidia/pytorch:25.11-py3") is None

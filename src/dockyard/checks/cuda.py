@@ -99,10 +99,7 @@ def sources(fleet: Fleet, service: str) -> list[Source]:
         if pin:
             found.append(pin)
     if svc.image:
-        cuda = compat.image_cuda(svc.image)
-        if cuda:
-            found.append(Source(f"image {svc.image}", ("services", service, "image"), cuda,
-                                strict=True))
+        found += _image_sources(svc.image, f"image {svc.image}", ("services", service, "image"))
         return found
     for fam_name in chain(fleet, svc.family):
         fam = fleet.spec.families[fam_name]
@@ -111,18 +108,30 @@ def sources(fleet: Fleet, service: str) -> list[Source]:
             pin = _torch_pin(text, f"family {fam_name}", (*at, "requirements", i))
             if pin:
                 found.append(pin)
-        if fam.torch and _pypi_torch(fam.torch) and fam.cuda:
-            found.append(Source(f"family {fam_name} (`torch: {fam.torch}`, `cuda: {fam.cuda}`)",
-                                (*at, "torch"), compat.minor(fam.cuda), fam.torch,
-                                compat.cuda_variant(fam.cuda)))
+        local = fam.torch.partition("+")[2]
+        variant = local if compat.variant_cuda(local) else compat.cuda_variant(fam.cuda)
+        if fam.torch and _pypi_torch(fam.torch) and variant:
+            found.append(Source(f"family {fam_name} (`torch: {fam.torch}`"
+                                + (f", `cuda: {fam.cuda}`" if fam.cuda else "") + ")",
+                                (*at, "torch"), compat.variant_cuda(variant), fam.torch, variant))
         if fam.cuda:
             found.append(Source(f"family {fam_name} (`cuda: {fam.cuda}`)", (*at, "cuda"),
                                 compat.minor(fam.cuda)))
     image, path = root_image(fleet, svc.family)
-    cuda = compat.image_cuda(image) if image else None
-    if cuda:
-        found.append(Source(f"base image {image}", path, cuda, strict=True))
+    if image:
+        found += _image_sources(image, f"base image {image}", path)
     return found
+
+
+def _image_sources(image: str, what: str, path: Path) -> list[Source]:
+    """A stock image's CUDA (nvidia/cuda, NGC: enforced by the runtime) or its torch build
+    (pytorch/pytorch:<torch>-cuda<X.Y>-...: a torch wheel like any other)."""
+    built = compat.image_torch(image)
+    if built is not None:
+        torch, variant = built
+        return [Source(what, path, compat.variant_cuda(variant), torch, variant)]
+    cuda = compat.image_cuda(image)
+    return [Source(what, path, cuda, strict=True)] if cuda else []
 
 
 def _pypi_torch(version: str) -> bool:
