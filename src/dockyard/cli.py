@@ -484,7 +484,7 @@ def import_(
     else:
         target.write_text(text, encoding="utf-8")
     for item in result.unmapped:
-        report.print(f"not mapped: {item}", highlight=False, markup=False)
+        report.print(f"not mapped: {item}", highlight=False, markup=False, emoji=False)
     # Variables the environment lacks are not the import's fault: any value will do here.
     lenient = {name: project.environ.get(name, "1")
                for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", text)}
@@ -495,7 +495,8 @@ def import_(
                      fix="a dockyard bug: please report it with the compose file") from None
     where = "stdout" if to_stdout else str(target)
     report.print(f"wrote {where}: {len(result.manifest['services'])} service(s), "
-                 f"{len(result.unmapped)} thing(s) not mapped", highlight=False)
+                 f"{len(result.unmapped)} thing(s) not mapped", highlight=False, markup=False,
+                 emoji=False)
 
 
 @app.command("bootstrap-base")
@@ -522,10 +523,14 @@ def machine_detect(name: str | None = typer.Option(None, "--name", help="Machine
 
 def main() -> None:
     """Entry point: one clear line per problem and a documented exit code, no traceback."""
+    from rich.markup import escape
+
     try:
         app()  # standalone: typer prints usage errors itself and exits 2
     except DockyardError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        # Escaped, no emoji: a message quotes the user's text (`[/x]` is not markup) and
+        # locations (`fleet.yaml:100:3` is not the :100: emoji).
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, emoji=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted: what already started was left as it is; `dockyard ps` shows it")
@@ -533,7 +538,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("DOCKYARD_DEBUG"):
             raise
-        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+        err.print(f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} "
                   "(a dockyard bug: rerun with DOCKYARD_DEBUG=1 and report the traceback)",
-                  highlight=False)
+                  highlight=False, emoji=False)
         sys.exit(70)
