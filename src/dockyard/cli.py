@@ -115,26 +115,33 @@ def _gib(n: int) -> str:
     return format_size(n) if n else "-"
 
 
+class CheckFormat(StrEnum):
+    text = "text"
+    table = "table"  # the same as text
+    json = "json"
+    sarif = "sarif"
+
+
 @app.command()
 def check(ctx: typer.Context,
-          fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+          fmt: CheckFormat = typer.Option(CheckFormat.text, "--format",
+                                          help="text, json or sarif (SARIF 2.1.0)")) -> None:
     """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
-    from dockyard.checks import Severity
-    from dockyard.checks import check as run_checks
+    from dockyard import __version__
+    from dockyard.checks import check_report
+    from dockyard.checks.report import render_json, render_sarif, render_text
 
     fleet, plan = _load(ctx.obj)
-    findings = run_checks(fleet, plan)
-    if fmt is Format.json:
-        out.print_json(json.dumps([f.as_dict() for f in findings]))
+    report = check_report(fleet, plan)
+    if fmt is CheckFormat.json:
+        text = render_json(report)
+    elif fmt is CheckFormat.sarif:
+        text = render_sarif(report, version=__version__)
     else:
-        for f in findings:
-            color = {"error": "red", "warning": "yellow"}.get(f.severity, "blue")
-            out.print(f"{f.where}: [{color}]{f.severity}[/{color}] {f.code}: {f.message}\n"
-                      f"    fix: {f.fix}", highlight=False)
-        errors = sum(f.severity is Severity.ERROR for f in findings)
-        out.print(f"{len(findings)} finding(s), {errors} error(s)" if findings
-                  else f"{fleet.path.name}: no findings", highlight=False)
-    if any(f.severity is Severity.ERROR for f in findings):
+        text = render_text(report, fleet.path.name)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    if report.errors:
         raise typer.Exit(1)
 
 
