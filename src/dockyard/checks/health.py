@@ -138,8 +138,10 @@ def health_binaries(fleet: Fleet, plan: Plan,
             continue  # nothing is known to be missing: no finding from a guess
         for path, probe in _probes(name, svc):
             assert probe.health is not None
-            if probe.health.http and not probe.ports and not isinstance(probe.health.port, int):
-                continue  # no port to probe: the loader reports it
+            port = probe.health.port
+            if probe.health.http and not isinstance(port, int) and (
+                    port not in probe.ports if port else not probe.ports):
+                continue  # no port to probe: reported by the loader (services) or DY102
             test = health_test(probe, has_python=python)
             for alternatives in needed_programs(test):
                 if absent is None:
