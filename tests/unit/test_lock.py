@@ -1,0 +1,164 @@
+"""Locks: uv resolves each family per platform and Python, offline against this machine's
+wheel folder; a child may add packages to its parent's lock but never move one of its pins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dockyard.engine.lock import (
+    Indexes,
+    changed_pins,
+    delta,
+    header_digest,
+    lock_all,
+    lock_path,
+    parse_lock,
+    python_of,
+)
+from dockyard.errors import ManifestError
+from dockyard.manifest.load import load
+from dockyard.plan import plan
+
+LOCAL = Path("/opt/pypi/files")  # a flat folder of wheels: resolving needs no network
+pytestmark = pytest.mark.skipif(not LOCAL.is_dir(), reason="no local wheel folder here")
+OFFLINE = Indexes(no_index=True, find_links=(str(LOCAL),), offline=True)
+
+LOCK_TEXT = """\
+# dockyard lock of family web for amd64, Python 3.11.2.
+# inputs: sha256:{digest}
+idna==3.20 \\
+    --hash=sha256:{a}
+    # via -r requirements.in
+Tomli_W==1.2.0 \\
+    --hash=sha256:{b} \\
+    --hash=sha256:{c}
+    # via
+    #   -r requirements.in
+""".format(digest="d" * 64, a="a" * 64, b="b" * 64, c="c" * 64)
+
+
+def test_parse_lock_reads_names_versions_and_every_hash() -> None:
+    pins = parse_lock(LOCK_TEXT)
+    assert sorted(pins) == ["idna", "tomli-w"]  # names are normalised
+    assert pins["idna"].version == "3.20"
+    assert pins["tomli-w"].hashes == ("sha256:" + "b" * 64, "sha256:" + "c" * 64)
+    assert pins["tomli-w"].text.startswith("Tomli_W==1.2.0 \\\n")
+    assert "# via" not in pins["tomli-w"].text
+    assert header_digest(LOCK_TEXT) == "d" * 64
+
+
+def test_delta_and_changed_pins() -> None:
+    parent = parse_lock(LOCK_TEXT)
+    child = parse_lock(LOCK_TEXT.replace("idna==3.20", "idna==3.10") + "six==1.17.0 \\\n"
+                       "    --hash=sha256:" + "e" * 64 + "\n")
+    assert [line.split(" ")[0] for line in delta(child, parent).splitlines()
+            if not line.startswith(" ")] == ["six==1.17.0"]
+    assert changed_pins(child, parent) == [("idna", "3.20", "3.10")]
+
+
+def write_fleet(folder: Path, families: str) -> Path:
+    path = folder / "fleet.yaml"
+    path.write_text("fleet: locktest\nmachines: {box: {arch: amd64}}\nfamilies:\n" + families
+                    + "services:\n  app: {family: top, build: app}\n")
+    return path
+
+
+BASE = "  base: {from: 'debian:bookworm-slim', apt: [python3, python3-venv]}\n"
+
+
+def test_locks_are_per_platform_hash_pinned_and_reused(tmp_path: Path) -> None:
+    path = write_fleet(tmp_path, BASE + "  top: {from: base, requirements: [idna, six]}\n")
+    fleet = load(path)
+    said: list[str] = []
+    first = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=said.append)
+    assert first.made == ["locks/top.amd64.txt"] and not first.reused
+    text = lock_path(tmp_path, "top", "amd64").read_text()
+    assert "Python 3.11.2" in text  # bookworm's python3
+    pins = parse_lock(text)
+    assert sorted(pins) == ["idna", "six"]
+    assert all(p.hashes and all(h.startswith("sha256:") for h in p.hashes)
+               for p in pins.values())
+    assert str(tmp_path) not in text and "/tmp" not in text  # no temporary paths: deterministic
+    again = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=said.append)
+    assert again.reused == ["locks/top.amd64.txt"] and not again.made
+    assert lock_path(tmp_path, "top", "amd64").read_text() == text
+    # A changed requirement changes the inputs hash: the lock is made again.
+    path.write_text(path.read_text().replace("[idna, six]", "[idna]"))
+    fleet = load(path)
+    third = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=said.append)
+    assert third.made == ["locks/top.amd64.txt"]
+    assert sorted(parse_lock(lock_path(tmp_path, "top", "amd64").read_text())) == ["idna"]
+
+
+def test_markers_are_judged_by_the_images_python(tmp_path: Path) -> None:
+    reqs = ("['six; python_full_version < \"3.11.3\"', "
+            "'idna; python_full_version >= \"3.11.3\"']")
+    path = write_fleet(tmp_path, BASE + f"  top: {{from: base, requirements: {reqs}}}\n")
+    fleet = load(path)
+    lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    assert sorted(parse_lock(lock_path(tmp_path, "top", "amd64").read_text())) == ["six"]
+    # The same requirements on a base with Python 3.11.9 lock the other package.
+    path.write_text(path.read_text().replace("apt: [python3, python3-venv]",
+                                             "python: '3.11.9'"))
+    fleet = load(path)
+    assert python_of(fleet, plan(fleet), "top") == "3.11.9"
+    lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    assert sorted(parse_lock(lock_path(tmp_path, "top", "amd64").read_text())) == ["idna"]
+
+
+def test_child_lock_holds_the_parent_pins_and_adds_its_own(tmp_path: Path) -> None:
+    path = write_fleet(tmp_path, BASE + "  mid: {from: base, requirements: [idna]}\n"
+                       "  top: {from: mid, requirements: [six]}\n")
+    fleet = load(path)
+    report = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    assert report.made == ["locks/mid.amd64.txt", "locks/top.amd64.txt"]
+    mid = parse_lock(lock_path(tmp_path, "mid", "amd64").read_text())
+    top = parse_lock(lock_path(tmp_path, "top", "amd64").read_text())
+    assert sorted(top) == ["idna", "six"] and top["idna"] == mid["idna"]
+    assert "on family mid's lock" in lock_path(tmp_path, "top", "amd64").read_text()
+
+
+def test_child_that_moves_a_parent_pin_directly_is_refused(tmp_path: Path) -> None:
+    path = write_fleet(tmp_path, BASE + "  mid: {from: base, requirements: [tomli==2.4.0]}\n"
+                       "  top: {from: mid, requirements: [tomli==2.4.1]}\n")
+    fleet = load(path)
+    with pytest.raises(ManifestError) as caught:
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    text = str(caught.value)
+    assert text.startswith("fleet.yaml:6:")  # top's `requirements`
+    for part in ("family top", "tomli from 2.4.0", "to 2.4.1", "parent family mid",
+                 "sidecar family", "from: debian:bookworm-slim"):
+        assert part in text, part
+    assert not lock_path(tmp_path, "top", "amd64").exists()
+
+
+def test_child_that_moves_a_parent_pin_through_a_dependency_is_refused(tmp_path: Path) -> None:
+    # Like torchaudio pulling another torch: Deprecated 1.2.18 needs wrapt<2, the parent
+    # pinned wrapt 2.5.0.
+    path = write_fleet(tmp_path, BASE + "  mid: {from: base, requirements: [wrapt==2.5.0]}\n"
+                       "  top: {from: mid, requirements: [deprecated==1.2.18]}\n")
+    fleet = load(path)
+    with pytest.raises(ManifestError) as caught:
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    text = str(caught.value)
+    assert "family top would change wrapt from 2.5.0" in text
+    assert "parent family mid" in text and "to 1.17.3" in text
+
+
+def test_unresolvable_lock_is_one_located_message(tmp_path: Path) -> None:
+    path = write_fleet(tmp_path, BASE + "  top: {from: base, requirements: [six==0.0.1]}\n")
+    fleet = load(path)
+    with pytest.raises(ManifestError) as caught:
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    text = str(caught.value)
+    assert text.startswith("fleet.yaml:5:")
+    assert "family top" in text and "six==0.0.1" in text and "\n" not in text
+
+
+def test_unknown_base_python_asks_for_the_python_field(tmp_path: Path) -> None:
+    path = write_fleet(tmp_path, "  top: {from: 'ghcr.io/acme/base:1', requirements: [six]}\n")
+    fleet = load(path)
+    with pytest.raises(ManifestError, match="python: "):
+        python_of(fleet, plan(fleet), "top")
