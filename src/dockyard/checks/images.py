@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockyard.checks.finding import Code, Finding, Severity
-from dockyard.checks.rules import Rule, image_repo, image_tag
+from dockyard.checks.rules import Rule, image_repo, image_tag, names
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 
@@ -120,15 +120,17 @@ def unpinned_requirements(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     owners += [("services", n, s.requirements, n)
                for n, s in sorted(fleet.spec.services.items())]
     for section, name, requirements, service in owners:
-        for i, requirement in enumerate(requirements):
-            if _unpinned(requirement):
-                package = re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0]
-                yield Finding(
-                    "DY603", Severity.WARNING, fleet.where(section, name, "requirements", i),
-                    f"{section[:-1] if section == 'services' else 'family'} {name} requires "
-                    f"`{requirement}` without a pin: the next build may get another version",
-                    f"pin it, e.g. `{package}==<version>`, or run `dockyard lock`",
-                    service=service)
+        loose = [(i, r) for i, r in enumerate(requirements) if _unpinned(r)]
+        if not loose:
+            continue
+        package = re.split(r"[\s<>=!~;\[]", loose[0][1].strip(), maxsplit=1)[0]
+        what = "service" if section == "services" else "family"
+        listed = names([f"`{r}`" for _, r in loose])
+        yield Finding(
+            "DY603", Severity.WARNING, fleet.where(section, name, "requirements", loose[0][0]),
+            f"{what} {name} requires {listed} without a `==` pin: the next build may get "
+            f"other versions",
+            f"pin each, e.g. `{package}==<version>`, or run `dockyard lock`", service=service)
 
 
 RULES: list[Rule] = [latest_tag, family_base_tag, unpinned_requirements]

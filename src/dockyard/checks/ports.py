@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dockyard.checks.finding import Code, Finding, Severity
-from dockyard.checks.rules import Rule, copies
+from dockyard.checks.rules import Rule, copies, names
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import HealthSpec, PortSpec, ServiceSpec
 from dockyard.plan.model import Plan
@@ -82,7 +82,8 @@ def container_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     for name, svc in sorted(fleet.spec.services.items()):
         if not svc.agents:
             continue
-        owner: dict[tuple[int, str], str] = {}
+        # (port, protocol) -> [(process, where it claims the port)], one entry per process
+        users: dict[tuple[int, str], list[tuple[str, tuple[str | int, ...]]]] = {}
         procs: list[tuple[str, tuple[str, ...], dict[str, PortSpec], HealthSpec | None]] = [
             ("", ("services", name), svc.ports, svc.health)]
         procs += [(agent_name, ("services", name, "agents", agent_name), a.ports, a.health)
@@ -95,15 +96,20 @@ def container_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             if health_port is not None and all(k[0] != health_port for k, _ in claims):
                 claims.append(((health_port, "tcp"), (*at, "health", "port")))
             for key, path in claims:
-                other = owner.setdefault(key, label)
-                if other != label:
-                    yield Finding(
-                        "DY102", Severity.ERROR, fleet.where(*path),
-                        f"in service {name}, {label} uses container port {key[0]}, which "
-                        f"{other} already uses: the processes of one container share its "
-                        "network",
-                        "give each agent its own port, and point `health.port` at the port "
-                        "of the process it checks", service=name)
+                claimed = users.setdefault(key, [])
+                if all(who != label for who, _ in claimed):
+                    claimed.append((label, path))
+        for (port, _), claimed in users.items():
+            if len(claimed) < 2:
+                continue
+            others = [who for who, _ in claimed[1:]]
+            yield Finding(
+                "DY102", Severity.ERROR, fleet.where(*claimed[1][1]),
+                f"in service {name}, {names(others)} use{'s' if len(others) == 1 else ''} "
+                f"container port {port}, which {claimed[0][0]} already uses: the processes of "
+                "one container share its network",
+                "give each agent its own port, and point `health.port` at the port of the "
+                "process it checks", service=name)
 
 
 RULES: list[Rule] = [host_port_collisions, container_port_collisions]

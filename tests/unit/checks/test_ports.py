@@ -245,3 +245,18 @@ services:
         health: {http: /health, port: http}
 """ + HEALTH
     assert findings(text, "DY102") == []
+
+
+def test_dy102_one_finding_per_shared_port_naming_every_agent() -> None:
+    port = "{zmq: {port: 8000, publish: false}}"
+    agents = "".join(f"      a{i}: {{command: [run], ports: {port}}}\n" for i in range(8))
+    text = BASE + """\
+services:
+  crew:
+    image: ghcr.io/x/crew:1.0
+    agents:
+""" + agents + HEALTH
+    f = only(text, "DY102")
+    assert str(f.where) == "fleet.yaml:9:36"  # a1, the first to share a0's port
+    assert "agent a1, agent a2, agent a3, agent a4, agent a5 and 2 more use container port " \
+           "8000, which agent a0 already uses" in f.message
