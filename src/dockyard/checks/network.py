@@ -37,6 +37,7 @@ _HOST_KEY = re.compile(r"_(HOST|HOSTNAME|ADDR|ADDRESS|SERVER|URL|URI|ENDPOINT|DS
 # ... unless the key configures what the service itself listens on.
 _LISTEN_KEY = re.compile(r"BIND|LISTEN|^(HOST|HOSTNAME|SERVER_HOST|UVICORN_HOST|GUNICORN_HOST|"
                          r"APP_HOST|HTTP_HOST|WEB_HOST|API_HOST)$", re.I)
+_VARIABLE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMES = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -123,6 +124,8 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
     loopback = host in LOOPBACK
     if not loopback and host not in index.machine_of_ip:
         return None
+    if not loopback and host not in _VARIABLE.sub("", fleet.raw.get(path, host)):
+        return None  # the address came from a variable (`http://${B_HOST}:80`): not hard-coded
     target = _target(index, here, host, port)
     shown = f"{scheme}://" if scheme else ""
     where = fleet.where(*path)

@@ -234,3 +234,25 @@ services:
     health: {cmd: [redis-cli, ping]}
 """
     assert findings(text, "DY404") == []
+
+
+def test_dy402_an_address_passed_in_as_a_variable_is_not_hard_coded() -> None:
+    text = """\
+fleet: demo
+machines:
+  a: {host: "${A_HOST}"}
+  b: {host: "${B_HOST}"}
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    env: {VECTORS: "http://${B_HOST}:6333", CACHE: "http://192.168.1.20:6379"}
+""" + HEALTH + """\
+  qdrant:
+    image: ghcr.io/x/qdrant:1.0
+    machine: b
+    ports: {http: "0.0.0.0:6333:6333"}
+""" + HEALTH
+    found = findings(text, "DY402", environ={"A_HOST": "192.168.1.10", "B_HOST": "192.168.1.20"})
+    assert [f.message for f in found] == [
+        "service api: CACHE hard-codes 192.168.1.20, the address of machine b"]
