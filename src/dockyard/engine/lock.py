@@ -89,7 +89,8 @@ class Indexes:
                    find_links=tuple(s.get("find-links", "").split()),
                    constraints=tuple(p for p in s.get("constraint", "").split()
                                      if Path(p).is_file()),
-                   cert=s.get("cert", ""))
+                   cert=s.get("cert", ""),
+                   no_index=s.get("no-index", "").lower() in ("1", "true", "yes", "on"))
 
     def args(self) -> list[str]:
         """Arguments both uv pip compile and pip download understand."""

@@ -38,7 +38,7 @@ from dockyard.plan.model import Plan
 from dockyard.render.dockerfile import LOCK_FILE, WHEELS_DIR, own_requirements
 
 _PIP_KEYS = ("index-url", "extra-index-url", "find-links", "cert", "constraint",
-             "default-timeout", "trusted-host")
+             "default-timeout", "trusted-host", "no-index")
 _CONFIG_LINE = re.compile(r"^(?:global|:env:|install|download|wheel)\.([a-z-]+)='(.*)'$")
 _HASHES = ".sha256.json"
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
