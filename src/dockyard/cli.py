@@ -224,8 +224,17 @@ def lock(ctx: typer.Context,
         out.print(f"locked  {rel}", highlight=False)
     for rel in report.reused:
         out.print(f"kept    {rel} (inputs unchanged)", highlight=False)
-    if not report.made and not report.reused:
+    _print_findings(report.findings)
+    if not report.made and not report.reused and not report.findings:
         out.print("no family has requirements: nothing to lock", highlight=False)
+    if report.findings:
+        raise typer.Exit(1)
+
+
+def _print_findings(findings: list[Any]) -> None:
+    for f in findings:
+        out.print(f"{f.where}: [red]{f.severity}[/red] {f.code}: {f.message}\n    fix: {f.fix}",
+                  highlight=False)
 
 
 @app.command()
@@ -237,14 +246,14 @@ def fetch(ctx: typer.Context,
     from dockyard.engine.wheels import fetch as fetch_wheels
 
     fleet, plan = _load(ctx.obj)
-    lock_all(fleet, plan, say=_say, platforms=platform or None)
-    report = fetch_wheels(fleet, plan, _state(fleet), platforms=platform or None)
-    for f in report.findings:
-        out.print(f"{f.where}: [red]{f.severity}[/red] {f.code}: {f.message}\n    fix: {f.fix}",
-                  highlight=False)
+    locked = lock_all(fleet, plan, say=_say, platforms=platform or None)
+    report = fetch_wheels(fleet, plan, _state(fleet), platforms=platform or None,
+                          skip=locked.missing)
+    findings = [*locked.findings, *report.findings]
+    _print_findings(findings)
     out.print(f"wheels: {report.downloaded} downloaded, {report.present} already there, "
-              f"{len(report.findings)} missing", highlight=False)
-    if report.findings:
+              f"{len(findings)} missing", highlight=False)
+    if findings:
         raise typer.Exit(1)
 
 

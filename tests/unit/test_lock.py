@@ -162,3 +162,59 @@ def test_unknown_base_python_asks_for_the_python_field(tmp_path: Path) -> None:
     fleet = load(path)
     with pytest.raises(ManifestError, match="python: "):
         python_of(fleet, plan(fleet), "top")
+
+
+def test_a_wheel_missing_for_a_platform_is_a_located_finding(tmp_path: Path) -> None:
+    from dockyard.engine.wheels import fetch, wheelhouse
+
+    # tomli 2.4.0 is here as an x86_64 wheel only; six is pure Python.
+    path = write_fleet(tmp_path, BASE + "  top:\n    from: base\n    platforms: [amd64, arm64]\n"
+                       "    requirements: [six, tomli==2.4.0]\n")
+    fleet = load(path)
+    the_plan = plan(fleet)
+    report = lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    assert report.made == ["locks/top.amd64.txt"]
+    assert report.missing == {("top", "arm64")}
+    [finding] = report.findings
+    assert finding.code == "DY304" and str(finding.where) == "fleet.yaml:8:25"  # tomli==2.4.0
+    assert "family top" in finding.message and "tomli==2.4.0" in finding.message
+    assert "arm64" in finding.message and "platforms:" in finding.fix
+    state = tmp_path / ".dockyard"
+    fetched = fetch(fleet, the_plan, state, indexes=OFFLINE, skip=report.missing)
+    assert not fetched.findings and fetched.downloaded == 2
+    assert sorted(p.name.split("-")[0] for p in wheelhouse(state, "amd64").glob("*.whl")) == [
+        "six", "tomli"]
+    # A second fetch finds the wheels already there (by their sha256) and downloads nothing.
+    again = fetch(fleet, the_plan, state, indexes=OFFLINE, platforms=["amd64"])
+    assert again.downloaded == 0 and again.present == 2 and not again.findings
+
+
+def test_a_locked_wheel_no_index_has_is_a_finding_of_fetch(tmp_path: Path) -> None:
+    from dockyard.engine.wheels import fetch
+
+    path = write_fleet(tmp_path, BASE + "  top: {from: base, requirements: [six, idna]}\n")
+    fleet = load(path)
+    the_plan = plan(fleet)
+    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    (tmp_path / "empty").mkdir()
+    nowhere = Indexes(no_index=True, find_links=(str(tmp_path / "empty"),), offline=True)
+    report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=nowhere)
+    assert sorted(f.message.split(" ")[5] for f in report.findings) == [
+        "idna==3.20", "six==1.17.0"]  # every missing wheel, not just the first
+    assert {str(f.where) for f in report.findings} == {"fleet.yaml:5:36", "fleet.yaml:5:41"}
+    assert all(f.code == "DY304" for f in report.findings)
+
+
+def test_older_manylinux_wheels_are_fetched_for_a_newer_glibc(tmp_path: Path) -> None:
+    from dockyard.engine.wheels import fetch, wheelhouse
+
+    # Only a manylinux_2_17 wheel exists; a manylinux_2_28 platform runs it.
+    path = write_fleet(tmp_path, BASE + "  top: {from: base, requirements: "
+                       "[pydantic-core==2.49.0]}\n")
+    fleet = load(path)
+    the_plan = plan(fleet)
+    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=OFFLINE)
+    assert not report.findings
+    names = [p.name for p in wheelhouse(tmp_path / ".dockyard", "amd64").glob("*.whl")]
+    assert any(n.startswith("pydantic_core-2.49.0") and "manylinux_2_17" in n for n in names)

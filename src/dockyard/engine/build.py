@@ -315,11 +315,15 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
     write_render(fleet, plan, state)
     indexes = indexes or Indexes.from_host()
-    report.locks_made = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch]).made
-    fetched = fetch(fleet, plan, state, indexes=indexes, platforms=[arch])
-    report.wheels_downloaded = fetched.downloaded
-    if fetched.findings:
-        raise ManifestError("\n".join(str(f) for f in fetched.findings)
+    locked = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch])
+    report.locks_made = locked.made
+    findings = list(locked.findings)
+    if not findings:
+        fetched = fetch(fleet, plan, state, indexes=indexes, platforms=[arch])
+        report.wheels_downloaded = fetched.downloaded
+        findings = fetched.findings
+    if findings:
+        raise ManifestError("\n".join(str(f) for f in findings)
                             + "\n(nothing was built: fix these, then run again)")
     report.substituted = resolve_bases(plan, say=say, arch=arch)
     builder = _Builder(fleet, plan, state, say=say, now=now or datetime.now(UTC),

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dockyard.checks.finding import Finding, Severity
 from dockyard.engine.run import run
-from dockyard.errors import EngineError, ManifestError
+from dockyard.errors import EngineError, Location, ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.render.dockerfile import (
@@ -51,8 +52,9 @@ _DISTRO_PYTHON = (
 _PYTHON_TAG = re.compile(r"^(?:docker\.io/library/)?python:(\d+\.\d+(?:\.\d+)?)")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
-_UV_CONFLICT = re.compile(r"(?:because|and) (?:there is no version of |only )?"
-                          r"([A-Za-z0-9._-]+)[=<>!~]=")
+_NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) has no wheels with a matching "
+                       r"platform tag")
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 Say = Callable[[str], None]
 
@@ -111,6 +113,16 @@ class Indexes:
 class LockReport:
     made: list[str] = field(default_factory=list)  # lock files written
     reused: list[str] = field(default_factory=list)  # lock files whose inputs did not change
+    findings: list[Finding] = field(default_factory=list)  # DY304: no wheel for a platform
+    missing: set[tuple[str, str]] = field(default_factory=set)  # (family, platform) not locked
+
+
+class NoWheel(ManifestError):
+    """A locked package has no wheel for the platform: a finding, not a crash."""
+
+    def __init__(self, message: str, *, package: str, version: str, fix: str) -> None:
+        super().__init__(message, fix=fix)
+        self.package, self.version = package, version
 
 
 def normalise(name: str) -> str:
@@ -304,9 +316,20 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
         if parent_text:
             _explain_parent_conflict(fleet, plan, family, parent, platform, python,
                                      found, parent_pins)
+        reason = _uv_reason(exc.stderr)
+        no_wheel = _NO_WHEEL.search(exc.stderr)
+        if no_wheel:
+            package, version = normalise(no_wheel.group(1)), no_wheel.group(2)
+            raise NoWheel(
+                f"family {family}: no wheel of {package}=={version} for {platform} "
+                f"(Python {python}, {PLATFORMS[platform][1]}): {reason}",
+                package=package, version=version,
+                fix=f"pin a version that publishes a {platform} wheel, add the index that has "
+                    "one, or limit the family to the platforms it runs on (`platforms:`)"
+            ) from None
         raise ManifestError(
             f"family {family}: its requirements cannot be resolved for {platform} "
-            f"(Python {python}): {_uv_reason(exc.stderr)}",
+            f"(Python {python}): {reason}",
             where=where, fix="loosen or correct the pins named above, or add the index "
             "that has them to pip's settings (`pip config list`)") from None
     pins = parse_lock(text)
@@ -362,11 +385,37 @@ def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: S
         for platform in platforms_of(fleet, step.name):
             if platforms and platform not in platforms:
                 continue
-            path, made = lock_family(fleet, plan, step.name, platform, indexes=indexes,
-                                     say=say, force=force)
+            parent = locked_ancestor(plan, step.name)
+            if (parent, platform) in report.missing:
+                report.missing.add((step.name, platform))  # said once, at the parent
+                continue
+            try:
+                path, made = lock_family(fleet, plan, step.name, platform, indexes=indexes,
+                                         say=say, force=force)
+            except NoWheel as exc:
+                report.missing.add((step.name, platform))
+                _, where = requirement_where(fleet, plan, step.name, exc.package)
+                report.findings.append(Finding("DY304", Severity.ERROR, where, exc.message,
+                                               exc.fix))
+                continue
             rel = str(path.relative_to(fleet.root))
             (report.made if made else report.reused).append(rel)
     return report
+
+
+def requirement_where(fleet: Fleet, plan: Plan, family: str,
+                      package: str) -> tuple[str, Location]:
+    """The family and manifest line that ask for `package` (the family first, then its
+    ancestors), else the family's `requirements`."""
+    for fam in family_chain(plan, family):
+        spec = plan.families[fam]
+        for i, req in enumerate(spec.requirements):
+            match = _REQ_NAME.match(req)
+            if match and normalise(match.group(1)) == package:
+                return fam, fleet.where("families", fam, "requirements", i)
+        if package == "torch" and spec.torch:
+            return fam, fleet.where("families", fam, "torch")
+    return family, fleet.where("families", family, "requirements")
 
 
 def family_delta(fleet: Fleet, plan: Plan, family: str, platform: str) -> str:

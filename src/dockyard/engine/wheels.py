@@ -26,13 +26,13 @@ from dockyard.engine.lock import (
     Pin,
     family_delta,
     lock_path,
-    normalise,
     parse_lock,
     platforms_of,
     python_of,
+    requirement_where,
 )
 from dockyard.engine.run import run
-from dockyard.errors import EngineError, Location, ManifestError
+from dockyard.errors import EngineError, ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.render.dockerfile import LOCK_FILE, WHEELS_DIR, own_requirements
@@ -41,7 +41,6 @@ _PIP_KEYS = ("index-url", "extra-index-url", "find-links", "cert", "constraint",
              "default-timeout", "trusted-host", "no-index")
 _CONFIG_LINE = re.compile(r"^(?:global|:env:|install|download|wheel)\.([a-z-]+)='(.*)'$")
 _HASHES = ".sha256.json"
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 @dataclass
@@ -96,6 +95,17 @@ def hashes_of(folder: Path) -> dict[str, str]:
     return found
 
 
+def _platform_args(platform: str) -> list[str]:
+    """pip takes `--platform manylinux_2_28_x86_64` literally; a glibc 2.28 system also runs
+    every older manylinux wheel, so name them all (newest first)."""
+    tag = PLATFORMS[platform][1]  # manylinux_2_28_x86_64
+    arch = tag.split("_", 3)[3]
+    newest = int(tag.split("_")[2])
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(newest, 4, -1)]
+    tags += [f"manylinux{alias}_{arch}" for alias in ("2014", "2010", "1")]
+    return [arg for t in tags for arg in ("--platform", t)]
+
+
 def _pip_download(pins: list[Pin], dest: Path, platform: str, python: str,
                   indexes: Indexes) -> None:
     major_minor = "".join(python.split(".")[:2])
@@ -106,7 +116,7 @@ def _pip_download(pins: list[Pin], dest: Path, platform: str, python: str,
         # would clash with --require-hashes).
         argv = [sys.executable, "-m", "pip", "--isolated", "download", "--quiet",
                 "--disable-pip-version-check", "--no-deps", "--only-binary=:all:",
-                "--require-hashes", "--platform", PLATFORMS[platform][1],
+                "--require-hashes", *_platform_args(platform),
                 "--python-version", python.split(".")[0] + "." + python.split(".")[1],
                 "--implementation", "cp", "--abi", f"cp{major_minor}", "--abi", "abi3",
                 "--abi", "none", "--dest", str(dest), *indexes.args(), "-r", str(req)]
@@ -115,22 +125,13 @@ def _pip_download(pins: list[Pin], dest: Path, platform: str, python: str,
         run(argv, timeout=3600)
 
 
-def _where(fleet: Fleet, plan: Plan, family: str, package: str) -> tuple[str, Location]:
-    """The family and manifest line that ask for `package`, else the family's `requirements`."""
-    for fam in [family, *sorted(f for f in plan.families if f != family)]:
-        spec = plan.families[fam]
-        for i, req in enumerate(spec.requirements):
-            match = _REQ_NAME.match(req)
-            if match and normalise(match.group(1)) == package:
-                return fam, fleet.where("families", fam, "requirements", i)
-        if package == "torch" and spec.torch:
-            return fam, fleet.where("families", fam, "torch")
-    return family, fleet.where("families", family, "requirements")
-
-
 def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = None,
-          platforms: list[str] | None = None) -> FetchReport:
-    """Download every locked wheel for each family's platforms; missing ones are findings."""
+          platforms: list[str] | None = None,
+          skip: set[tuple[str, str]] | None = None) -> FetchReport:
+    """Download every locked wheel for each family's platforms; missing ones are findings.
+
+    `skip`: (family, platform) pairs that have no lock because locking found a wheel missing
+    (already a finding)."""
     indexes = indexes or Indexes.from_host()
     report = FetchReport()
     # platform -> package -> (pin, family that brought it in, python)
@@ -139,7 +140,7 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
         if step.kind != "family" or not own_requirements(plan.families[step.name]):
             continue
         for platform in platforms_of(fleet, step.name):
-            if platforms and platform not in platforms:
+            if (platforms and platform not in platforms) or (step.name, platform) in (skip or ()):
                 continue
             path = lock_path(fleet.root, step.name, platform)
             if not path.is_file():
@@ -174,11 +175,11 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
                 _pip_download([pin], dest, platform, py, indexes)
                 report.downloaded += 1
             except EngineError as exc:
-                fam, where = _where(fleet, plan, family, pin.name)
+                fam, where = requirement_where(fleet, plan, family, pin.name)
                 reason = [ln for ln in exc.stderr.splitlines() if "ERROR" in ln]
                 why = reason[-1].split("ERROR:", 1)[-1].strip() if reason else "not found"
                 report.findings.append(Finding(
-                    "DY301", Severity.ERROR, where,
+                    "DY304", Severity.ERROR, where,
                     f"family {fam}: no wheel of {pin.name}=={pin.version} for {platform} "
                     f"(Python {py}, {PLATFORMS[platform][1]}): {why}",
                     f"pin a version that publishes a {platform} wheel, add the index that has "
