@@ -129,14 +129,15 @@ def check(ctx: typer.Context,
     """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
     from dockyard import __version__
     from dockyard.checks import check_report
-    from dockyard.checks.report import render_json, render_sarif, render_text
+    from dockyard.checks.report import artifact_uri, render_json, render_sarif, render_text
 
     fleet, plan = _load(ctx.obj)
     report = check_report(fleet, plan)
     if fmt is CheckFormat.json:
         text = render_json(report)
     elif fmt is CheckFormat.sarif:
-        text = render_sarif(report, version=__version__)
+        text = render_sarif(report, version=__version__,
+                            uri=artifact_uri(fleet.path, Path.cwd()))
     else:
         text = render_text(report, fleet.path.name)
     sys.stdout.write(text)

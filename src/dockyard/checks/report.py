@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from dockyard.checks.finding import Finding, Severity
@@ -45,11 +46,21 @@ def render_json(report: Report) -> str:
     }, indent=2) + "\n"
 
 
-def _result(f: Finding, rule_index: dict[str, int], suppression: str | None) -> dict[str, Any]:
+def artifact_uri(manifest: Path, cwd: Path) -> str:
+    """The manifest as SARIF wants it: relative to the checked-out tree, else a file URI."""
+    path = manifest if manifest.is_absolute() else cwd / manifest
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return path.as_uri()
+
+
+def _result(f: Finding, rule_index: dict[str, int], suppression: str | None,
+            uri: str) -> dict[str, Any]:
     region: dict[str, int] = {}
     if f.where.line > 0:
         region = {"startLine": f.where.line, "startColumn": max(f.where.col, 1)}
-    location: dict[str, Any] = {"artifactLocation": {"uri": f.where.file}}
+    location: dict[str, Any] = {"artifactLocation": {"uri": uri or f.where.file}}
     if region:
         location["region"] = region
     result: dict[str, Any] = {
@@ -66,8 +77,11 @@ def _result(f: Finding, rule_index: dict[str, int], suppression: str | None) -> 
     return result
 
 
-def render_sarif(report: Report, version: str = "") -> str:
-    """SARIF 2.1.0: every documented code as a rule; suppressed findings marked as such."""
+def render_sarif(report: Report, version: str = "", uri: str = "") -> str:
+    """SARIF 2.1.0: every documented code as a rule; suppressed findings marked as such.
+
+    `uri` names the manifest (see `artifact_uri`); default: the file name in each finding.
+    """
     documented = codes()
     seen = [f.code for f in report.findings] + [s.finding.code for s in report.suppressed]
     ids = sorted(set(documented) | set(seen))
@@ -84,13 +98,11 @@ def render_sarif(report: Report, version: str = "") -> str:
             "shortDescription": {"text": title},
             "help": {"text": f"fix: {fix}"},
             "defaultConfiguration": {"level": _LEVEL[severity]},
-            "helpUri": f"docs/checks.md#{code.lower()}",
         })
     index = {code: i for i, code in enumerate(ids)}
-    results = [_result(f, index, None) for f in report.findings]
-    results += [_result(s.finding, index, s.reason) for s in report.suppressed]
-    driver: dict[str, Any] = {"name": "dockyard", "informationUri":
-                              "https://github.com/dockyard/dockyard", "rules": rules}
+    results = [_result(f, index, None, uri) for f in report.findings]
+    results += [_result(s.finding, index, s.reason, uri) for s in report.suppressed]
+    driver: dict[str, Any] = {"name": "dockyard", "rules": rules}
     if version:
         driver["version"] = version
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0",

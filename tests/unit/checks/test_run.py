@@ -12,7 +12,7 @@ import pytest
 
 import dockyard
 from dockyard.checks import Severity, check
-from dockyard.checks.report import render_json, render_sarif, render_text
+from dockyard.checks.report import artifact_uri, render_json, render_sarif, render_text
 from dockyard.checks.run import MODULES, codes
 from dockyard.cli import main
 from dockyard.errors import Location
@@ -325,3 +325,14 @@ def test_checking_10000_services_is_fast_and_linear() -> None:
 def test_a_finding_location_without_positions_is_the_file() -> None:
     fleet = _generated(2, machines=1)
     assert fleet.where("services", "s0", "env") == Location("fleet.yaml")
+
+
+def test_sarif_artifact_uri_is_relative_to_the_tree_or_a_file_uri(tmp_path: Path) -> None:
+    assert artifact_uri(Path("examples/her-os/fleet.yaml"), tmp_path) == (
+        "examples/her-os/fleet.yaml")
+    assert artifact_uri(tmp_path / "a" / "fleet.yaml", tmp_path) == "a/fleet.yaml"
+    assert artifact_uri(Path("/elsewhere/fleet.yaml"), tmp_path) == "file:///elsewhere/fleet.yaml"
+    data = json.loads(render_sarif(report(SUPPRESSED), uri="deploy/fleet.yaml"))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in data["runs"][0]["results"]}
+    assert uris == {"deploy/fleet.yaml"}
