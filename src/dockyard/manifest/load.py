@@ -90,6 +90,7 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
           environ: Mapping[str, str] | None = None) -> Fleet:
     """Like `load`, from text (tests and the embedded example use it)."""
     env = dict(environ or {})
+    _check_flow_depth(text, name)
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
@@ -129,6 +130,20 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
     fleet = Fleet(spec=spec, path=path or Path(name), positions=positions, raw=raw)
     _check_references(fleet)
     return fleet
+
+
+def _check_flow_depth(text: str, name: str, limit: int = 64) -> None:
+    """Refuse `[[[[...` before parsing: ruamel takes seconds on a few thousand open brackets
+    before it gives up with a RecursionError. Brackets inside quotes or comments count too,
+    which only matters past `limit` of them left open: no real manifest does that."""
+    depth = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        depth += 1 if match[0] in "[{" else -1
+        if depth > limit:
+            line = text.count("\n", 0, match.start()) + 1
+            col = match.start() - text.rfind("\n", 0, match.start())
+            raise ManifestError(f"manifest nests deeper than {limit} levels",
+                                where=Location(name, line, col))
 
 
 def _plain(node: Any, at: Path_, env: Mapping[str, str], positions: dict[Path_, tuple[int, int]],
