@@ -69,10 +69,19 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
 def check_report(fleet: Fleet, plan: Plan) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason."""
     found = [f for rule in rules() for f in rule(fleet, plan)]
-    spec = fleet.spec
     used: set[tuple[str, str]] = set()  # (service or "", code)
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []
+    _apply(fleet, found, used, kept, suppressed)
+    # Stale entries are judged last; `suppress: {DY001: why}` silences them like any code.
+    _apply(fleet, list(_stale(fleet, used)), set(), kept, suppressed)
+    return Report(sorted(kept, key=_sort_key),
+                  sorted(suppressed, key=lambda s: _sort_key(s.finding)))
+
+
+def _apply(fleet: Fleet, found: list[Finding], used: set[tuple[str, str]],
+           kept: list[Finding], suppressed: list[Suppressed]) -> None:
+    spec = fleet.spec
     for f in found:
         svc = spec.services.get(f.service) if f.service else None
         if svc is not None and f.code in svc.suppress:
@@ -83,9 +92,6 @@ def check_report(fleet: Fleet, plan: Plan) -> Report:
             suppressed.append(Suppressed(f, spec.suppress[f.code]))
         else:
             kept.append(f)
-    kept += _stale(fleet, used)
-    return Report(sorted(kept, key=_sort_key),
-                  sorted(suppressed, key=lambda s: _sort_key(s.finding)))
 
 
 def _stale(fleet: Fleet, used: set[tuple[str, str]]) -> Iterator[Finding]:
@@ -96,7 +102,7 @@ def _stale(fleet: Fleet, used: set[tuple[str, str]]) -> Iterator[Finding]:
     entries += [(name, ("services", name, "suppress", code), code)
                 for name, svc in sorted(fleet.spec.services.items()) for code in svc.suppress]
     for service, path, code in entries:
-        if (service, code) in used:
+        if (service, code) in used or code == "DY001":
             continue
         if _CODE.match(code) and (code in known or code[2] == "3"):
             why = "no finding of that code" + (f" on service {service}" if service else "")

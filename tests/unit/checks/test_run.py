@@ -336,3 +336,17 @@ def test_sarif_artifact_uri_is_relative_to_the_tree_or_a_file_uri(tmp_path: Path
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
             for r in data["runs"][0]["results"]}
     assert uris == {"deploy/fleet.yaml"}
+
+
+def test_stale_suppressions_can_themselves_be_accepted_with_dy001() -> None:
+    text = BASE + """\
+suppress: {DY001: "kept for the staging copy of this file"}
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    suppress: {DY101: "staging publishes 8080 twice"}
+""" + HEALTH
+    r = report(text)
+    assert r.findings == []
+    assert [(s.finding.code, s.reason) for s in r.suppressed] == [
+        ("DY001", "kept for the staging copy of this file")]
