@@ -766,14 +766,25 @@ def _size(text: str) -> str | int:
     return shown if parse_size(shown) == n else n
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`]*$")
+
+
+def _safe(value: Any) -> Any:
+    """Strings in flow style quoted unless plainly safe: ruamel writes `::1` unquoted there,
+    which it cannot read back."""
+    if isinstance(value, str) and not _PLAIN.match(value):
+        return DoubleQuotedScalarString(value)
+    return value
+
+
 def _flow(items: dict[str, Any]) -> CommentedMap:
-    out = CommentedMap(items)
+    out = CommentedMap((k, _safe(v)) for k, v in items.items())
     out.fa.set_flow_style()
     return out
 
 
 def _flow_seq(items: list[str]) -> CommentedSeq:
-    out = CommentedSeq(items)
+    out = CommentedSeq(_safe(v) for v in items)
     out.fa.set_flow_style()
     return out
 

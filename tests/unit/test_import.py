@@ -1,0 +1,423 @@
+"""`dockyard import`: compose -> fleet manifest, one mapping at a time (no Docker needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from dockyard import cli
+from dockyard.errors import ManifestError
+from dockyard.manifest.importer import (
+    ComposeProject,
+    ImportResult,
+    dockerfile_base,
+    import_compose,
+    merge_compose,
+    read_project,
+)
+from dockyard.manifest.load import loads
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "compose"
+ENV = {"POSTGRES_PASSWORD": "pw"}
+
+
+def imp(tmp_path: Path, compose: str, files: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, out_dir: Path | None = None) -> ImportResult:
+    for rel, text in (files or {}).items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent(compose))
+    project = read_project([tmp_path / "compose.yaml"], environ=env or {})
+    return import_compose(project, out_dir=out_dir or tmp_path)
+
+
+def data(result: ImportResult) -> Any:
+    """The manifest as plain data, after checking that dockyard loads it."""
+    text = result.text()
+    loads(text, environ={**ENV, "VLLM_API_KEY": "k"})
+    return YAML(typ="safe").load(text)
+
+
+def svc(result: ImportResult, name: str = "app") -> Any:
+    return data(result)["services"][name]
+
+
+def unmapped(result: ImportResult) -> set[str]:
+    return {u.path for u in result.unmapped}
+
+
+# -- merging ------------------------------------------------------------------------------------
+
+def test_later_files_override_like_compose() -> None:
+    base = {"services": {"a": {"image": "x:1", "command": ["a", "b"],
+                               "environment": ["A=1", "B=2"], "ports": ["80:80"],
+                               "volumes": ["data:/data", "./c:/c"]}}}
+    over = {"services": {"a": {"image": "x:2", "command": ["c"], "environment": {"B": "3"},
+                               "ports": ["443:443"], "volumes": ["other:/data"]},
+                         "b": {"image": "y"}}}
+    merged = merge_compose([base, over])["services"]
+    assert merged["a"]["image"] == "x:2"
+    assert merged["a"]["command"] == ["c"]
+    assert merged["a"]["environment"] == {"A": "1", "B": "3"}
+    assert merged["a"]["ports"] == ["80:80", "443:443"]
+    assert merged["a"]["volumes"] == ["other:/data", "./c:/c"]
+    assert merged["b"] == {"image": "y"}
+
+
+def test_two_files_on_the_command_line_are_merged(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  app: {image: 'x:1', restart: always}\n")
+    (tmp_path / "over.yaml").write_text("services:\n  app: {image: 'x:2'}\n")
+    project = read_project([tmp_path / "compose.yaml", tmp_path / "over.yaml"], environ={})
+    app = data(import_compose(project, out_dir=tmp_path))["services"]["app"]
+    assert (app["image"], app["restart"]) == ("x:2", "always")
+
+
+# -- ports --------------------------------------------------------------------------------------
+
+def test_every_short_and_long_port_form(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          app:
+            image: x:1
+            ports:
+              - 80
+              - "8080:8081"
+              - "127.0.0.1:9000:9001"
+              - "5004:5004/udp"
+              - "[::1]:7000:7001"
+              - "8000-8001:9000-9001"
+              - target: 3000
+                published: "3001"
+                host_ip: 127.0.0.1
+                name: web
+            expose: ["6000", "3000"]
+        """)
+    ports = svc(result)["ports"]
+    assert ports["p80"] == "0.0.0.0:80:80"
+    assert ports["p8081"] == "0.0.0.0:8080:8081"
+    assert ports["p9001"] == "127.0.0.1:9000:9001"
+    assert ports["p5004-udp"] == {"port": 5004, "host": 5004, "bind": "0.0.0.0",
+                                  "protocol": "udp"}
+    assert ports["p7001"] == {"port": 7001, "host": 7000, "bind": "::1"}
+    assert (ports["p9000"], ports["p9001-2"]) == ("0.0.0.0:8000:9000", "0.0.0.0:8001:9001")
+    assert ports["web"] == "127.0.0.1:3001:3000"
+    assert ports["p6000"] == {"port": 6000, "publish": False}
+    assert "p3000" not in ports  # exposed and published: published wins
+    # compose publishes a bare container port on a random host port; dockyard cannot
+    assert "services.app.ports[0]" in unmapped(result)
+
+
+def test_port_from_a_variable_is_interpolated(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          app: {image: "x:1", ports: ["${PORT:-8000}:80"]}
+        """, env={"PORT": "18000"})
+    assert svc(result)["ports"] == {"p80": "0.0.0.0:18000:80"}
+
+
+def test_unreadable_port_is_reported_not_guessed(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          app: {image: "x:1", ports: ["80:80/sctp", "a:b"]}
+        """)
+    assert "ports" not in svc(result)
+    assert {"services.app.ports[0]", "services.app.ports[1]"} <= unmapped(result)
+
+
+# -- health checks ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("test", "expected"), [
+    (["CMD", "curl", "-f", "http://localhost:8000/health"], {"http": "/health", "port": 8000}),
+    (["CMD", "curl", "--fail", "-s", "http://127.0.0.1/"], {"http": "/", "port": 80}),
+    (["CMD-SHELL", "curl -fsS http://localhost:9/v1/models || exit 1"],
+     {"http": "/v1/models", "port": 9}),
+    ("wget -q --spider http://localhost:81/ok", {"http": "/ok", "port": 81}),
+    (["CMD", "wget", "-qO-", "http://localhost:82/ready"], {"http": "/ready", "port": 82}),
+    # no --fail: curl succeeds on a 500, so it is not an HTTP health check
+    (["CMD", "curl", "http://localhost:8000/health"],
+     {"cmd": ["curl", "http://localhost:8000/health"]}),
+    (["CMD-SHELL", "curl -f http://localhost:8000/health && echo ok"],
+     {"cmd": "curl -f http://localhost:8000/health && echo ok"}),
+    (["CMD", "curl", "-f", "http://db:5432/"], {"cmd": ["curl", "-f", "http://db:5432/"]}),
+    (["CMD", "redis-cli", "ping"], {"cmd": ["redis-cli", "ping"]}),
+    (["CMD-SHELL", "pg_isready -U $${USER}"], {"cmd": "pg_isready -U $${USER}"}),
+])
+def test_health_checks(tmp_path: Path, test: Any, expected: dict[str, Any]) -> None:
+    result = imp(tmp_path, "services:\n  app: {image: 'x:1', ports: ['80'], healthcheck: "
+                 "{test: TEST, retries: 4, start_period: 1m}}\n".replace("TEST", repr(test)))
+    health = svc(result)["health"]
+    assert {k: health[k] for k in expected} == expected
+    assert (health["interval"], health["timeout"]) == ("30s", "30s")  # Docker's defaults
+    assert (health["retries"], health["start_period"]) == (4, "1m")
+
+
+def test_disabled_health_check_is_reported(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          app: {image: "x:1", healthcheck: {disable: true}}
+          other: {image: "x:1", healthcheck: {test: [NONE]}}
+        """)
+    assert "health" not in svc(result)
+    assert {"services.app.healthcheck", "services.other.healthcheck"} <= unmapped(result)
+
+
+# -- dependencies, volumes, environment ----------------------------------------------------------
+
+def test_depends_on_keeps_compose_meaning(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          db: {image: "x:1", healthcheck: {test: [CMD, "true"]}}
+          job: {image: "x:1"}
+          app:
+            image: x:1
+            depends_on:
+              db: {condition: service_healthy, restart: true}
+              job: {condition: service_completed_successfully}
+          list: {image: "x:1", depends_on: [db]}
+        """)
+    assert svc(result)["depends_on"] == {"db": {"condition": "healthy"},
+                                         "job": {"condition": "started"}}
+    # a list means "started" in compose; dockyard's own default is "healthy"
+    assert svc(result, "list")["depends_on"] == {"db": {"condition": "started"}}
+    assert {"services.app.depends_on.db.restart",
+            "services.app.depends_on.job"} <= unmapped(result)
+
+
+def test_volumes_binds_are_relative_to_the_new_manifest(tmp_path: Path) -> None:
+    out = tmp_path / "deploy"
+    out.mkdir()
+    result = imp(tmp_path, """
+        services:
+          app:
+            image: x:1
+            volumes:
+              - data:/data
+              - ./conf:/conf:ro
+              - /abs:/abs
+              - /anonymous
+              - {type: bind, source: ./logs, target: /logs, read_only: true}
+              - {type: tmpfs, target: /tmp}
+        """, out_dir=out)
+    assert svc(result)["volumes"] == ["data:/data", "../conf:/conf:ro", "/abs:/abs",
+                                      "/anonymous", "../logs:/logs:ro"]
+    assert "services.app.volumes[5]" in unmapped(result)
+
+
+def test_environment_forms_and_env_file(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          app:
+            image: x:1
+            env_file: [app.env, {path: optional.env, required: false}]
+            environment:
+              - A=from-environment
+              - PASSTHROUGH
+              - SECRET=${TOKEN:?set TOKEN}
+          dict:
+            image: x:1
+            environment: {N: 1, B: true, E: null}
+        """, files={"app.env": "A=from-file\nFILE_ONLY='quoted'\n"})
+    env = YAML(typ="safe").load(result.text())["services"]["app"]["env"]
+    assert env == {"A": "from-environment", "FILE_ONLY": "quoted",
+                   "PASSTHROUGH": "${PASSTHROUGH}", "SECRET": "${TOKEN:?set TOKEN}"}
+    dict_env = YAML(typ="safe").load(result.text())["services"]["dict"]["env"]
+    assert dict_env == {"N": "1", "B": "true", "E": "${E}"}
+
+
+def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="does not exist"):
+        imp(tmp_path, "services:\n  app: {image: 'x:1', env_file: nope.env}\n")
+
+
+# -- resources, restart, the rest ----------------------------------------------------------------
+
+def test_resources_and_gpus(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          app:
+            image: x:1
+            deploy:
+              replicas: 2
+              resources:
+                limits: {cpus: "2.5", memory: 2gb}
+                reservations:
+                  memory: 1g
+                  devices: [{driver: nvidia, count: all, capabilities: [gpu]}]
+          legacy: {image: "x:1", cpus: 1, mem_limit: 512m}
+          pinned:
+            image: x:1
+            deploy:
+              resources:
+                reservations:
+                  devices: [{driver: nvidia, device_ids: ["1"], capabilities: [gpu]}]
+        """)
+    app = svc(result)
+    # compose reads "2gb" as binary, like Docker; dockyard would read GB as decimal
+    assert (app["cpus"], app["memory"], app["gpu"]) == (2.5, "2GiB", {"count": 1})
+    assert svc(result, "legacy")["memory"] == "512MiB"
+    assert svc(result, "pinned")["gpu"] == {"device": 1}
+    assert {"services.app.deploy.replicas",
+            "services.app.deploy.resources.reservations.memory",
+            "services.app.deploy.resources.reservations.devices[0]"} <= unmapped(result)
+
+
+@pytest.mark.parametrize(("restart", "expected", "noted"), [
+    (None, "no", False), ("always", "always", False), ("on-failure:3", "on-failure", True),
+    ("unless-stopped", "unless-stopped", False)])
+def test_restart(tmp_path: Path, restart: str | None, expected: str, noted: bool) -> None:
+    line = f", restart: '{restart}'" if restart else ""
+    result = imp(tmp_path, f"services:\n  app: {{image: 'x:1'{line}}}\n")
+    assert svc(result)["restart"] == expected
+    assert ("services.app.restart" in unmapped(result)) == noted
+
+
+def test_what_cannot_be_mapped_is_listed_and_written_as_comments(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        x-common: &common {restart: always}
+        services:
+          app:
+            <<: *common
+            image: x:1
+            container_name: app
+            networks: [back]
+            labels: {a: b}
+            shm_size: 1g
+        networks: {back: {}}
+        secrets: {key: {file: key.pem}}
+        """)
+    assert unmapped(result) == {"services.app.container_name", "services.app.networks.back",
+                                "services.app.labels", "services.app.shm_size", "networks.back",
+                                "secrets"}
+    text = result.text()
+    assert "# not mapped: services.app.container_name: dockyard names containers" in text
+    assert "# not mapped: secrets:" in text
+    assert svc(result)["restart"] == "always"  # the merge key was followed
+
+
+def test_uppercase_service_names_are_renamed_with_their_references(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          Web_API: {image: "x:1"}
+          worker: {image: "x:1", depends_on: [Web_API]}
+        """)
+    services = data(result)["services"]
+    assert services["worker"]["depends_on"] == {"web_api": {"condition": "started"}}
+    assert "services.Web_API" in unmapped(result)
+
+
+# -- builds -------------------------------------------------------------------------------------
+
+def test_built_services_keep_their_dockerfile_on_a_family_per_base(tmp_path: Path) -> None:
+    result = imp(tmp_path, """
+        services:
+          api: {build: ./api, image: "registry/api:1"}
+          worker: {build: {context: ./api, dockerfile: worker.Dockerfile, target: prod}}
+        """, files={"api/Dockerfile": "FROM python:3.12-slim AS base\nCMD [\"x\"]\n",
+                    "api/worker.Dockerfile": "ARG BASE=node:20\nFROM --platform=amd64 ${BASE}\n"})
+    doc = data(result)
+    assert doc["families"] == {"python-3.12-slim": {"from": "python:3.12-slim"},
+                               "node-20": {"from": "node:20"}}
+    assert doc["services"]["api"] == {"family": "python-3.12-slim", "build": "./api",
+                                      "dockerfile": "Dockerfile", "restart": "no"}
+    assert doc["services"]["worker"]["dockerfile"] == "worker.Dockerfile"
+    assert {"services.api.image", "services.worker.build.target"} <= unmapped(result)
+
+
+def test_missing_dockerfile_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="no Dockerfile"):
+        imp(tmp_path, "services:\n  app: {build: ./nowhere}\n")
+
+
+def test_build_from_git_is_reported(tmp_path: Path) -> None:
+    result = imp(tmp_path, "services:\n  app: {build: 'https://github.com/x/y.git', "
+                 "image: 'x/y:1'}\n")
+    assert svc(result)["image"] == "x/y:1"
+    assert "services.app.build" in unmapped(result)
+
+
+@pytest.mark.parametrize(("text", "base"), [
+    ("FROM python:3.11-slim\n", "python:3.11-slim"),
+    ("# comment\nARG V=3.12\nFROM python:${V}-slim AS build\nFROM debian\n", "python:3.12-slim"),
+    ("FROM \\\n  nvcr.io/nvidia/pytorch:24.10-py3\n", "nvcr.io/nvidia/pytorch:24.10-py3"),
+    ("FROM scratch\n", ""), ("ARG B\nFROM $B\n", ""), ("", ""),
+])
+def test_dockerfile_base(text: str, base: str) -> None:
+    assert dockerfile_base(text) == base
+
+
+def test_bad_compose_yaml_is_located(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as info:
+        imp(tmp_path, "services:\n  app: {image: [\n")
+    assert str(info.value).startswith("compose.yaml:")
+
+
+# -- the fixture projects and the command --------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "files"), [
+    ("llm-stack", ["compose.yaml"]), ("speech", ["compose.yaml", "compose.gpu.yaml"]),
+    ("api-db", ["compose.yaml"])])
+def test_fixture_projects_import_to_loadable_manifests(name: str, files: list[str]) -> None:
+    folder = FIXTURES / name
+    result = import_compose(read_project([folder / f for f in files], environ=ENV),
+                            out_dir=folder)
+    fleet = loads(result.text(), environ={**ENV, "VLLM_API_KEY": "k"}, path=folder / "x.yaml")
+    assert set(fleet.spec.services) == set(YAML(typ="safe").load(
+        (folder / "compose.yaml").read_text())["services"])
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, ["dockyard", *args]
+    code: Any = 0
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            cli.main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = argv
+    return int(code or 0), stdout.getvalue(), stderr.getvalue()
+
+
+def test_import_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web: {image: 'nginx:1.27', ports: ['8080:80'], container_name: w}\n")
+    target = tmp_path / "fleet.yaml"
+    code, stdout, _ = run_cli("import", str(tmp_path / "compose.yaml"), "--fleet", "site",
+                              "--machine", "box")
+    assert code == 0
+    assert "not mapped: services.web.container_name" in stdout
+    doc = YAML(typ="safe").load(target.read_text())
+    assert (doc["fleet"], list(doc["machines"])) == ("site", ["box"])
+    code, _, stderr = run_cli("import", str(tmp_path / "compose.yaml"))
+    assert code == 2 and "already exists" in stderr and "--force" in stderr
+    code, stdout, stderr = run_cli("import", str(tmp_path / "compose.yaml"), "-o", "-")
+    assert code == 0 and stdout.startswith("# imported by `dockyard import`")
+    assert "not mapped: services.web.container_name" in stderr
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(words=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4),
+       value=st.text(max_size=20), bind=st.sampled_from(["::1", "0.0.0.0", "fe80::1"]))
+def test_any_text_survives_the_written_manifest(words: list[str], value: str, bind: str) -> None:
+    """Commands, env values and bind addresses read back exactly as compose had them."""
+    project = ComposeProject(data={"services": {"app": {
+        "image": "x:1", "command": words, "environment": {"V": value},
+        "ports": [{"target": 80, "published": 8080, "host_ip": bind}]}}},
+        directory=Path("/srv/p"), files=[Path("/srv/p/compose.yaml")])
+    doc = YAML(typ="safe").load(import_compose(project, out_dir=Path("/srv/p")).text())
+    app = doc["services"]["app"]
+    assert app["command"] == words
+    assert app["env"]["V"] == value
+    assert app["ports"]["p80"]["bind"] == bind if isinstance(app["ports"]["p80"], dict) \
+        else app["ports"]["p80"] == f"{bind}:8080:80"
