@@ -169,3 +169,16 @@ def test_push_without_registry_says_where(engine: None, tmp_path: Path) -> None:
     result = dockyard("-f", str(manifest), "push")
     assert result.returncode == 2
     assert "has no `registry:`" in result.stderr and "fleet.yaml:1:" in result.stderr
+
+
+def test_up_builds_what_the_registry_does_not_have(registry: str, tiny_fleet: tuple[Path, str],
+                                                   project: str, tmp_path: Path) -> None:
+    manifest, name = tiny_fleet  # never built, never pushed
+    env = {"DOCKYARD_STATE": str(tmp_path / "state")}
+    up = dockyard("-f", str(manifest), "-p", project, "up", env=env)
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert f"pulling {registry}/{name}/echo:current" in up.stderr
+    assert "building" in up.stderr  # the registry said "not found": built here instead
+    assert f"{registry}/{name}/echo:current" in _local_refs(f"{registry}/{name}/")
+    down = dockyard("-f", str(manifest), "-p", project, "down", env=env)
+    assert down.returncode == 0, down.stderr[-2000:]
