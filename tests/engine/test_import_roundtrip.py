@@ -350,3 +350,26 @@ def test_a_changed_import_fails_the_comparison(compose_cli: None,
     diffs = round_trip(copy_of(name), PROJECTS[name], mutate)
     assert diffs, f"{mutation}: the comparison did not notice"
     assert any(expected in d for d in diffs), diffs
+
+
+@pytest.mark.xfail(strict=True, reason="bug, reported: `up` runs compose on .dockyard/render/"
+                   "compose.<machine>.yaml without --project-directory, so a relative bind "
+                   "path (./db/init.sql) resolves under .dockyard/render, not beside fleet.yaml")
+def test_relative_binds_resolve_where_up_reads_the_file(compose_cli: None,
+                                                        copy_of: Callable[[str], Path]) -> None:
+    """The same comparison, with the rendered file read the way `dockyard up` reads it."""
+    from dockyard.engine.build import write_render
+    from dockyard.engine.deploy import Target, compose
+
+    folder = copy_of("api-db")
+    paths = [folder / "compose.yaml"]
+    result = import_compose(read_project(paths, environ=SECRETS), out_dir=folder)
+    (folder / "fleet.yaml").write_text(result.text())
+    fleet = load(folder / "fleet.yaml", environ=SECRETS)
+    the_plan = plan(fleet)
+    write_render(fleet, the_plan, folder / ".dockyard")
+    project = f"dyt{uuid.uuid4().hex[:6]}"
+    target = Target(fleet, the_plan, folder / ".dockyard", "local", project, ("*",))
+    ours = json.loads(compose(target, "config", "--format", "json").stdout)
+    a, b = comparable(config(paths, project), ours, fleet, result.unmapped)
+    assert differences(a, b) == []
