@@ -13,7 +13,8 @@ from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan
 
 CODES = {c.code: c for c in (
-    Code("DY401", Severity.ERROR, "an env value points at localhost, 127.0.0.1 or 0.0.0.0: "
+    Code("DY401", Severity.ERROR, "an env value or command argument points at localhost, "
+         "127.0.0.1 or 0.0.0.0: "
          "inside a container that is the container itself",
          "use the other service's name, e.g. `redis://store:6379`"),
     Code("DY402", Severity.WARNING, "an env value hard-codes the IP address of a machine or "
@@ -71,11 +72,17 @@ def _index(fleet: Fleet, plan: Plan) -> _Index:
 
 
 def _envs(name: str, svc: ServiceSpec) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    """(path, key, value) of env values and command arguments ("command" as their key)."""
     for key, value in svc.env.items():
         yield ("services", name, "env", key), key, value
+    for field in ("command", "entrypoint"):
+        for i, arg in enumerate(getattr(svc, field)):
+            yield ("services", name, field, i), field, arg
     for agent_name, agent in svc.agents.items():
         for key, value in agent.env.items():
             yield ("services", name, "agents", agent_name, "env", key), key, value
+        for i, arg in enumerate(agent.command):
+            yield ("services", name, "agents", agent_name, "command", i), "command", arg
 
 
 def _own_ports(svc: ServiceSpec) -> set[int]:
@@ -87,7 +94,7 @@ def loopback_targets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY401 (loopback) and DY402 (hard-coded address) in env values and URLs."""
     built: list[_Index] = []  # built on the first suspicious value: most fleets have none
     for name, svc in fleet.spec.services.items():
-        if not svc.env and not svc.agents:
+        if not svc.env and not svc.agents and not svc.command and not svc.entrypoint:
             continue
         for path, key, value in _envs(name, svc):
             if "localhost" not in value and "." not in value and "::1" not in value:
@@ -132,7 +139,9 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
     if target:
         svc_name, svc_port = target
         suggestion = f"{shown}{svc_name}" + (f":{svc_port}" if svc_port else "")
-        fix = f"write `{key}: {value.replace(match.group(0), suggestion, 1)}`"
+        replaced = value.replace(match.group(0), suggestion, 1)
+        fix = (f"write `{replaced}` in the {key}" if key in ("command", "entrypoint")
+               else f"write `{key}: {replaced}`")
     elif loopback:
         fix = ("use the name of the service that answers there; for a program on the host "
                "itself, `host.docker.internal` (with `extra_hosts: host-gateway`)")
@@ -141,7 +150,8 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
     if loopback:
         return Finding(
             "DY401", Severity.ERROR, where,
-            f"service {name}: {key} points at {host}" + (f":{port}" if port else "")
+            f"service {name}: {'an argument of its ' if key in ('command', 'entrypoint') else ''}"
+            f"{key} points at {host}" + (f":{port}" if port else "")
             + ", which inside a container is the container itself"
             + (f", not {target[0]}" if target else ""), fix, service=name)
     owner = index.machine_of_ip[host]

@@ -256,3 +256,29 @@ services:
     found = findings(text, "DY402", environ={"A_HOST": "192.168.1.10", "B_HOST": "192.168.1.20"})
     assert [f.message for f in found] == [
         "service api: CACHE hard-codes 192.168.1.20, the address of machine b"]
+
+
+def test_dy401_in_a_command_argument() -> None:
+    text = BASE + """\
+services:
+  worker:
+    image: ghcr.io/x/worker:1.0
+    command: [celery, -A, tasks, worker, --broker, "redis://127.0.0.1:6379/0"]
+""" + HEALTH + STORE
+    f = only(text, "DY401")
+    assert_finding(f, "DY401", Severity.ERROR, "fleet.yaml:7:52", "worker")
+    assert "an argument of its command points at 127.0.0.1:6379" in f.message
+    assert f.fix == "write `redis://store:6379/0` in the command"
+
+
+def test_dy401_listen_addresses_in_commands_are_fine() -> None:
+    text = BASE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    command: [uvicorn, app:app, --host, 0.0.0.0, --port, "8000"]
+    entrypoint: [/usr/bin/tini, --]
+    ports: {http: 8000}
+    health: {cmd: [curl, -f, "http://localhost:8000/health"]}
+""" + STORE
+    assert findings(text, "DY401") == []
