@@ -120,6 +120,30 @@ def _image_facts(fleet: Fleet, plan: Plan, svc: ServiceSpec) -> tuple[bool, Set[
     return python, present | facts.present, facts.absent - present
 
 
+def _probeable(probe: ServiceSpec) -> bool:
+    """An http probe needs a port; without one the loader (services) reports it."""
+    health = probe.health
+    if health is None:
+        return False
+    if not health.http or isinstance(health.port, int):
+        return True
+    return health.port in probe.ports if health.port else bool(probe.ports)
+
+
+def programs_to_look_for(fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
+    """For the engine: the programs each service's health probes run, to look up on its
+    image (e.g. `command -v` in a throw-away container) and pass back to health_binaries."""
+    wanted: dict[str, set[str]] = {}
+    for name, svc in sorted(fleet.spec.services.items()):
+        python = (svc.family in plan.families and _family_has_python(plan, svc.family))
+        for _, probe in _probes(name, svc):
+            if not _probeable(probe):
+                continue
+            for alternatives in needed_programs(health_test(probe, has_python=python)):
+                wanted.setdefault(name, set()).update(alternatives)
+    return wanted
+
+
 def health_binaries(fleet: Fleet, plan: Plan,
                     present: Mapping[str, Set[str]] | None = None) -> Iterator[Finding]:
     """DY503 / DY504: the health probe's program is missing from the image.
@@ -137,11 +161,9 @@ def health_binaries(fleet: Fleet, plan: Plan,
         elif not known_absent:
             continue  # nothing is known to be missing: no finding from a guess
         for path, probe in _probes(name, svc):
+            if not _probeable(probe):
+                continue
             assert probe.health is not None
-            port = probe.health.port
-            if probe.health.http and not isinstance(port, int) and (
-                    port not in probe.ports if port else not probe.ports):
-                continue  # no port to probe: reported by the loader (services) or DY102
             test = health_test(probe, has_python=python)
             for alternatives in needed_programs(test):
                 if absent is None:

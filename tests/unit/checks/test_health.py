@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockyard.checks import Severity
-from dockyard.checks.health import health_binaries, needed_programs
+from dockyard.checks.health import health_binaries, needed_programs, programs_to_look_for
 from dockyard.manifest.load import loads
 from dockyard.plan import plan
 from tests.unit.checks.helpers import BASE, HEALTH, assert_finding, findings, only
@@ -216,3 +216,9 @@ def test_needed_programs_reads_rendered_tests() -> None:
     assert needed_programs(["CMD", "/bin/sh", "-c", "FOO=1 redis-cli ping | grep PONG"]) == [
         ("sh",), ("redis-cli",)]
     assert needed_programs(["CMD", "python3", "-c", "import x"]) == [("python3",)]
+
+
+def test_programs_to_look_for_on_built_images() -> None:
+    fleet = loads(FAMILY_WEB, environ={})
+    assert programs_to_look_for(fleet, plan(fleet)) == {
+        "web": {"sh", "curl", "wget"}, "worker": {"celery"}}
