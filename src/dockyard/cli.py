@@ -509,7 +509,8 @@ def import_(
         loads(text, name=target.name, path=None if to_stdout else target, environ=lenient)
     except ManifestError as exc:
         raise Failed(f"the imported manifest does not load: {exc}",
-                     fix="a dockyard bug: please report it with the compose file") from None
+                     fix="if `docker compose config` accepts the compose files, this is a "
+                         "dockyard bug: please report it with them") from None
     where = "stdout" if to_stdout else str(target)
     report.print(f"wrote {where}: {len(result.manifest['services'])} service(s), "
                  f"{len(result.unmapped)} thing(s) not mapped", highlight=False, markup=False,

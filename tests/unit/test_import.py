@@ -421,3 +421,12 @@ def test_any_text_survives_the_written_manifest(words: list[str], value: str, bi
     assert app["env"]["V"] == value
     assert app["ports"]["p80"]["bind"] == bind if isinstance(app["ports"]["p80"], dict) \
         else app["ports"]["p80"] == f"{bind}:8080:80"
+
+
+def test_a_dotenv_left_behind_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    compose = "services:\n  app: {image: 'x:1', environment: {A: '${A}'}}\n"
+    beside = imp(tmp_path, compose, files={".env": "A=1\n"})
+    assert ".env" not in unmapped(beside)
+    elsewhere = imp(tmp_path, compose, out_dir=tmp_path / "deploy")
+    assert ".env" in unmapped(elsewhere)

@@ -82,6 +82,7 @@ class ComposeProject:
     dockerfiles: dict[str, str] = field(default_factory=dict)  # absolute path -> text
     env_files: dict[str, dict[str, str] | None] = field(default_factory=dict)  # None: missing
     environ: dict[str, str] = field(default_factory=dict)  # .env + process environment
+    env_files_seen: set[str] = field(default_factory=set)  # ".env" when the project has one
 
 
 @dataclass
@@ -136,6 +137,8 @@ def read_project(paths: list[Path], environ: Mapping[str, str] | None = None) ->
     directory = paths[0].resolve().parent
     env = {**read_dotenv(directory / ".env"), **(os.environ if environ is None else environ)}
     project = ComposeProject(merge_compose(docs), directory, list(paths), environ=dict(env))
+    if (directory / ".env").is_file():
+        project.env_files_seen.add(".env")
     for svc in (project.data.get("services") or {}).values():
         svc = svc or {}
         build = _build_parts(svc.get("build"), env)
@@ -291,6 +294,11 @@ class _Importer:
         if not services_in:
             raise ManifestError("the compose project has no services",
                                 where=Location(self.project.files[0].name))
+        dotenv = self.project.directory / ".env"
+        if dotenv.resolve() != (self.out_dir / ".env").resolve() and ".env" in \
+                self.project.env_files_seen:
+            self.note(".env", f"compose reads variables from {dotenv}; dockyard reads the .env "
+                      "beside fleet.yaml: copy it there")
         for key in data:
             if key not in _TOP_LEVEL and not str(key).startswith("x-"):
                 self.note(str(key), _REASONS.get(str(key), _DEFAULT_REASON))
