@@ -170,7 +170,11 @@ def _target(index: _Index, here: str, host: str, port: int | None) -> tuple[str,
     if owner:
         return owner
     candidates = index.by_port.get(port, [])
-    return (candidates[0], port) if candidates else None
+    # One that runs on this machine: a name only resolves among containers of one machine.
+    near = next((c for c in candidates if machine in index.machines.get(c, ())), None)
+    if near or candidates:
+        return near or candidates[0], port
+    return None
 
 
 def relative_volumes(fleet: Fleet, plan: Plan) -> Iterator[Finding]:

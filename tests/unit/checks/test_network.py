@@ -282,3 +282,25 @@ services:
     health: {cmd: [curl, -f, "http://localhost:8000/health"]}
 """ + STORE
     assert findings(text, "DY401") == []
+
+
+def test_dy401_suggests_the_service_on_the_same_machine() -> None:
+    text = TWO + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: b
+    env: {CACHE: "redis://localhost:6379"}
+""" + HEALTH + """\
+  cache-a:
+    image: redis:7.4.1
+    machine: a
+    ports: {redis: {port: 6379, publish: false}}
+    health: {cmd: [redis-cli, ping]}
+  cache-b:
+    image: redis:7.4.1
+    machine: b
+    ports: {redis: {port: 6379, publish: false}}
+    health: {cmd: [redis-cli, ping]}
+"""
+    assert only(text, "DY401").fix == "write `CACHE: redis://cache-b:6379`"
