@@ -33,6 +33,7 @@ _NOT_A_VALUE = re.compile(r"_(FILE|PATH|DIR|LENGTH|TTL|EXPIRY|EXPIRES|HEADER|NAM
 # A variable use ${NAME...} or $NAME, after `$$` (a literal dollar) is removed.
 _VARIABLE = re.compile(r"\$\{[A-Za-z_]|\$[A-Za-z_]")
 _DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]+)\}")
+_FLAGS = {"true", "false", "yes", "no", "on", "off", "0", "1", "none", "null", "disabled"}
 DATASTORES = {"postgres", "redis", "mysql", "mariadb", "mongo", "qdrant/qdrant", "memcached",
               "elasticsearch", "neo4j", "rabbitmq", "clickhouse/clickhouse-server",
               "chromadb/chroma", "semitechnologies/weaviate", "milvusdb/milvus", "valkey/valkey"}
@@ -77,6 +78,8 @@ def inline_secrets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
         places += [(("families", fam_name, "env", k), k, v, "")
                    for k, v in fam.env.items() if v and _is_secret(k)]
     for path, key, value, service in places:
+        if value.lower() in _FLAGS:
+            continue  # DISABLE_TOKEN: "true" is a switch, not a secret
         raw = fleet.raw.get(path, value)
         text = raw.replace("$$", "")
         default = _DEFAULT.search(text)

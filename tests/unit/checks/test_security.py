@@ -92,6 +92,7 @@ services:
     ("DB_PASSWORD", "${DB_PASSWORD:?set it in .env}"), ("HF_TOKEN", "${HF_TOKEN}"),
     ("API_KEY", "$API_KEY"), ("POSTGRES_PASSWORD_FILE", "/run/secrets/pg"),
     ("TOKENIZERS_PARALLELISM", "false"), ("MAX_TOKENS", "4096"), ("DB_PASSWORD", ""),
+    ("DISABLE_TOKEN", "true"), ("REQUIRE_API_KEY", "0"),
 ])
 def test_dy702_not_a_literal_secret(key: str, value: str) -> None:
     text = BASE + f"""\
