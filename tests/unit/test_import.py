@@ -430,3 +430,38 @@ def test_a_dotenv_left_behind_is_reported(tmp_path: Path) -> None:
     assert ".env" not in unmapped(beside)
     elsewhere = imp(tmp_path, compose, out_dir=tmp_path / "deploy")
     assert ".env" in unmapped(elsewhere)
+
+
+_junk = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=12),
+              st.sampled_from(["8080:80", "a:b:c:d", "${X:?}", "./rel:/x", "CMD", "NONE",
+                               "http://localhost:1/", "service_healthy", "all", "1g"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from(
+                                ["test", "target", "published", "source", "type", "condition",
+                                 "devices", "resources", "limits", "reservations", "count",
+                                 "device_ids", "capabilities", "path", "context", "x"]),
+                                inner, max_size=3)),
+    max_leaves=8)
+_keys = st.sampled_from(["image", "build", "command", "entrypoint", "ports", "expose",
+                         "healthcheck", "depends_on", "volumes", "environment", "env_file",
+                         "profiles", "deploy", "restart", "user", "networks", "cpus",
+                         "mem_limit", "gpus", "container_name"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(services=st.dictionaries(st.sampled_from(["a", "b", "Web"]),
+                                st.dictionaries(_keys, _junk, max_size=5), min_size=1,
+                                max_size=3),
+       top=st.dictionaries(st.sampled_from(["volumes", "networks", "secrets", "name"]), _junk,
+                           max_size=2))
+def test_junk_compose_is_a_located_error_or_a_manifest(services: dict[str, Any],
+                                                       top: dict[str, Any]) -> None:
+    project = ComposeProject(data={**top, "services": services}, directory=Path("/nowhere"),
+                             files=[Path("/nowhere/compose.yaml")])
+    try:
+        result = import_compose(project, out_dir=Path("/nowhere"))
+    except ManifestError as exc:
+        assert str(exc).startswith("compose.yaml") or "services." in str(exc), str(exc)
+        return
+    assert isinstance(YAML(typ="safe").load(result.text()), dict)

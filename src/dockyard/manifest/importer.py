@@ -23,7 +23,7 @@ import contextlib
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,16 +141,18 @@ def read_project(paths: list[Path], environ: Mapping[str, str] | None = None) ->
         project.env_files_seen.add(".env")
     for svc in (project.data.get("services") or {}).values():
         svc = svc or {}
-        build = _build_parts(svc.get("build"), env)
-        if build:
-            context, dockerfile = build
-            path = (directory / context / dockerfile).resolve()
-            with contextlib.suppress(OSError):  # a missing one is reported by import_compose
+        # Values of the wrong shape are left for import_compose to report, located.
+        with contextlib.suppress(TypeError, ValueError, AttributeError, KeyError, OSError):
+            build = _build_parts(svc.get("build"), env)
+            if build:
+                context, dockerfile = build
+                path = (directory / context / dockerfile).resolve()
                 project.dockerfiles[str(path)] = path.read_text(encoding="utf-8",
                                                                 errors="replace")
-        for entry in _env_file_entries(svc.get("env_file")):
-            path = (directory / _sub(entry["path"], env)).resolve()
-            project.env_files[str(path)] = read_dotenv(path) if path.is_file() else None
+        with contextlib.suppress(TypeError, ValueError, AttributeError, KeyError, OSError):
+            for entry in _env_file_entries(svc.get("env_file")):
+                path = (directory / _sub(entry["path"], env)).resolve()
+                project.env_files[str(path)] = read_dotenv(path) if path.is_file() else None
     return project
 
 
@@ -283,7 +285,21 @@ class _Importer:
     def note(self, path: str, reason: str) -> None:
         self.unmapped.append(Unmapped(path, reason))
 
+    @contextlib.contextmanager
+    def _located(self, at: str) -> Iterator[None]:
+        """A value of the wrong shape (compose would refuse it too) as one located error."""
+        try:
+            yield
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            raise ManifestError(f"{at}: a value compose would not accept either ({exc})",
+                                where=Location(self.project.files[0].name),
+                                fix="`docker compose config` says what is wrong") from None
+
     def run(self, fleet: str | None) -> ImportResult:
+        with self._located("(top level)"):
+            return self._run(fleet)
+
+    def _run(self, fleet: str | None) -> ImportResult:
         data = self.project.data
         name = fleet or fleet_name(_sub(data.get("name") or self.project.directory.name,
                                         self.env))
@@ -315,7 +331,9 @@ class _Importer:
                 self.note(f"services.{svc}", f"renamed to {new} (dockyard names are lowercase)")
         services = CommentedMap()
         for svc_name, svc in services_in.items():
-            services[self.renames.get(svc_name, svc_name)] = self.service(svc_name, svc or {})
+            with self._located(f"services.{svc_name}"):
+                services[self.renames.get(svc_name, svc_name)] = self.service(svc_name,
+                                                                             svc or {})
         doc = CommentedMap()
         doc["fleet"] = name
         doc["machines"] = CommentedMap([(self.machine, CommentedMap())])
