@@ -200,3 +200,28 @@ def test_cli_unknown_family_is_a_located_error() -> None:
     assert isinstance(result.exception, ManifestError)
     assert "no family 'wbe'" in str(result.exception) and "did you mean 'web'" in str(
         result.exception) and "fleet.yaml:6:1" in str(result.exception)
+
+
+def test_blueprint_stage_chain_keeps_root_for_run_steps() -> None:
+    # The blueprint's ModelOpsCoordinator: base -> builder, base -> runtime.
+    r = run_case("blueprint-moc")
+    lines = body(r)
+    assert lines[:2] == ["ARG BASE_IMAGE=registry.local:5000/shop/family-gpu:current",
+                         "FROM ${BASE_IMAGE} AS base"]
+    # The family ends as 10001: the builder's pip and the runtime's chmod need root again.
+    assert lines[lines.index("FROM base AS builder") + 1] == "USER 0:0"
+    chmod = lines.index("RUN chmod +x /entrypoint.sh && chmod +x /usr/bin/tini")
+    assert lines[chmod - 1] == "USER 0:0" and lines[chmod + 1] == "USER 10001:10001"
+    assert "RUN --mount=type=cache,target=/root/.cache/pip pip install" in "\n".join(lines)
+    notes = "\n".join(r.unconverted)
+    assert "stage builder (FROM base) kept as it is (pip -r requirements.txt: file not found" \
+        in notes
+    assert "family gpu's Python packages live in the venv /opt/venv" in notes
+
+
+def test_run_flags_survive_a_rewrite() -> None:
+    facts = family_facts(FLEET.spec, "web", "img")
+    r = adopt("FROM python:3.11-slim\nRUN --mount=type=cache,target=/root/.cache/pip "
+              "pip install fastapi==0.115.12 jinja2==3.1.4\n", facts)
+    assert "RUN --mount=type=cache,target=/root/.cache/pip \\\n    pip install jinja2==3.1.4" \
+        in r.text

@@ -423,6 +423,11 @@ _APT_HOUSEKEEPING = re.compile(
 
 def _run(instr: Instr, ctx: _Context) -> str | None:
     body = instr.args
+    flags = []  # RUN --mount=... --network=...: kept in front of what remains
+    while body.startswith("--"):
+        flag, _, body = body.partition(" ")
+        flags.append(flag)
+        body = body.lstrip()
     if body.startswith("["):
         try:
             words = json.loads(body)
@@ -450,7 +455,7 @@ def _run(instr: Instr, ctx: _Context) -> str | None:
         out = [(c, s) for c, s in out if not _APT_HOUSEKEEPING.search(c)]
     if not out:
         return None
-    text = "RUN " + out[0][0]
+    text = "RUN " + "".join(f"{f} \\\n    " for f in flags) + out[0][0]
     for (_, sep), (cmd, _) in itertools.pairwise(out):
         text += (" \\\n    && " if sep == "&&" else "; \\\n    ") + cmd
     return text
@@ -480,6 +485,11 @@ def _copy(instr: Instr, ctx: _Context) -> str | None:
         ctx.changed.append(f"line {instr.line}: {instr.keyword} {' '.join(sources)}: nothing "
                            "installs from it any more")
         return None
+    if ctx.facts.venv and rest and "site-packages" in rest[-1]:
+        ctx.unconverted.append(
+            f"line {instr.line}: copies into {rest[-1]}, but family {ctx.facts.name}'s "
+            "Python packages live in the venv /opt/venv: copy there, or install them with "
+            "the family")
     chown = next((f for f in flags if f.startswith("--chown=")), "")
     if chown == f"--chown={APP_USER}":
         return instr.raw
@@ -518,9 +528,9 @@ def _exec_form(instr: Instr, ctx: _Context) -> str:
     return f"{instr.keyword} {json.dumps(words)}"
 
 
-def _stage_only_installs(items: list[Instr | str], stage: Stage, end: int,
-                         facts: FamilyFacts, files: Mapping[str, str]) -> bool:
-    """Whether a build stage does nothing the family does not already do."""
+def _stage_needs_keeping(items: list[Instr | str], stage: Stage, end: int,
+                         facts: FamilyFacts, files: Mapping[str, str]) -> str:
+    """Why a build stage does something the family does not already do ("" if it does not)."""
     ctx = _Context(facts, files, set())
     for item in items[stage.start + 1:end]:
         if not isinstance(item, Instr):
@@ -530,8 +540,15 @@ def _stage_only_installs(items: list[Instr | str], stage: Stage, end: int,
         if item.keyword == "COPY" and "--from=" not in item.args:
             continue  # requirement files (anything else is checked by the RUNs)
         if item.keyword != "RUN" or _run(item, ctx) is not None or ctx.unconverted:
-            return False
-    return True
+            if ctx.unconverted:
+                return ctx.unconverted[0].split(": ", 1)[1]
+            step = " ".join(f"{item.keyword} {item.args}".split())
+            return f"line {item.line}: {step[:60]}{'...' if len(step) > 60 else ''}"
+    return ""
+
+
+def _non_root(user: str) -> bool:
+    return user.split(":")[0] not in {"", "0", "root"}
 
 
 def adopt(text: str, facts: FamilyFacts, *, source: str = "Dockerfile",
@@ -552,10 +569,14 @@ def adopt(text: str, facts: FamilyFacts, *, source: str = "Dockerfile",
     root = runtime[-1]
     in_runtime = {s.index for s in runtime}
     dropped_stages: set[str] = set()
+    kept_why: dict[int, str] = {}
     for s in stages:
-        if s.index not in in_runtime and _stage_only_installs(items, s, ends[s.index], facts,
-                                                              files):
-            dropped_stages.add(s.alias or str(s.index))
+        if s.index not in in_runtime:
+            why = _stage_needs_keeping(items, s, ends[s.index], facts, files)
+            if why:
+                kept_why[s.index] = why
+            else:
+                dropped_stages.add(s.alias or str(s.index))
     ctx = _Context(facts, files, dropped_stages)
     for number, d in enumerate(directives, start=1):
         if "syntax" in d.split("=")[0].lower():
@@ -569,6 +590,7 @@ def adopt(text: str, facts: FamilyFacts, *, source: str = "Dockerfile",
             if isinstance(item, Instr) and item.keyword == "RUN":
                 runs[pos] = _run(item, ctx)
     body: list[str] = []
+    end_user: dict[str, str] = {}  # the user a stage ends as, by alias and by index
     for s in stages:
         segment = items[s.start:ends[s.index]]
         from_instr = segment[0]
@@ -577,15 +599,35 @@ def adopt(text: str, facts: FamilyFacts, *, source: str = "Dockerfile",
             ctx.changed.append(f"line {from_instr.line}: stage {s.alias or s.index} "
                                f"(FROM {s.image}) only installed what family {facts.name} has")
             continue
+        inherited = APP_USER if s is root else end_user.get(s.image, "")
         if s.index not in in_runtime:
             ctx.unconverted.append(
                 f"line {from_instr.line}: stage {s.alias or s.index} (FROM {s.image}) kept as "
-                f"it is, on its own image: move what it builds into family {facts.name} or a "
-                "service `requirements:`, or keep it")
-            body += [from_instr.raw] + [i.raw if isinstance(i, Instr) else i
-                                        for i in segment[1:]]
-            continue
-        body += _runtime_stage(s, segment, root, runs, ctx, last=s is stages[-1])
+                f"it is ({kept_why[s.index]}): move what it builds into family {facts.name} "
+                "or a service's `requirements:`, or keep it")
+            rest = [i.raw if isinstance(i, Instr) else i for i in segment[1:]]
+            user = inherited
+            for item in segment[1:]:
+                if isinstance(item, Instr) and item.keyword == "USER":
+                    break
+                if isinstance(item, Instr) and item.keyword == "RUN" and _non_root(inherited):
+                    rest.insert(0, "USER 0:0")
+                    user = "0:0"
+                    ctx.changed.append(f"line {from_instr.line}: USER 0:0 for stage "
+                                       f"{s.alias or s.index}: it builds on {s.image}, which "
+                                       "now ends as the app user")
+                    break
+            body += [from_instr.raw, *rest]
+        else:
+            lines, user = _runtime_stage(s, segment, root, runs, ctx,
+                                         last=s is stages[-1], inherited=inherited)
+            body += lines
+        for item in segment[1:]:
+            if isinstance(item, Instr) and item.keyword == "USER" and s.index not in in_runtime:
+                user = item.args
+        end_user[str(s.index)] = user
+        if s.alias:
+            end_user[s.alias] = user
     ctx.changed.sort(key=_line_of)
     ctx.unconverted.sort(key=_line_of)
     head = [f"# Adopted onto family {facts.name} by `dockyard adopt` from {source}.",
@@ -609,7 +651,9 @@ def _line_of(note: str) -> int:
 
 
 def _runtime_stage(s: Stage, segment: list[Instr | str], root: Stage,
-                   runs: dict[int, str | None], ctx: _Context, *, last: bool) -> list[str]:
+                   runs: dict[int, str | None], ctx: _Context, *, last: bool,
+                   inherited: str) -> tuple[list[str], str]:
+    """The stage's new lines, and the user it ends as."""
     from_instr = segment[0]
     assert isinstance(from_instr, Instr)
     out: list[str] = []
@@ -629,7 +673,7 @@ def _runtime_stage(s: Stage, segment: list[Instr | str], root: Stage,
     else:
         out.append(from_instr.raw)
     converted: list[tuple[Instr | None, str]] = []
-    user = APP_USER if s is root else ""
+    user = inherited
     for offset, item in enumerate(segment[1:], start=1):
         if not isinstance(item, Instr):
             converted.append((None, item))
@@ -656,9 +700,11 @@ def _runtime_stage(s: Stage, segment: list[Instr | str], root: Stage,
                       if it is not None and it.keyword == "RUN"), None)
     first_user = next((i for i, (it, _) in enumerate(converted)
                        if it is not None and it.keyword == "USER"), None)
-    if s is root and first_run is not None and (first_user is None or first_run < first_user):
+    if _non_root(inherited) and first_run is not None and (
+            first_user is None or first_run < first_user):
         converted.insert(first_run, (None, "USER 0:0"))
-        ctx.changed.append("RUN steps run as root, as before (the family ends as the app user)")
+        ctx.changed.append(f"stage {s.alias or s.index}: RUN steps run as root, as before (the "
+                           "family ends as the app user)")
     for _, text in converted:
         if text.startswith("USER "):
             user = text[5:].strip()
@@ -676,7 +722,7 @@ def _runtime_stage(s: Stage, segment: list[Instr | str], root: Stage,
             converted.insert(tail, (None, f"USER {APP_USER}"))
             ctx.changed.append(f"USER {APP_USER} added: the image runs as the app user")
     out += [text for _, text in converted]
-    return out
+    return out, user
 
 
 def wanted_files(text: str) -> list[str]:
