@@ -38,8 +38,9 @@ services:
   hello:
     family: more
     build: svc/hello
+    requirements: [tomli-w]
     command: [python3, -c, "import time, app; time.sleep(100000)"]
-    health: {{cmd: [python3, -c, "import six, idna"], interval: 1s, retries: 30}}
+    health: {{cmd: [python3, -c, "import six, idna, tomli_w"], interval: 1s, retries: 30}}
   other:
     family: py
     build: svc/other
@@ -95,8 +96,8 @@ def built(fleet: tuple[str, Path]) -> tuple[str, Path]:
     _, root = fleet
     result = run_dockyard(root, "build")
     assert result.returncode == 0, result.stderr[-4000:]
-    assert "built: family-base, family-more, family-py, service-hello, service-other" in (
-        result.stdout.replace("\n", " "))
+    assert ("built: family-base, family-hello.service, family-more, family-py, service-hello, "
+            "service-other") in result.stdout.replace("\n", " ")
     return fleet
 
 
@@ -105,8 +106,11 @@ def test_build_goes_through_locked_families(built: tuple[str, Path]) -> None:
     assert (root / "locks" / "py.amd64.txt").is_file()
     more = (root / "locks" / "more.amd64.txt").read_text()
     assert "six==1.17.0" in more and "idna==" in more and "--hash=sha256:" in more
+    # hello's own requirements: a thin layer locked on its family's lock.
+    layer = (root / "locks" / "hello.service.amd64.txt").read_text()
+    assert "tomli-w==" in layer and "six==1.17.0" in layer
     images = [f"{name}/family-base", f"{name}/family-py", f"{name}/family-more",
-              f"{name}/hello", f"{name}/other"]
+              f"{name}/family-hello.service", f"{name}/hello", f"{name}/other"]
     for repo in images:
         info = inspect(f"{repo}:current")
         assert info, repo
@@ -121,7 +125,7 @@ def test_build_goes_through_locked_families(built: tuple[str, Path]) -> None:
     # The packages work, and nothing of the install stayed behind: no wheels, no pip cache.
     check = subprocess.run(
         ["docker", "run", "--rm", "--entrypoint", "/bin/sh", f"{name}/hello:current", "-c",
-         "python3 -c 'import six, idna; print(six.__version__)' && id -u && "
+         "python3 -c 'import six, idna, tomli_w; print(six.__version__)' && id -u && "
          # Mount points stay (empty); Debian's own ensurepip wheels are the base's.
          "[ -z \"$(ls -A /wheels 2>/dev/null)\" ] && [ ! -e /tmp/verified ] && "
          "! find / -xdev \\( -name '*.whl' -o -path '*/.cache/pip' \\) -not -path "
@@ -142,6 +146,10 @@ def test_rendered_dockerfiles_pass_hadolint(built: tuple[str, Path]) -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     files = sorted((root / ".dockyard" / "render").rglob("*Dockerfile"))
     assert len(files) == 4  # three families and hello (other brings its own)
+    # What was built: the families and hello's own-packages layer.
+    built = sorted((root / ".dockyard" / "build" / "families").glob("*/Dockerfile"))
+    assert [p.parent.name for p in built] == ["base", "hello.service", "more", "py"]
+    files += built
     for path in files:
         result = subprocess.run([str(hadolint), "--no-color", str(path)], capture_output=True,
                                 text=True)
@@ -152,17 +160,18 @@ def test_second_build_rebuilds_nothing(built: tuple[str, Path]) -> None:
     _, root = built
     result = run_dockyard(root, "build")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "built: nothing; unchanged: 5" in result.stdout
+    assert "built: nothing; unchanged: 6" in result.stdout
 
 
 def test_one_changed_service_rebuilds_only_it_and_keeps_prev(built: tuple[str, Path]) -> None:
     name, root = built
     before = {repo: image_id(f"{name}/{repo}:current")
-              for repo in ("family-base", "family-py", "family-more", "hello", "other")}
+              for repo in ("family-base", "family-py", "family-more", "family-hello.service",
+                           "hello", "other")}
     (root / "svc" / "hello" / "app.py").write_text("VALUE = 2\n")
     result = run_dockyard(root, "build")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "built: service-hello " in result.stdout and "unchanged: 4" in result.stdout
+    assert "built: service-hello " in result.stdout and "unchanged: 5" in result.stdout
     after = {repo: image_id(f"{name}/{repo}:current") for repo in before}
     assert [r for r in before if before[r] != after[r]] == ["hello"]
     assert image_id(f"{name}/hello:prev") == before["hello"]

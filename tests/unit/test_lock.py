@@ -129,7 +129,7 @@ def test_child_that_moves_a_parent_pin_directly_is_refused(tmp_path: Path) -> No
     text = str(caught.value)
     assert text.startswith("fleet.yaml:6:")  # top's `requirements`
     for part in ("family top", "tomli from 2.4.0", "to 2.4.1", "parent family mid",
-                 "sidecar family", "from: debian:bookworm-slim"):
+                 "sidecar on its own family based on `debian:bookworm-slim`"):
         assert part in text, part
     assert not lock_path(tmp_path, "top", "amd64").exists()
 
@@ -218,3 +218,30 @@ def test_older_manylinux_wheels_are_fetched_for_a_newer_glibc(tmp_path: Path) ->
     assert not report.findings
     names = [p.name for p in wheelhouse(tmp_path / ".dockyard", "amd64").glob("*.whl")]
     assert any(n.startswith("pydantic_core-2.49.0") and "manylinux_2_17" in n for n in names)
+
+
+def test_a_services_own_requirements_are_a_locked_layer_on_its_family(tmp_path: Path) -> None:
+    from dockyard.render.dockerfile import with_service_layers
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text("fleet: locktest\nmachines: {box: {arch: amd64}}\nfamilies:\n" + BASE
+                    + "  top: {from: base, requirements: [tomli==2.4.0]}\n"
+                    "services:\n  app: {family: top, build: app, requirements: [six]}\n"
+                    "  bad: {family: top, build: bad, requirements: [tomli==2.4.1]}\n")
+    fleet = load(path)
+    layered = with_service_layers(plan(fleet))
+    step = layered.step("app", "service")
+    assert step.parent == "app.service" and step.base == "locktest/family-app.service:current"
+    assert layered.step("app.service", "family").parent == "top"
+    assert with_service_layers(layered) == layered  # once is enough
+    with pytest.raises(ManifestError) as caught:
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    text = str(caught.value)
+    assert text.startswith("fleet.yaml:8:")  # services.bad.requirements
+    assert "service bad (its own requirements) would change tomli from 2.4.0" in text
+    path.write_text(path.read_text().replace("tomli==2.4.1", "tomli==2.4.0"))
+    fleet = load(path)
+    report = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    assert "locks/app.service.amd64.txt" in report.reused  # made before bad failed
+    app = parse_lock(lock_path(tmp_path, "app.service", "amd64").read_text())
+    assert sorted(app) == ["six", "tomli"] and app["tomli"].version == "2.4.0"

@@ -30,7 +30,13 @@ from dockyard.errors import BuildError, DockyardError, EngineError, ManifestErro
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import BuildStep, Plan
 from dockyard.render.compose import dump_yaml
-from dockyard.render.dockerfile import LOCK_FILE, cuda_stack_problem, own_requirements
+from dockyard.render.dockerfile import (
+    LOCK_FILE,
+    cuda_stack_problem,
+    own_requirements,
+    render_family_dockerfile,
+    with_service_layers,
+)
 from dockyard.render.files import render_all
 
 INPUTS_LABEL = "dev.dockyard.inputs"
@@ -208,7 +214,7 @@ class _Builder:
         if step.kind == "family":
             context = self.work / "families" / step.name
             context.mkdir(parents=True, exist_ok=True)
-            text = (self.rendered / "families" / step.name / "Dockerfile").read_text()
+            text = render_family_dockerfile(self.plan, step)
             dockerfile = context / "Dockerfile"
             if not dockerfile.is_file() or dockerfile.read_text() != text:
                 dockerfile.write_text(text)
@@ -252,7 +258,8 @@ class _Builder:
     def build_one(self, job: _Job) -> float:
         step = job.step
         ref = f"{repo_of(step.image)}:{self.run_tag}"
-        family = step.name if step.kind == "family" else step.parent
+        family = (step.name if step.kind == "family"
+                  else self.plan.services[step.name].spec.family)
         service = {
             "image": ref,
             "build": {
@@ -314,6 +321,7 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
     write_render(fleet, plan, state)
+    plan = with_service_layers(plan)  # a service's own requirements: a thin family under it
     indexes = indexes or Indexes.from_host()
     locked = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch])
     report.locks_made = locked.made

@@ -30,9 +30,11 @@ from dockyard.render.dockerfile import (
     cuda_stack_problem,
     family_chain,
     family_requirements,
+    layer_service,
     locked_ancestor,
     own_requirements,
     root_image,
+    with_service_layers,
 )
 
 LOCK_DIR = "locks"
@@ -162,9 +164,9 @@ def lock_path(root: Path, family: str, platform: str) -> Path:
     return root / LOCK_DIR / f"{family}.{platform}.txt"
 
 
-def platforms_of(fleet: Fleet, family: str) -> list[str]:
+def platforms_of(fleet: Fleet, plan: Plan, family: str) -> list[str]:
     """The family's `platforms:`, else an ancestor's, else the arches of the fleet's machines."""
-    plan_families = fleet.spec.families
+    plan_families = plan.families
     current: str | None = family
     while current:
         if plan_families[current].platforms:
@@ -190,7 +192,7 @@ def python_of(fleet: Fleet, plan: Plan, family: str) -> str:
     root = family_chain(plan, family)[-1]
     raise ManifestError(
         f"family {family}: cannot tell which Python {base} has, and its lock depends on it",
-        where=fleet.where("families", root, "from"),
+        where=where_of(fleet, plan, root, "from"),
         fix=f"write it in family {root}: `python: \"3.11.2\"` (run `python3 -V` in the image)")
 
 
@@ -299,10 +301,10 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
                            {"cuda": json.dumps(cuda, sort_keys=True)} if cuda else None)
     if not force and path.is_file() and header_digest(path.read_text()) == digest:
         return path, False
-    where = fleet.where("families", family, "requirements")
+    where = where_of(fleet, plan, family, "requirements")
     problem = cuda_stack_problem(plan, family)
     if problem:
-        raise ManifestError(problem, where=fleet.where("families", family),
+        raise ManifestError(problem, where=where_of(fleet, plan, family),
                             fix="base the family on a plain image such as debian:bookworm-slim;"
                                 " the torch wheels bring CUDA with them")
     found = _indexes_for(plan, family, indexes)
@@ -321,21 +323,21 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
         if no_wheel:
             package, version = normalise(no_wheel.group(1)), no_wheel.group(2)
             raise NoWheel(
-                f"family {family}: no wheel of {package}=={version} for {platform} "
+                f"{who(plan, family)}: no wheel of {package}=={version} for {platform} "
                 f"(Python {python}, {PLATFORMS[platform][1]}): {reason}",
                 package=package, version=version,
                 fix=f"pin a version that publishes a {platform} wheel, add the index that has "
                     "one, or limit the family to the platforms it runs on (`platforms:`)"
             ) from None
         raise ManifestError(
-            f"family {family}: its requirements cannot be resolved for {platform} "
+            f"{who(plan, family)}: its requirements cannot be resolved for {platform} "
             f"(Python {python}): {reason}",
             where=where, fix="loosen or correct the pins named above, or add the index "
             "that has them to pip's settings (`pip config list`)") from None
     pins = parse_lock(text)
     moved = changed_pins(pins, parent_pins)
     if moved:  # uv honours constraints; this only guards against a resolver surprise
-        _refuse(fleet, family, parent, moved, platform)
+        _refuse(fleet, plan, family, parent, moved, platform)
     comment = (f"# dockyard lock of family {family} for {platform}, Python {python}"
                + (f", on family {parent}'s lock" if parent else "") + ".\n"
                "# Made by `dockyard lock` with uv; commit it, do not edit it.\n"
@@ -355,23 +357,21 @@ def _explain_parent_conflict(fleet: Fleet, plan: Plan, family: str, parent: str,
         return  # it cannot be resolved on its own either: the plain message says why
     moved = changed_pins(alone, parent_pins)
     if moved:
-        _refuse(fleet, family, parent, moved, platform)
+        _refuse(fleet, plan, family, parent, moved, platform)
 
 
-def _refuse(fleet: Fleet, family: str, parent: str, moved: list[tuple[str, str, str]],
-            platform: str) -> None:
+def _refuse(fleet: Fleet, plan: Plan, family: str, parent: str,
+            moved: list[tuple[str, str, str]], platform: str) -> None:
     name, theirs, ours = moved[0]
     more = f" (and {', '.join(m[0] for m in moved[1:])})" if len(moved) > 1 else ""
-    root = fleet.spec.families[parent].from_
-    while root in fleet.spec.families:
-        root = fleet.spec.families[root].from_
+    root = root_image(plan, parent)
     raise ManifestError(
-        f"family {family} would change {name} from {theirs} (pinned by its parent family "
+        f"{who(plan, family)} would change {name} from {theirs} (pinned by its parent family "
         f"{parent}, {LOCK_DIR}/{parent}.{platform}.txt) to {ours}{more}; a family may add "
         f"packages to its parent's but never replace one",
-        where=fleet.where("families", family, "requirements"),
-        fix=f"make {family} a sidecar family on its own base (`from: {root}`) and call it over "
-            f"the network, or pin {name}=={theirs} in it")
+        where=where_of(fleet, plan, family, "requirements"),
+        fix=f"make {layer_service(family, plan) or family} a sidecar on its own family based "
+            f"on `{root}` and call it over the network, or pin {name}=={theirs} in it")
 
 
 def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: Say,
@@ -379,10 +379,11 @@ def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: S
     """Lock every family with requirements, parents first, for each of its platforms."""
     report = LockReport()
     indexes = indexes or Indexes.from_host()
+    plan = with_service_layers(plan)
     for step in plan.builds:
         if step.kind != "family" or not own_requirements(plan.families[step.name]):
             continue
-        for platform in platforms_of(fleet, step.name):
+        for platform in platforms_of(fleet, plan, step.name):
             if platforms and platform not in platforms:
                 continue
             parent = locked_ancestor(plan, step.name)
@@ -412,10 +413,25 @@ def requirement_where(fleet: Fleet, plan: Plan, family: str,
         for i, req in enumerate(spec.requirements):
             match = _REQ_NAME.match(req)
             if match and normalise(match.group(1)) == package:
-                return fam, fleet.where("families", fam, "requirements", i)
+                return fam, where_of(fleet, plan, fam, "requirements", i)
         if package == "torch" and spec.torch:
-            return fam, fleet.where("families", fam, "torch")
-    return family, fleet.where("families", family, "requirements")
+            return fam, where_of(fleet, plan, fam, "torch")
+    return family, where_of(fleet, plan, family, "requirements")
+
+
+def who(plan: Plan, family: str) -> str:
+    """How messages name a family, or the layer of a service's own packages."""
+    service = layer_service(family, plan)
+    return f"service {service} (its own requirements)" if service else f"family {family}"
+
+
+def where_of(fleet: Fleet, plan: Plan, family: str, *path: str | int) -> Location:
+    """Where a family (or a service's own-packages layer) is written in the manifest."""
+    service = layer_service(family, plan)
+    if service:
+        rest = ("family",) if path[:1] == ("from",) else path
+        return fleet.where("services", service, *rest)
+    return fleet.where("families", family, *path)
 
 
 def family_delta(fleet: Fleet, plan: Plan, family: str, platform: str) -> str:
@@ -423,7 +439,7 @@ def family_delta(fleet: Fleet, plan: Plan, family: str, platform: str) -> str:
     path = lock_path(fleet.root, family, platform)
     if not path.is_file():
         raise ManifestError(f"family {family} has no lock for {platform} ({path.name})",
-                            where=fleet.where("families", family),
+                            where=where_of(fleet, plan, family),
                             fix="run `dockyard lock` (build runs it for you)")
     parent = locked_ancestor(plan, family)
     parent_pins = parse_lock(lock_path(fleet.root, parent, platform).read_text()) if parent else {}

@@ -30,12 +30,18 @@ from dockyard.engine.lock import (
     platforms_of,
     python_of,
     requirement_where,
+    where_of,
 )
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
-from dockyard.render.dockerfile import LOCK_FILE, WHEELS_DIR, own_requirements
+from dockyard.render.dockerfile import (
+    LOCK_FILE,
+    WHEELS_DIR,
+    own_requirements,
+    with_service_layers,
+)
 
 _PIP_KEYS = ("index-url", "extra-index-url", "find-links", "cert", "constraint",
              "default-timeout", "trusted-host", "no-index")
@@ -133,19 +139,20 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
     `skip`: (family, platform) pairs that have no lock because locking found a wheel missing
     (already a finding)."""
     indexes = indexes or Indexes.from_host()
+    plan = with_service_layers(plan)
     report = FetchReport()
     # platform -> package -> (pin, family that brought it in, python)
     wanted: dict[str, dict[str, tuple[Pin, str, str]]] = {}
     for step in plan.builds:
         if step.kind != "family" or not own_requirements(plan.families[step.name]):
             continue
-        for platform in platforms_of(fleet, step.name):
+        for platform in platforms_of(fleet, plan, step.name):
             if (platforms and platform not in platforms) or (step.name, platform) in (skip or ()):
                 continue
             path = lock_path(fleet.root, step.name, platform)
             if not path.is_file():
                 raise ManifestError(f"family {step.name} has no lock for {platform}",
-                                    where=fleet.where("families", step.name),
+                                    where=where_of(fleet, plan, step.name),
                                     fix="run `dockyard lock` first")
             python = python_of(fleet, plan, step.name)
             own = {p.name for p in parse_lock(family_delta(fleet, plan, step.name, platform))
@@ -203,7 +210,7 @@ def stage_family(fleet: Fleet, plan: Plan, state: Path, family: str, platform: s
         if not name:
             raise ManifestError(
                 f"family {family}: the wheel of {pin.name}=={pin.version} for {platform} is not "
-                "in the wheelhouse", where=fleet.where("families", family, "requirements"),
+                "in the wheelhouse", where=where_of(fleet, plan, family, "requirements"),
                 fix="run `dockyard fetch` (build runs it for you) and read its findings")
         source = wheelhouse(state, platform) / name
         try:

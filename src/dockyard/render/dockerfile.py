@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 from dockyard.errors import ManifestError
 from dockyard.manifest.models import FamilySpec, ServiceSpec
@@ -197,3 +198,46 @@ def _family_has_python(plan: Plan, family: str) -> bool:
             return True
         current = fam.from_ if fam.from_ in plan.families else None
     return False
+
+
+SERVICE_LAYER = ".service"  # suffix of the family dockyard makes for a service's own packages
+
+
+def service_layer(name: str) -> str:
+    """The family holding service `name`'s own `requirements`: e.g. gateway.service."""
+    return name + SERVICE_LAYER
+
+
+def layer_service(family: str, plan: Plan) -> str:
+    """The service whose own packages `family` holds, or ""."""
+    name = family.removesuffix(SERVICE_LAYER)
+    if family.endswith(SERVICE_LAYER) and name in plan.services:
+        return name
+    return ""
+
+
+def with_service_layers(plan: Plan) -> Plan:
+    """The plan with a thin family under each service that has its own `requirements`.
+
+    The layer is locked against the service's family like any child family and built as
+    one; the service's Dockerfile is unchanged (its BASE_IMAGE argument names the layer)."""
+    layered = [n for n, sp in sorted(plan.services.items()) if sp.built and sp.spec.requirements]
+    if not layered:
+        return plan
+    families = dict(plan.families)
+    builds: list[BuildStep] = []
+    for step in plan.builds:
+        if step.kind == "service" and step.name in layered and not layer_service(step.parent,
+                                                                                 plan):
+            name = service_layer(step.name)
+            svc = plan.services[step.name].spec
+            families[name] = FamilySpec.model_validate(
+                {"from": svc.family, "requirements": list(svc.requirements)})
+            image = step.base.replace(f"family-{svc.family}:", f"family-{name}:")
+            builds.append(BuildStep("family", name, image, step.base, svc.family, step.level))
+            builds.append(BuildStep("service", step.name, step.image, image, name,
+                                    step.level + 1))
+        else:
+            builds.append(step)
+    builds.sort(key=lambda s: (s.level, s.kind != "family", s.name))
+    return replace(plan, builds=builds, families=families)
