@@ -347,7 +347,8 @@ class _Importer:
             doc["families"] = families
             doc.yaml_set_comment_before_after_key(
                 "families", before="\nthe base images of the services' own Dockerfiles: each "
-                "Dockerfile keeps its own FROM")
+                "Dockerfile keeps its own FROM\n(`dockyard adopt DOCKERFILE --family NAME` "
+                "rewrites one onto its family)")
         doc["services"] = services
         doc.yaml_set_comment_before_after_key("services", before="")
         for svc_name in services:
