@@ -321,6 +321,10 @@ def _check_references(fleet: Fleet) -> None:
             unknown("family", svc.family, list(spec.families), "services", svc_name, "family")
         if svc.machine and svc.machine not in spec.machines:
             unknown("machine", svc.machine, list(spec.machines), "services", svc_name, "machine")
+        for index, machine in enumerate(svc.machines):
+            if machine not in spec.machines:
+                unknown("machine", machine, list(spec.machines),
+                        "services", svc_name, "machines", index)
         for index, dep in enumerate(svc.depends_on):
             # Written as a mapping (`db: {condition: ...}`) or a list (`[db]`): point at the entry.
             entry: str | int = dep if ("services", svc_name, "depends_on", dep) in fleet.positions \

@@ -350,3 +350,13 @@ services:
     assert r.findings == []
     assert [(s.finding.code, s.reason) for s in r.suppressed] == [
         ("DY001", "kept for the staging copy of this file")]
+
+
+def test_an_unknown_machine_in_machines_is_a_located_manifest_error() -> None:
+    from dockyard.errors import ManifestError
+    from dockyard.manifest.load import loads
+
+    text = BASE + "services:\n  api:\n    image: x:1\n    machines: [local, nope]\n"
+    with pytest.raises(ManifestError, match=r"fleet\.yaml:7:22: services\.api\.machines\.1: "
+                                            r"unknown machine `nope`"):
+        loads(text)
