@@ -357,6 +357,6 @@ def test_an_unknown_machine_in_machines_is_a_located_manifest_error() -> None:
     from dockyard.manifest.load import loads
 
     text = BASE + "services:\n  api:\n    image: x:1\n    machines: [local, nope]\n"
-    with pytest.raises(ManifestError, match=r"fleet\.yaml:7:22: services\.api\.machines\.1: "
+    with pytest.raises(ManifestError, match=r"fleet\.yaml:7:23: services\.api\.machines\.1: "
                                             r"unknown machine `nope`"):
         loads(text)
