@@ -12,7 +12,7 @@ import dockyard
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import Fleet, load, loads
 from dockyard.plan import BuildStep, Plan, plan
-from dockyard.plan.plan import MOVING_TAG, image_name, place
+from dockyard.plan.plan import MOVING_TAG, image_name
 
 EXAMPLE = Path(dockyard.__file__).parent / "examples" / "quickstart" / "fleet.yaml"
 
@@ -236,10 +236,11 @@ def test_one_machine_takes_every_service() -> None:
 
 def test_machine_set_in_the_manifest_wins() -> None:
     fleet = fleet_of(stock("a", extra="    machine: zulu\n") + stock("b"), head=TWO_MACHINES)
-    assert place(fleet, "a") == "zulu"
-    assert place(fleet, "b") == "alpha"  # no choice written: the first machine by name
     p = plan(fleet)
     assert p.services["a"].machine == "zulu"
+    assert p.services["b"].machine in {"alpha", "gpu-box", "zulu"}  # chosen by the solver
+    assert p.placement.placed == ("b",)
+    assert p.placement.status == "OPTIMAL"
 
 
 def test_gpu_service_goes_to_a_machine_with_a_gpu() -> None:
@@ -249,7 +250,6 @@ def test_gpu_service_goes_to_a_machine_with_a_gpu() -> None:
     assert p.services["llm"].machine == "gpu-box"
     assert p.services["llm"].gpu_device == 0
     assert p.services["llm"].gpu_memory == 20 * 2**30
-    assert p.services["web"].machine == "alpha"
     assert p.services["web"].gpu_device is None
     assert p.services["web"].gpu_memory == 0
 
@@ -268,9 +268,10 @@ def test_gpu_service_with_no_gpu_anywhere_is_a_located_error() -> None:
     with pytest.raises(ManifestError) as info:
         plan(fleet_of(services, head=head))
     text = head + "services:\n" + services
-    assert str(info.value).startswith(f"fleet.yaml:{line_of(text, 'llm:')}:3: services.llm: "
-                                      "no machine has a GPU")
-    assert "machine:" in info.value.fix
+    assert str(info.value).startswith(f"fleet.yaml:{line_of(text, 'llm:')}:3: service llm can "
+                                      "run on no machine: llm needs 1 GPU(s) with 8.0 GiB free "
+                                      "(rules out a, b)")
+    assert "add a machine" in info.value.fix
 
 
 def test_on_lists_a_machines_services_in_start_order() -> None:

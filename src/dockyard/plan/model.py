@@ -21,6 +21,47 @@ class BuildStep:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """One copy of a service: the machine it runs on and the GPUs (indexes there) it gets."""
+
+    machine: str
+    gpus: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlacementReport:
+    """How placement went: FIXED (no choice to make, no solver), OPTIMAL (proven), FEASIBLE.
+
+    The objective, in order: the fullest GPU the solver could choose, in per mille of its memory
+    (`peak_permille`), then `cross_links`, the `depends_on` links between services on different
+    machines; `bound_*` are the solver's proven lower bounds, `gap` the larger relative distance
+    of the two from their bounds (0 when proven optimal).
+    """
+
+    status: str
+    placed: tuple[str, ...] = ()  # services whose machine or GPU the solver chose
+    peak_permille: int = 0
+    cross_links: int = 0
+    bound_permille: int = 0
+    bound_links: int = 0
+    gap: float = 0.0
+    seconds: float = field(default=0.0, compare=False)  # wall time: not part of the plan
+
+    def line(self) -> str:
+        """One line for people: what was solved and how well."""
+        if self.status == "FIXED":
+            return "placement: every service has its machine and GPU written; no solver needed"
+        text = (f"placement: {self.status} for {len(self.placed)} service(s) in "
+                f"{self.seconds:.2f} s; fullest GPU it could choose at "
+                f"{self.peak_permille / 10:.0f}%, {self.cross_links} depends_on link(s) across "
+                "machines")
+        if self.status != "OPTIMAL":
+            text += (f"; gap {self.gap:.1%} (bounds: {self.bound_permille / 10:.0f}%, "
+                     f"{self.bound_links} link(s))")
+        return text
+
+
+@dataclass(frozen=True)
 class ServicePlan:
     name: str
     spec: ServiceSpec
@@ -28,7 +69,22 @@ class ServicePlan:
     image: str
     level: int
     gpu_device: int | None = None
-    gpu_memory: int = 0
+    gpu_memory: int = 0  # per GPU
+    placements: tuple[Placement, ...] = ()  # every copy; empty: one copy on `machine`
+
+    @property
+    def machines(self) -> tuple[str, ...]:
+        """Every machine a copy runs on (`machines:` gives several)."""
+        return tuple(p.machine for p in self.placements) or (self.machine,)
+
+    def gpus_on(self, machine: str) -> tuple[int, ...]:
+        """The GPU indexes the copy on `machine` reserves."""
+        for p in self.placements:
+            if p.machine == machine:
+                return p.gpus
+        if machine == self.machine and self.gpu_device is not None:
+            return (self.gpu_device,)
+        return ()
 
     @property
     def built(self) -> bool:
@@ -46,11 +102,12 @@ class Plan:
     levels: list[list[str]]  # start order: each level only depends on earlier ones
     builds: list[BuildStep]  # in dependency order (by level, then name)
     families: dict[str, FamilySpec] = field(default_factory=dict)
+    placement: PlacementReport = field(default_factory=lambda: PlacementReport("FIXED"))
 
     def on(self, machine: str) -> list[ServicePlan]:
-        """Services placed on `machine`, in start order."""
+        """Services with a copy on `machine`, in start order."""
         return [self.services[n] for level in self.levels for n in level
-                if self.services[n].machine == machine]
+                if machine in self.services[n].machines]
 
     def build_levels(self) -> list[list[BuildStep]]:
         top = max((s.level for s in self.builds), default=-1)

@@ -7,6 +7,7 @@ import graphlib
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import BuildStep, Plan, ServicePlan
+from dockyard.plan.place import place
 
 MOVING_TAG = "current"
 
@@ -24,37 +25,23 @@ def plan(fleet: Fleet) -> Plan:
     level_of = {name: i for i, names in enumerate(levels) for name in names}
     builds = build_graph(fleet)
     images = {s.name: s.image for s in builds if s.kind == "service"}
+    copies, report = place(fleet)
     services = {}
     for name, svc in spec.services.items():
-        machine = place(fleet, name)
+        first = copies[name][0]
         gpu = svc.gpu
         services[name] = ServicePlan(
             name=name,
             spec=svc,
-            machine=machine,
+            machine=first.machine,
             image=images.get(name, svc.image),
             level=level_of[name],
-            gpu_device=(gpu.device or 0) if gpu and gpu.count else None,
-            gpu_memory=gpu.memory if gpu else 0,
+            gpu_device=first.gpus[0] if first.gpus else None,
+            gpu_memory=gpu.memory if gpu and first.gpus else 0,
+            placements=copies[name],
         )
     return Plan(fleet=spec.fleet, services=services, levels=levels, builds=builds,
-                families=dict(spec.families))
-
-
-def place(fleet: Fleet, name: str) -> str:
-    """The machine a service runs on: its own `machine:`, or the fleet's only machine."""
-    svc = fleet.spec.services[name]
-    if svc.machine:
-        return svc.machine
-    machines = sorted(fleet.spec.machines)
-    if len(machines) == 1:
-        return machines[0]
-    # Several machines and no choice written: prefer one that has what the service needs.
-    for machine in machines:
-        if not svc.gpu or fleet.spec.machines[machine].gpus:
-            return machine
-    raise ManifestError(f"{fleet.where('services', name)}: services.{name}: no machine has a GPU",
-                        fix="add a GPU to a machine or set `machine:`")
+                families=dict(spec.families), placement=report)
 
 
 def order(fleet: Fleet) -> list[list[str]]:

@@ -1,0 +1,569 @@
+"""place(fleet): which machine, and which GPUs there, every copy of every service runs on.
+
+Services that say where they run (`machine:` on a machine with one GPU or with `gpu.device`,
+`machines:`, or a fleet of one machine) are *fixed*: no solver is needed when all are. The rest
+are placed by OR-Tools CP-SAT, an exact solver, under these constraints:
+
+- GPU memory per GPU (`gpu.memory` is per GPU; `gpu.count` GPUs on one machine), host memory,
+  CPUs, each net of what the fixed services already take; an unknown capacity (0) is no limit;
+  on a unified-memory machine (DGX Spark) GPU budgets also count against host memory;
+- `needs: [gpu]` (a GPU is reserved even without a budget; `cpu` asks for nothing special);
+- `affinity` and `group`: the linked services share one machine (with a `machines:` service:
+  one of its machines); `anti_affinity`: never on the same machine;
+- published host ports, the agents' included: two services that publish the same host port
+  (same protocol, overlapping bind address) never share a machine.
+
+Objective, in this order: (1) the fullest GPU the solver can choose, in per mille of its memory,
+as low as possible: headroom for KV caches and fragmentation goes where it is scarcest;
+(2) with that peak held, as few cross-machine `depends_on` links as possible: a service and
+what it talks to on one machine saves a network hop and a failure mode. ("Fewest machines" was
+tried as the second goal: it is bin packing, and on 100 machines the solver could not prove it
+within seconds; the link count's bound is tight in practice.)
+
+Two solves: (1) on a relaxation holding only the groups with a GPU service (leaving services
+out can only lower the best peak, so its optimum bounds the fleet's); (2) everything, the peak
+held at (1)'s value, minimising links, hinted with (1)'s answer. Should the rest not fit beside
+(1)'s answer, one weighted solve (peak x (links + 1) + links) decides both. OPTIMAL means
+both are proven; otherwise the gap is reported.
+
+The solve is deterministic: one worker, a fixed seed and a deterministic time limit. When no
+placement exists, the error names a smallest set of services that cannot be placed together:
+the solver's infeasible core over "service is placed" assumptions, shrunk one by one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import ManifestError
+from dockyard.manifest.load import Fleet
+from dockyard.manifest.models import ServiceSpec
+from dockyard.plan.model import Placement, PlacementReport
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+WILDCARD = frozenset({"0.0.0.0", "*", "::", ""})
+SCALE = 100  # the peak is measured in whole percent
+TIME_LIMIT = 5.0  # deterministic seconds (the solver's own work units, about a wall second)
+
+
+@dataclass(frozen=True)
+class Need:
+    """What one copy of a service takes from a machine."""
+
+    name: str
+    gpus: int  # GPUs per copy
+    device: int | None  # a GPU index written in the manifest
+    gpu_memory: int  # bytes per GPU
+    memory: int
+    cpus: int  # thousandths of a CPU
+    ports: tuple[tuple[int, str, str], ...]  # (host port, protocol, bind address)
+
+
+def need_of(name: str, svc: ServiceSpec) -> Need:
+    gpu = svc.gpu
+    count = gpu.count if gpu else (1 if "gpu" in svc.needs else 0)
+    ports = [(p.host_port, p.protocol, p.bind) for p in svc.ports.values() if p.publish]
+    ports += [(p.host_port, p.protocol, p.bind) for agent in svc.agents.values()
+              for p in agent.ports.values() if p.publish]
+    return Need(name, count, gpu.device if gpu and count else None,
+                gpu.memory if gpu and count else 0, svc.memory, round(svc.cpus * 1000),
+                tuple(sorted(set(ports))))
+
+
+def _clash(a: tuple[int, str, str], b: tuple[int, str, str]) -> bool:
+    return a[:2] == b[:2] and (a[2] == b[2] or a[2] in WILDCARD or b[2] in WILDCARD)
+
+
+@dataclass
+class _Box:
+    """A machine's capacities and what fixed services already take (0 capacity: unknown)."""
+
+    name: str
+    memory: int
+    cpus: int
+    unified: bool
+    gpu_caps: list[int]
+    gpu_load: list[int]
+    mem_load: int = 0
+    cpu_load: int = 0
+
+    def host_demand(self, n: Need) -> int:
+        return n.memory + (n.gpu_memory * n.gpus if self.unified else 0)
+
+    def gpu_free(self, g: int) -> int | None:
+        """Free GPU memory on GPU g; None: capacity unknown (no limit)."""
+        return self.gpu_caps[g] - self.gpu_load[g] if self.gpu_caps[g] else None
+
+    def gpu_fits(self, g: int, n: Need) -> bool:
+        free = self.gpu_free(g)
+        return free is None or n.gpu_memory <= free
+
+    def gpu_options(self, n: Need) -> list[int]:
+        if n.device is not None:
+            return [n.device] if n.device < len(self.gpu_caps) and self.gpu_fits(n.device, n) \
+                else []
+        return [g for g in range(len(self.gpu_caps)) if self.gpu_fits(g, n)]
+
+
+@dataclass
+class _Item:
+    """Unfixed services that must share one machine (linked by affinity or group)."""
+
+    names: list[str]
+    domain: list[str]
+    why: list[str]  # what took machines out of the domain, for the error when none is left
+
+
+def _avoid(fleet: Fleet) -> dict[str, set[str]]:
+    """Anti-affinity in both directions."""
+    avoid: dict[str, set[str]] = defaultdict(set)
+    for name, svc in fleet.spec.services.items():
+        for other in svc.anti_affinity:
+            avoid[name].add(other)
+            avoid[other].add(name)
+    return avoid
+
+
+class _Narrow:
+    """Takes machines out of a group's domain, writing down why."""
+
+    def __init__(self, domain: list[str], why: list[str]) -> None:
+        self.domain, self.why = domain, why
+
+    def __call__(self, keep: set[str], reason: str) -> None:
+        gone = [m for m in self.domain if m not in keep]
+        if gone:
+            self.why.append(f"{reason} (rules out {', '.join(gone)})")
+            self.domain[:] = [m for m in self.domain if m in keep]
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, a: str) -> str:
+        self.parent.setdefault(a, a)
+        while self.parent[a] != a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
+        return a
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def place(fleet: Fleet) -> tuple[dict[str, tuple[Placement, ...]], PlacementReport]:
+    """Every service's copies, and how the placement was found."""
+    spec = fleet.spec
+    machines = sorted(spec.machines)
+    needs = {name: need_of(name, svc) for name, svc in spec.services.items()}
+    boxes: dict[str, _Box] = {}
+    for m in machines:
+        ms = spec.machines[m]
+        caps = [g.memory or (ms.memory if g.unified else 0) for g in ms.gpus]
+        boxes[m] = _Box(m, ms.memory, round(ms.cpus * 1000), any(g.unified for g in ms.gpus),
+                        caps, [0] * len(caps))
+
+    result: dict[str, tuple[Placement, ...]] = {}
+    open_names: list[str] = []
+    for name in sorted(spec.services):
+        svc, n = spec.services[name], needs[name]
+        fixed = _fixed(svc, n, boxes, machines)
+        if fixed is None:
+            open_names.append(name)
+            continue
+        result[name] = fixed
+        for p in fixed:
+            box = boxes[p.machine]
+            box.mem_load += box.host_demand(n)
+            box.cpu_load += n.cpus
+            for g in p.gpus:
+                if g < len(box.gpu_load):
+                    box.gpu_load[g] += n.gpu_memory
+    if not open_names:
+        return result, PlacementReport("FIXED")
+
+    started = time.perf_counter()
+    items = _items(fleet, open_names, needs, boxes, result, machines)
+    placed, report = _solve(fleet, items, needs, boxes, result)
+    result.update(placed)
+    seconds = time.perf_counter() - started
+    return dict(sorted(result.items())), PlacementReport(
+        report.status, tuple(sorted(open_names)), report.peak_permille, report.cross_links,
+        report.bound_permille, report.bound_links, report.gap, seconds)
+
+
+def _fixed(svc: ServiceSpec, n: Need, boxes: dict[str, _Box], machines: list[str]
+           ) -> tuple[Placement, ...] | None:
+    """The copies of a service whose place is written (or has no alternative); else None."""
+    def devices(m: str) -> tuple[int, ...]:
+        if not n.gpus:
+            return ()
+        return (n.device,) if n.device is not None else tuple(range(n.gpus))
+
+    if svc.machines:
+        return tuple(Placement(m, devices(m)) for m in sorted(svc.machines))
+    grouped = bool(svc.affinity or svc.anti_affinity or svc.group)
+    if svc.machine or (len(machines) == 1 and not grouped):
+        m = svc.machine or machines[0]
+        gpu_choice = n.gpus and n.device is None and len(boxes[m].gpu_caps) > n.gpus
+        if not gpu_choice:
+            return (Placement(m, devices(m)),)
+    return None
+
+
+def _items(fleet: Fleet, open_names: list[str], needs: dict[str, Need], boxes: dict[str, _Box],
+           fixed: dict[str, tuple[Placement, ...]], machines: list[str]) -> list[_Item]:
+    """Group unfixed services that must share a machine; narrow each group's machines."""
+    spec = fleet.spec
+    uf = _UnionFind()
+    for name, svc in spec.services.items():
+        for other in svc.affinity:
+            if other in spec.services:
+                uf.union(name, other)
+        if svc.group:
+            uf.union(name, f"group:{svc.group}")
+    members: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(spec.services):
+        members[uf.find(name)].append(name)
+    avoid = _avoid(fleet)
+    fixed_ports: dict[str, list[tuple[tuple[int, str, str], str]]] = defaultdict(list)
+    for name, copies in fixed.items():
+        for p in copies:
+            fixed_ports[p.machine] += [(port, name) for port in needs[name].ports]
+
+    items: list[_Item] = []
+    seen: set[str] = set()
+    for name in open_names:
+        root = uf.find(name)
+        if root in seen:
+            continue
+        seen.add(root)
+        group = members[root]
+        names = [s for s in group if s not in fixed]
+        domain = list(machines)
+        why: list[str] = []
+
+        narrow = _Narrow(domain, why)
+        for s in group:
+            if s in fixed:
+                narrow({p.machine for p in fixed[s]}, f"shares a machine with {s}")
+        for s in names:
+            n, svc = needs[s], spec.services[s]
+            if svc.machine:
+                narrow({svc.machine}, f"{s} has `machine: {svc.machine}`")
+            if n.gpus:
+                narrow({m for m in domain if len(boxes[m].gpu_options(n)) >= n.gpus},
+                       f"{s} needs {n.gpus} GPU(s)"
+                       + (f" with {n.gpu_memory / GiB:.1f} GiB free" if n.gpu_memory else "")
+                       + (f" (device {n.device})" if n.device is not None else ""))
+            if n.memory or n.gpu_memory:
+                narrow({m for m in domain if not boxes[m].memory
+                        or boxes[m].mem_load + boxes[m].host_demand(n) <= boxes[m].memory},
+                       f"{s} needs {boxes_need_text(n)} of host memory free")
+            if n.cpus:
+                narrow({m for m in domain if not boxes[m].cpus
+                        or boxes[m].cpu_load + n.cpus <= boxes[m].cpus},
+                       f"{s} needs {n.cpus / 1000:g} CPUs free")
+            for other in sorted(avoid[s]):
+                if other in fixed:
+                    narrow(set(domain) - {p.machine for p in fixed[other]},
+                           f"{s} has anti-affinity with {other}")
+                elif other in group:
+                    why.append(f"{s} has anti-affinity with {other}, but they must share a "
+                               "machine (affinity or group)")
+                    domain.clear()
+            for port in n.ports:
+                taken = {m for m in domain for q, _ in fixed_ports[m] if _clash(port, q)}
+                if taken:
+                    narrow(set(domain) - taken, f"{s} publishes host port {port[0]}, taken by "
+                           f"fixed services there")
+        if not domain:
+            _unplaceable(fleet, names, why)
+        items.append(_Item(names, domain, why))
+    return items
+
+
+def boxes_need_text(n: Need) -> str:
+    return f"{(n.memory + n.gpu_memory * n.gpus) / GiB:.1f} GiB" if n.gpu_memory \
+        else f"{n.memory / GiB:.1f} GiB"
+
+
+def _unplaceable(fleet: Fleet, names: list[str], why: list[str]) -> None:
+    where = fleet.where("services", names[0])
+    who = ", ".join(names)
+    raise ManifestError(
+        f"service{'s' if len(names) > 1 else ''} {who} can run on no machine: "
+        + "; ".join(why),
+        where=where,
+        fix="lower the budgets, relax `machine:`/affinity/anti_affinity/group, or add a machine "
+            "that has room")
+
+
+@dataclass
+class _Model:
+    model: cp_model.CpModel
+    x: dict[tuple[int, str], Any]
+    y: dict[tuple[str, str, int], Any]
+    placed: list[Any]
+    peak: Any
+    links: list[Any]  # one 0/1 term per depends_on link that may cross machines
+
+
+def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
+           avoid: dict[str, set[str]], deps: list[tuple[str, str, set[str]]] | None = None,
+           *, optimise: bool, peak_max: int = SCALE) -> _Model:
+    """The CP-SAT model; `deps`: (unfixed a, b, b's machines when fixed) per depends_on link."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    x: dict[tuple[int, str], Any] = {}
+    y: dict[tuple[str, str, int], Any] = {}
+    placed = []
+    on_machine: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+    gpu_terms: dict[tuple[str, int], list[tuple[int, Any]]] = defaultdict(list)
+    for i, item in enumerate(items):
+        here = []
+        for m in item.domain:
+            var = model.new_bool_var("")
+            x[(i, m)] = var
+            here.append(var)
+            on_machine[m].append((i, var))
+            for s in item.names:
+                n = needs[s]
+                if not n.gpus:
+                    continue
+                options = boxes[m].gpu_options(n)
+                ys = []
+                for g in options:
+                    yv = model.new_bool_var("")
+                    y[(s, m, g)] = yv
+                    ys.append(yv)
+                    gpu_terms[(m, g)].append((-(-n.gpu_memory // MiB), yv))
+                model.add(sum(ys) == n.gpus * var)
+        flag = model.new_bool_var("")
+        placed.append(flag)
+        model.add(sum(here) == flag)
+
+    # Anti-affinity and host ports between unfixed services.
+    index = {s: i for i, item in enumerate(items) for s in item.names}
+    for i, item in enumerate(items):
+        for s in item.names:
+            for other in sorted(avoid[s] & index.keys()):
+                j = index[other]
+                if j <= i:
+                    continue
+                for m in set(item.domain) & set(items[j].domain):
+                    model.add_at_most_one([x[(i, m)], x[(j, m)]])
+    by_port: dict[tuple[int, str], list[tuple[str, int]]] = defaultdict(list)
+    for i, item in enumerate(items):
+        for s in item.names:
+            for port in needs[s].ports:
+                by_port[port[:2]].append((port[2], i))
+    for _, users in sorted(by_port.items()):
+        if len({i for _, i in users}) < 2:
+            continue
+        binds = sorted({b for b, _ in users if b not in WILDCARD}) or ["*"]
+        for bind in binds:
+            group = sorted({i for b, i in users if b == bind or b in WILDCARD})
+            if len(group) < 2:
+                continue
+            for m in sorted({m for i in group for m in items[i].domain}):
+                model.add_at_most_one([x[(i, m)] for i in group if (i, m) in x])
+
+    # Capacities, net of what the fixed services take.
+    for m, terms in sorted(on_machine.items()):
+        box = boxes[m]
+        mem = [(sum(box.host_demand(needs[s]) for s in items[i].names), v) for i, v in terms]
+        if box.memory and any(c for c, _ in mem):
+            model.add(sum(-(-c // MiB) * v for c, v in mem) <= (box.memory - box.mem_load) // MiB)
+        cpu = [(sum(needs[s].cpus for s in items[i].names), v) for i, v in terms]
+        if box.cpus and any(c for c, _ in cpu):
+            model.add(sum(c * v for c, v in cpu) <= box.cpus - box.cpu_load)
+    links: list[Any] = []
+    if optimise:
+        for a, b, where_b in deps or []:
+            i = index[a]
+            if b in index:
+                j = index[b]
+                if i == j:
+                    continue
+                cross = model.new_bool_var("")
+                for m in sorted(set(items[i].domain) | set(items[j].domain)):
+                    model.add(x.get((i, m), 0) - x.get((j, m), 0) <= cross)
+                links.append(cross)
+            else:  # b is fixed on `where_b`
+                links.append(1 - sum(x[(i, m)] for m in items[i].domain if m in where_b))
+    peak: Any = 0
+    if optimise:
+        peak = model.new_int_var(0, peak_max, "peak")
+    for (m, g), gterms in sorted(gpu_terms.items()):
+        box = boxes[m]
+        if not box.gpu_caps[g]:
+            continue
+        free = (box.gpu_caps[g] - box.gpu_load[g]) // MiB
+        model.add(sum(c * v for c, v in gterms) <= free)
+        if optimise:
+            cap = box.gpu_caps[g] // MiB
+            load = box.gpu_load[g] // MiB
+            model.add(SCALE * (load + sum(c * v for c, v in gterms)) <= peak * cap)
+    return _Model(model, x, y, placed, peak, links)
+
+
+def _solver(workers: int = 1, limit: float = TIME_LIMIT) -> cp_model.CpSolver:
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = 0
+    solver.parameters.max_deterministic_time = limit
+    solver.parameters.max_time_in_seconds = 4 * limit  # a wall-clock backstop only
+    return solver
+
+
+def placed_machines(fixed: dict[str, tuple[Placement, ...]], name: str) -> list[str]:
+    return [p.machine for p in fixed.get(name, ())]
+
+
+def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
+           fixed: dict[str, tuple[Placement, ...]]
+           ) -> tuple[dict[str, tuple[Placement, ...]], PlacementReport]:
+    from ortools.sat.python import cp_model
+
+    avoid = _avoid(fleet)
+    index = {s: i for i, item in enumerate(items) for s in item.names}
+    deps: list[tuple[str, str, set[str]]] = []
+    for name, svc in sorted(fleet.spec.services.items()):
+        for dep in sorted(svc.depends_on):
+            a, b = (name, dep) if name in index else (dep, name)
+            if a in index and dep in fleet.spec.services:
+                deps.append((a, b, set() if b in index else set(placed_machines(fixed, b))))
+    # Phase 1, on a relaxation: only the groups with a GPU service. Leaving services out can
+    # only lower the best peak, so its optimum is a lower bound for the whole fleet.
+    gpu_items = [it for it in items if any(needs[s].gpus for s in it.names)]
+    peak, peak_bound, proven = 0, 0, True
+    first: _Model | None = None
+    solver = _solver()
+    if gpu_items:
+        first = _build(gpu_items, needs, boxes, avoid, optimise=True)
+        _place_all(first)
+        first.model.minimize(first.peak)
+        status = solver.solve(first.model)
+        if status == cp_model.INFEASIBLE:
+            _explain(fleet, gpu_items, needs, boxes, avoid)
+        _answered(fleet, status, gpu_items)
+        peak, peak_bound = round(solver.objective_value), round(solver.best_objective_bound)
+        proven = status == cp_model.OPTIMAL
+    # Phase 2, everything, the peak held at phase 1's: as few cross-machine links as possible.
+    built = _build(items, needs, boxes, avoid, deps, optimise=True, peak_max=peak)
+    _place_all(built)
+    if first is not None:
+        where = {s: i for i, it in enumerate(items) for s in it.names}
+        for i, it in enumerate(gpu_items):
+            for m in it.domain:
+                built.model.add_hint(built.x[(where[it.names[0]], m)],
+                                     solver.boolean_value(first.x[(i, m)]))
+    if built.links:
+        built.model.minimize(sum(built.links))
+    chosen = _solver()
+    status = chosen.solve(built.model)
+    if status == cp_model.INFEASIBLE:
+        # The rest does not fit beside phase 1's GPU answer: solve it all at once.
+        built = _build(items, needs, boxes, avoid, deps, optimise=True)
+        _place_all(built)
+        weight = len(built.links) + 1
+        built.model.minimize(built.peak * weight + sum(built.links))
+        status = chosen.solve(built.model)
+        if status == cp_model.INFEASIBLE:
+            _explain(fleet, items, needs, boxes, avoid)
+        _answered(fleet, status, items)
+        value, bound = round(chosen.objective_value), round(chosen.best_objective_bound)
+        (peak, links), (peak_bound, links_bound) = divmod(value, weight), divmod(bound, weight)
+        proven = status == cp_model.OPTIMAL
+    else:
+        _answered(fleet, status, items)
+        links = round(chosen.objective_value) if built.links else 0
+        links_bound = round(chosen.best_objective_bound) if built.links else 0
+        proven = proven and status == cp_model.OPTIMAL
+    if peak_bound < peak:
+        links_bound = 0
+    placed: dict[str, tuple[Placement, ...]] = {}
+    for i, item in enumerate(items):
+        m = next(m for m in item.domain if chosen.boolean_value(built.x[(i, m)]))
+        for s in item.names:
+            gpus = tuple(g for g in range(len(boxes[m].gpu_caps))
+                         if (s, m, g) in built.y and chosen.boolean_value(built.y[(s, m, g)]))
+            placed[s] = (Placement(m, gpus),)
+    gap = max((peak - peak_bound) / max(peak, 1), (links - links_bound) / max(links, 1))
+    return placed, PlacementReport(
+        "OPTIMAL" if proven else "FEASIBLE", peak_permille=peak * (1000 // SCALE),
+        cross_links=links, bound_permille=peak_bound * (1000 // SCALE),
+        bound_links=links_bound, gap=0.0 if proven else gap)
+
+
+def _place_all(built: _Model) -> None:
+    for flag in built.placed:
+        built.model.add(flag == 1)
+
+
+def _answered(fleet: Fleet, status: Any, items: list[_Item]) -> None:
+    from ortools.sat.python import cp_model
+
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise ManifestError(
+            f"placement found no answer within the solver's limit ({TIME_LIMIT:g} s) for "
+            f"{sum(len(i.names) for i in items)} services",
+            where=fleet.where("services"),
+            fix="write `machine:` for some services to make the problem smaller")
+
+
+def _explain(fleet: Fleet, items: list[_Item], needs: dict[str, Need],
+             boxes: dict[str, _Box], avoid: dict[str, set[str]]) -> None:
+    """Raise naming a smallest set of services that cannot be placed together."""
+    from ortools.sat.python import cp_model
+
+    built = _build(items, needs, boxes, avoid, optimise=False)
+    model = built.model
+    core = list(range(len(items)))
+    model.add_assumptions(built.placed)
+    solver = _solver()
+    if solver.solve(model) == cp_model.INFEASIBLE:
+        found = set(solver.sufficient_assumptions_for_infeasibility())
+        core = [i for i, flag in enumerate(built.placed) if flag.index in found] or core
+    for i in list(core):  # shrink: drop each item whose removal keeps it infeasible
+        trial = [j for j in core if j != i]
+        model.clear_assumptions()
+        model.add_assumptions([built.placed[j] for j in trial])
+        if trial and _solver(limit=1.0).solve(model) == cp_model.INFEASIBLE:
+            core = trial
+    names = [s for i in core for s in items[i].names]
+    where = ", ".join(f"{s} ({fleet.where('services', s)}: {_describe(needs[s])})"
+                      for s in names)
+    raise ManifestError(
+        f"services {', '.join(names)} cannot be placed together: no assignment of them to "
+        f"machines and GPUs respects every budget, port and (anti-)affinity; {where}",
+        where=fleet.where("services", names[0]),
+        fix="lower one of their budgets, relax `machine:`/affinity/anti_affinity/group among "
+            "them, or add a machine with room")
+
+
+def _describe(n: Need) -> str:
+    parts = []
+    if n.gpus:
+        parts.append(f"{n.gpus} GPU x {n.gpu_memory / GiB:.1f} GiB")
+    if n.memory:
+        parts.append(f"{n.memory / GiB:.1f} GiB RAM")
+    if n.cpus:
+        parts.append(f"{n.cpus / 1000:g} CPUs")
+    if n.ports:
+        parts.append("host port " + ", ".join(str(p[0]) for p in n.ports))
+    return ", ".join(parts) or "no budget"
