@@ -8,9 +8,12 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from dockyard.manifest.load import Fleet
+from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan, ServicePlan
+from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _family_has_python, _is_bind
 from dockyard.render.health import health_test
+from dockyard.render.supervisor import MOUNT, agents_of, group_health, supervisor_command
 from dockyard.units import format_duration
 
 LABEL = "dev.dockyard"
@@ -21,44 +24,61 @@ def _memory(n: int) -> str:
     return f"{n // MiB}m" if n % MiB == 0 else str(n)
 
 
-def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan) -> dict[str, Any]:
+def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
+                    ) -> dict[str, Any]:
+    """The compose entry of the copy of `sp` on `machine` (default: its first machine)."""
     svc = sp.spec
+    machine = machine or sp.machine
     out: dict[str, Any] = {"image": sp.image}
-    if svc.entrypoint:
+    has_python = sp.built and _family_has_python(plan, svc.family)
+    if svc.agents:
+        # A container group: the rendered supervisor runs every agent (see supervisor.py).
+        out["entrypoint"] = supervisor_command()
+        out["init"] = True
+    elif svc.entrypoint:
         out["entrypoint"] = list(svc.entrypoint)
     # Built images carry the command as CMD, but an own Dockerfile has its own CMD, and an
     # `entrypoint:` set here makes compose drop the image's CMD: then compose must say it.
-    if svc.command and (not sp.built or svc.dockerfile or svc.entrypoint):
-        out["command"] = list(svc.command)
+    # A vLLM budget is a flag on the command, so that command is written here too.
+    if svc.command and not svc.agents and (not sp.built or svc.dockerfile or svc.entrypoint
+                                           or needs_command(svc)):
+        out["command"] = budget_command(fleet, sp, machine, list(svc.command))
+    elif not svc.command and not sp.built and needs_command(svc):
+        out["command"] = budget_command(fleet, sp, machine, [])  # args to the image's server
     if svc.user:
         out["user"] = svc.user
-    env = {**fleet.spec.machines[sp.machine].profile, **svc.env}
-    if sp.gpu_device is not None:
-        # The container sees only the reserved GPU (device_ids below), and sees it as GPU 0.
-        env.setdefault("CUDA_VISIBLE_DEVICES", "0")
+    env = {**fleet.spec.machines[machine].profile, **svc.env}
+    env.update(budget_env(fleet, sp, machine, env))
     if env:
         out["environment"] = dict(sorted(env.items()))
+    agent_ports = [p for a in agents_of(svc).values() for _, p in sorted(a.ports.items())]
+    published = [p for _, p in sp.published] + [p for p in agent_ports if p.publish]
     ports = [f"{p.bind}:{p.host_port}:{p.port}" + ("/udp" if p.protocol == "udp" else "")
-             for _, p in sp.published]
+             for p in published]
     if ports:
         out["ports"] = ports
     hidden = sorted(f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
-                    for p in svc.ports.values() if not p.publish)
+                    for p in [*svc.ports.values(), *agent_ports] if not p.publish)
     if hidden:
         out["expose"] = hidden
-    if svc.volumes:
-        out["volumes"] = list(svc.volumes)
+    volumes = list(svc.volumes)
+    if svc.agents:
+        volumes.append(f"./{supervisor_path(sp.name)}:{MOUNT}:ro")
+    if volumes:
+        out["volumes"] = volumes
     deps = {name: {"condition": "service_healthy" if d.condition == "healthy"
-                   and fleet.spec.services[name].health else "service_started"}
+                   and _has_health(fleet.spec.services[name]) else "service_started"}
             for name, d in sorted(svc.depends_on.items())
-            if plan.services[name].machine == sp.machine}
+            if machine in plan.services[name].machines}
     if deps:
         out["depends_on"] = deps
-    if svc.health:
-        h = svc.health
-        has_python = sp.built and _family_has_python(plan, svc.family)
+    health = (group_health(svc, has_python=has_python) if svc.agents
+              else (health_test(svc, has_python=has_python), svc.health) if svc.health
+              else None)
+    if health:
+        test, h = health
         out["healthcheck"] = {
-            "test": health_test(svc, has_python=has_python),
+            "test": test,
             "interval": format_duration(h.interval),
             "timeout": format_duration(h.timeout),
             "retries": h.retries,
@@ -71,9 +91,10 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan) -> dict[str, Any]
     if svc.memory:
         limits["memory"] = _memory(svc.memory)
     resources: dict[str, Any] = {"limits": limits} if limits else {}
-    if sp.gpu_device is not None:
+    gpus = sp.gpus_on(machine)
+    if gpus:
         resources["reservations"] = {"devices": [{
-            "driver": "nvidia", "device_ids": [str(sp.gpu_device)], "capabilities": ["gpu"]}]}
+            "driver": "nvidia", "device_ids": [str(g) for g in gpus], "capabilities": ["gpu"]}]}
     if resources:
         out["deploy"] = {"resources": resources}
     if svc.profiles:
@@ -95,8 +116,18 @@ def _escape(value: Any) -> Any:
     return value
 
 
+def supervisor_path(name: str) -> str:
+    """Where a container group's supervisor is rendered, beside the compose files."""
+    return f"services/{name}.supervisor.py"
+
+
+def _has_health(svc: ServiceSpec) -> bool:
+    return bool(svc.health or any(a.health for a in svc.agents.values()))
+
+
 def compose_project(fleet: Fleet, plan: Plan, machine: str) -> dict[str, Any]:
-    services = {sp.name: _escape(compose_service(fleet, plan, sp)) for sp in plan.on(machine)}
+    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine))
+                for sp in plan.on(machine)}
     volumes = sorted({v.split(":")[0] for sp in plan.on(machine) for v in sp.spec.volumes
                       if ":" in v and not _is_bind(v)})
     doc: dict[str, Any] = {"name": plan.fleet, "services": services}

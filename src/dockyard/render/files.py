@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
-from dockyard.render.compose import render_compose
+from dockyard.render.compose import render_compose, supervisor_path
 from dockyard.render.dockerfile import (
     family_requirements,
     render_family_dockerfile,
     render_service_dockerfile,
 )
 from dockyard.render.env import render_env_example
+from dockyard.render.supervisor import render_supervisor
 
 
 def render_all(fleet: Fleet, plan: Plan, manifest_text: str) -> dict[str, str]:
@@ -23,6 +24,9 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str) -> dict[str, str]:
                 files[f"families/{step.name}/requirements.txt"] = "\n".join(reqs) + "\n"
         elif not plan.services[step.name].spec.dockerfile:  # else the service's own is used
             files[f"services/{step.name}.Dockerfile"] = render_service_dockerfile(plan, step)
+    for name, sp in plan.services.items():
+        if sp.spec.agents:
+            files[supervisor_path(name)] = render_supervisor(name, sp.spec)
     for machine in sorted(fleet.spec.machines):
         if plan.on(machine):
             files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine)
