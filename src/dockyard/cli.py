@@ -149,30 +149,78 @@ def check(ctx: typer.Context,
 @app.command("plan")
 def plan_cmd(ctx: typer.Context,
              fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
-    """Show where each service runs, its image, ports, GPU memory and start level."""
-    _, plan = _load(ctx.obj)
+    """Show where each service runs, its image, ports, GPU memory and start level, each GPU's
+    and machine's use as bars, and how the placement was solved."""
+    from dockyard.plan.place import usage
+
+    fleet, plan = _load(ctx.obj)
     rows: list[dict[str, Any]] = []
     for level in plan.levels:
         for name in level:
             sp = plan.services[name]
             ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" if p.publish else f"{p.port}"
                               for _, p in sorted(sp.spec.ports.items()))
-            gpu = (f"{_gib(sp.gpu_memory)} on GPU {sp.gpu_device}"
-                   if sp.gpu_device is not None else "-")
-            rows.append({"service": name, "machine": sp.machine, "image": sp.image,
-                         "ports": ports, "gpu_memory": sp.gpu_memory, "gpu": gpu,
-                         "level": sp.level})
+            gpus = {m: list(sp.gpus_on(m)) for m in sp.machines}
+            gpu = ("; ".join(f"{_gib(sp.gpu_memory)} on {m} GPU {','.join(map(str, g))}"
+                             for m, g in gpus.items() if g) or "-")
+            rows.append({"service": name, "machine": sp.machine, "machines": list(sp.machines),
+                         "gpus": gpus, "image": sp.image, "ports": ports,
+                         "gpu_memory": sp.gpu_memory, "gpu": gpu, "level": sp.level,
+                         "placed_by_solver": name in plan.placement.placed})
+    uses = usage(fleet, plan)
+    report = plan.placement
     if fmt is Format.json:
         builds = [{"kind": s.kind, "name": s.name, "image": s.image, "base": s.base,
                    "level": s.level} for s in plan.builds]
-        out.print_json(json.dumps({"fleet": plan.fleet, "services": rows, "builds": builds}))
+        placement = {"status": report.status, "placed": list(report.placed),
+                     "peak_gpu_permille": report.peak_permille,
+                     "cross_machine_links": report.cross_links,
+                     "bound_peak_gpu_permille": report.bound_permille,
+                     "bound_cross_machine_links": report.bound_links, "gap": report.gap,
+                     "seconds": round(report.seconds, 3), "summary": report.line()}
+        out.print_json(json.dumps({"fleet": plan.fleet, "services": rows, "builds": builds,
+                                   "placement": placement,
+                                   "utilisation": [u.as_dict() for u in uses]}))
         return
     table = Table(title=f"fleet {plan.fleet}: start order and placement")
     for col in ("service", "machine", "image", "ports", "GPU memory", "level"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["service"], r["machine"], r["image"], r["ports"] or "-", r["gpu"],
+        where = ", ".join(r["machines"]) + (" *" if r["placed_by_solver"] else "")
+        table.add_row(r["service"], where, r["image"], r["ports"] or "-", r["gpu"],
                       str(r["level"]))
+    out.print(table)
+    _use_bars(uses)
+    color = {"OPTIMAL": "green", "FIXED": "green"}.get(report.status, "yellow")
+    out.print(f"[{color}]{report.line()}[/{color}]"
+              + ("  (* placed by the solver)" if report.placed else ""), highlight=False)
+
+
+def _use_bars(uses: list[Any], width: int = 20) -> None:
+    """One bar per GPU and per machine resource: used against capacity."""
+    from dockyard.units import format_size
+
+    table = Table(title="use per GPU and machine", box=None, pad_edge=False)
+    for col in ("machine", "resource", "use", "", "services"):
+        table.add_column(col, no_wrap=col == "use")
+    for u in uses:
+        if not u.used and not u.capacity:
+            continue
+        amount = (f"{u.used:g} / {u.capacity:g}" if u.resource == "cpus" else
+                  f"{format_size(int(u.used)) if u.used else '0'} / "
+                  f"{format_size(int(u.capacity)) if u.capacity else '?'}")
+        share = u.share
+        if share is None:
+            bar = "[dim]?[/dim]"
+            pct = "capacity unknown"
+        else:
+            filled = min(width, round(share * width))
+            color = "red" if share > 1 else "yellow" if share > 0.9 else "green"
+            bar = f"[{color}]{'█' * filled}[/{color}][dim]{'░' * (width - filled)}[/dim]"
+            pct = f"{share:.0%} ({amount})"
+            amount = ""
+        table.add_row(u.machine, u.label, bar, pct + amount,
+                      ", ".join(u.services[:6]) + (" …" if len(u.services) > 6 else ""))
     out.print(table)
 
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
-from dockyard.plan.model import Placement, PlacementReport
+from dockyard.plan.model import Placement, PlacementReport, Plan
 
 if TYPE_CHECKING:
     from ortools.sat.python import cp_model
@@ -567,3 +567,50 @@ def _describe(n: Need) -> str:
     if n.ports:
         parts.append("host port " + ", ".join(str(p[0]) for p in n.ports))
     return ", ".join(parts) or "no budget"
+
+
+@dataclass(frozen=True)
+class Use:
+    """How much of one resource a plan takes: a GPU's memory, a machine's memory or CPUs."""
+
+    machine: str
+    resource: str  # "gpu", "memory" or "cpus"
+    index: int | None  # the GPU's index; None for the machine's own resources
+    label: str
+    used: float  # bytes, or CPUs
+    capacity: float  # 0: unknown
+    services: tuple[str, ...]
+
+    @property
+    def share(self) -> float | None:
+        return self.used / self.capacity if self.capacity else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine, "resource": self.resource, "index": self.index,
+                "label": self.label, "used": self.used, "capacity": self.capacity,
+                "share": self.share, "services": list(self.services)}
+
+
+def usage(fleet: Fleet, plan: Plan) -> list[Use]:
+    """Each GPU's memory and each machine's memory and CPUs against what the plan puts there."""
+    rows: list[Use] = []
+    for m, spec in sorted(fleet.spec.machines.items()):
+        here = [sp for sp in plan.services.values() if m in sp.machines]
+        unified = any(g.unified for g in spec.gpus)
+        for g, gpu in enumerate(spec.gpus):
+            users = sorted(sp.name for sp in here if g in sp.gpus_on(m))
+            used = sum(plan.services[n].gpu_memory for n in users)
+            cap = gpu.memory or (spec.memory if gpu.unified else 0)
+            rows.append(Use(m, "gpu", g, f"GPU {g}" + (f" {gpu.model}" if gpu.model else ""),
+                            used, cap, tuple(users)))
+        mem_users = sorted(sp.name for sp in here if sp.spec.memory
+                           or (unified and sp.gpus_on(m) and sp.gpu_memory))
+        mem = sum(plan.services[n].spec.memory + (plan.services[n].gpu_memory
+                  * len(plan.services[n].gpus_on(m)) if unified else 0) for n in mem_users)
+        rows.append(Use(m, "memory", None, "memory" + (" (shared with GPU)" if unified else ""),
+                        mem, spec.memory, tuple(mem_users)))
+        cpu_users = sorted(sp.name for sp in here if sp.spec.cpus)
+        rows.append(Use(m, "cpus", None, "CPUs",
+                        sum(plan.services[n].spec.cpus for n in cpu_users), spec.cpus,
+                        tuple(cpu_users)))
+    return rows
