@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dockyard.errors import ManifestError
@@ -157,3 +159,27 @@ def test_placement_is_deterministic_and_independent_of_manifest_order() -> None:
     reverse = place(fleet_of("".join(reversed(services))))
     assert first == again == reverse
     assert first[1].status == "OPTIMAL"
+
+
+def test_plan_command_shows_bars_status_and_json(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dockyard.cli import app
+
+    manifest = tmp_path / "fleet.yaml"
+    manifest.write_text(TWO_GPU_BOXES + "services:\n" + svc("p", "gpu: {memory: 12GiB}")
+                        + svc("q", "machine: a;gpu: {memory: 6GiB}"), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["-f", str(manifest), "plan"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "placement: OPTIMAL for 1 service(s)" in result.output
+    assert "50% (12GiB / 24GiB)" in result.output  # p alone on b's GPU
+    assert "█" in result.output
+    result = runner.invoke(app, ["-f", str(manifest), "plan", "--format", "json"])
+    data = json.loads(result.output)
+    assert data["placement"]["status"] == "OPTIMAL" and data["placement"]["placed"] == ["p"]
+    gpus = {(u["machine"], u["index"]): u["share"] for u in data["utilisation"]
+            if u["resource"] == "gpu"}
+    assert gpus == {("a", 0): 0.25, ("b", 0): 0.5}
