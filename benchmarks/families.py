@@ -2,7 +2,8 @@
 over 8 families), built (a) with dockyard families and (b) as naive per-service Dockerfiles,
 each installing its full dependency set. One run reports, for both and as ratios:
 
-    cold build time    (a) `dockyard build` (lock, wheelhouse, families, services);
+    cold build time    (a) `dockyard lock` then `dockyard build` (wheelhouse, families,
+                       services);
                        (b) `pip download` of the same pins into a host wheelhouse, then one
                        `docker compose build` of 62 Dockerfiles installing from it offline.
     unique disk        the images' distinct layer chains (plan/sizes.py, as `dockyard images`),
@@ -339,14 +340,17 @@ def main() -> int:
         fleet_dir = work / "families"
         manifest = write_fleet(fleet_dir, name, run, svcs)
         env = {"DOCKYARD_STATE": str(work / "state"), "COLUMNS": "200"}
-        cold_a, out = dockyard("-f", str(manifest), "build", env=env)
+        lock_a, _ = dockyard("-f", str(manifest), "lock", env=env)
+        build_a, out = dockyard("-f", str(manifest), "build", env=env)
+        cold_a = lock_a + build_a
         base = base_image(out.stdout + out.stderr)
         images_a = fleet_images(f"{name}/")
         disk_a = disk(sorted(images_a))
         touch(fleet_dir / "services" / svcs[0].name / "app.py")
         rebuild_a, _ = dockyard("-f", str(manifest), "build", env=env)
         after_a = fleet_images(f"{name}/")
-        print(f"(a) families: cold {cold_a:.1f} s, {distinct(images_a)} images, disk "
+        print(f"(a) families: cold {cold_a:.1f} s (lock {lock_a:.1f} s + build {build_a:.1f} s), "
+              f"{distinct(images_a)} images, disk "
               f"{format_size(disk_a.disk)}; rebuild {rebuild_a:.1f} s, changed "
               f"{changed(images_a, after_a)}", flush=True)
 
@@ -370,7 +374,8 @@ def main() -> int:
 
         results.update({
             "base": base,
-            "a": {"cold_s": round(cold_a, 1), "images": distinct(images_a), "disk": disk_a.disk,
+            "a": {"cold_s": round(cold_a, 1), "lock_s": round(lock_a, 1),
+                  "build_s": round(build_a, 1), "images": distinct(images_a), "disk": disk_a.disk,
                   "rebuild_s": round(rebuild_a, 1),
                   "rebuild_changed": changed(images_a, after_a)},
             "b": {"cold_s": round(cold_b, 1), "wheels_s": round(fetch_b, 1),
