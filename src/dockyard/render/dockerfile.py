@@ -101,15 +101,18 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     reqs = own_requirements(fam)
     lines = [_title("family", step.name, plan.fleet), f"ARG BASE_IMAGE={step.base}", ""]
     if reqs:
-        pip = "/tmp/pip/bin/pip"
+        # The parent's venv has a pip; the first family with requirements makes a scratch one.
+        inherited = bool(locked_ancestor(plan, step.name))
+        pip = f"{VENV}/bin/pip" if inherited else "/tmp/pip/bin/pip"
         lines += [
             "# builder: every wheel of this family's lock, checked against its sha256, offline.",
             "# Nothing of this stage reaches the image but the checked wheels.",
             "FROM ${BASE_IMAGE} AS builder",
             f"RUN --mount=type=bind,source={WHEELS_DIR},target=/wheels \\",
             f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
-            "    python3 -m venv /tmp/pip \\",
-            f"    && {pip} download --no-index --no-deps --require-hashes --no-cache-dir \\",
+            *([] if inherited else ["    python3 -m venv /tmp/pip \\"]),
+            f"    {'' if inherited else '&& '}{pip} download --no-index --no-deps --require-hashes"
+            " --no-cache-dir \\",
             "      --disable-pip-version-check --find-links /wheels --dest /tmp/verified \\",
             f"      -r /tmp/{LOCK_FILE}",
             "",
