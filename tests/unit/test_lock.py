@@ -245,3 +245,18 @@ def test_a_services_own_requirements_are_a_locked_layer_on_its_family(tmp_path: 
     assert "locks/app.service.amd64.txt" in report.reused  # made before bad failed
     app = parse_lock(lock_path(tmp_path, "app.service", "amd64").read_text())
     assert sorted(app) == ["six", "tomli"] and app["tomli"].version == "2.4.0"
+
+
+def test_torch_and_cuda_fields_pick_the_pytorch_index(tmp_path: Path) -> None:
+    from dockyard.engine.lock import torch_index
+    from dockyard.render.dockerfile import own_requirements
+
+    path = write_fleet(tmp_path, "  gpu: {from: 'ubuntu:24.04', torch: '2.7.0', cuda: '12.8'}\n"
+                       "  cpu: {from: 'ubuntu:24.04', torch: '2.7.0'}\n"
+                       "  top: {from: gpu, requirements: [six]}\n")
+    fleet = load(path)
+    the_plan = plan(fleet)
+    assert torch_index(the_plan, "top", "amd64") == "https://download.pytorch.org/whl/cu128"
+    assert torch_index(the_plan, "cpu", "amd64") == "https://download.pytorch.org/whl/cpu"
+    assert own_requirements(the_plan.families["gpu"]) == ["torch==2.7.0"]
+    assert python_of(fleet, the_plan, "top") == "3.12.3"  # Ubuntu 24.04's python3

@@ -222,18 +222,28 @@ def changed_pins(child: dict[str, Pin], parent: dict[str, Pin]) -> list[tuple[st
             if name in child and child[name].version != parent[name].version]
 
 
-def _cuda_index(cuda: str) -> str:
-    """PyTorch's wheel index for a CUDA version, e.g. 12.8 -> .../whl/cu128."""
-    major, _, minor = cuda.partition(".")
-    return f"https://download.pytorch.org/whl/cu{major}{(minor or '0').split('.')[0]}"
+def torch_index(plan: Plan, family: str, platform: str) -> str:
+    """The PyTorch wheel index for a family (or ancestor) with `torch:` (and `cuda:`), from
+    the compatibility data; "" when it has no `torch:`."""
+    from dockyard import compat
 
-
-def _indexes_for(plan: Plan, family: str, indexes: Indexes) -> Indexes:
     for fam in family_chain(plan, family):
-        if plan.families[fam].cuda and plan.families[fam].torch and not indexes.no_index:
-            url = _cuda_index(plan.families[fam].cuda)
-            if url not in indexes.extra_index_urls:
-                return replace(indexes, extra_index_urls=(*indexes.extra_index_urls, url))
+        spec = plan.families[fam]
+        if spec.torch:
+            found = compat.wheel_index(spec.torch, spec.cuda, platform)
+            if found:
+                return found
+            # Not in the data: name the index anyway and let uv say what it lacks.
+            major, _, rest = (spec.cuda or "cpu").partition(".")
+            return compat.WHEEL_INDEX + (f"cu{major}{rest.split('.')[0] or '0'}"
+                                         if spec.cuda else "cpu")
+    return ""
+
+
+def _indexes_for(plan: Plan, family: str, platform: str, indexes: Indexes) -> Indexes:
+    url = "" if indexes.no_index else torch_index(plan, family, platform)
+    if url and url not in indexes.extra_index_urls:
+        return replace(indexes, extra_index_urls=(*indexes.extra_index_urls, url))
     return indexes
 
 
@@ -307,7 +317,7 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
         raise ManifestError(problem, where=where_of(fleet, plan, family),
                             fix="base the family on a plain image such as debian:bookworm-slim;"
                                 " the torch wheels bring CUDA with them")
-    found = _indexes_for(plan, family, indexes)
+    found = _indexes_for(plan, family, platform, indexes)
     full = family_requirements(plan, family)
     say(f"locking family {family} for {platform}, Python {python}: {len(full)} requirement(s)")
     parent_pins = parse_lock(parent_text)
