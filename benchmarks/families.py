@@ -211,6 +211,27 @@ def dockyard(*args: str, env: dict[str, str]) -> tuple[float, subprocess.Complet
     return timed([sys.executable, "-m", "dockyard", *args], env=env, timeout=3600)
 
 
+def dockyard_build(manifest: Path, env: dict[str, str]) -> tuple[float, str, dict[str, float]]:
+    """`dockyard build`, its output, and when (s after start) the last family and the last
+    service finished, read off its progress lines as they come."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "-f", str(manifest), "build"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **env})
+    lines: list[str] = []
+    marks = {"families_done_s": 0.0, "services_done_s": 0.0}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        done = re.search(r"\b(family|service) \S+: (built in|unchanged)", line)
+        if done:
+            marks[f"{'families' if done.group(1) == 'family' else 'services'}_done_s"] = \
+                round(time.monotonic() - t0, 1)
+    if proc.wait() != 0:
+        sys.exit("dockyard build failed:\n" + "".join(lines[-40:]))
+    return time.monotonic() - t0, "".join(lines), marks
+
+
 def fleet_images(prefix: str) -> dict[str, str]:
     """ref -> image ID of every local image whose repository starts with `prefix`."""
     listed = sh(["docker", "images", "--no-trunc", "--format",
@@ -341,15 +362,16 @@ def main() -> int:
         manifest = write_fleet(fleet_dir, name, run, svcs)
         env = {"DOCKYARD_STATE": str(work / "state"), "COLUMNS": "200"}
         lock_a, _ = dockyard("-f", str(manifest), "lock", env=env)
-        build_a, out = dockyard("-f", str(manifest), "build", env=env)
+        build_a, out, marks = dockyard_build(manifest, env)
         cold_a = lock_a + build_a
-        base = base_image(out.stdout + out.stderr)
+        base = base_image(out)
         images_a = fleet_images(f"{name}/")
         disk_a = disk(sorted(images_a))
         touch(fleet_dir / "services" / svcs[0].name / "app.py")
         rebuild_a, _ = dockyard("-f", str(manifest), "build", env=env)
         after_a = fleet_images(f"{name}/")
         print(f"(a) families: cold {cold_a:.1f} s (lock {lock_a:.1f} s + build {build_a:.1f} s), "
+              f"families done at {marks['families_done_s']} s of the build, "
               f"{distinct(images_a)} images, disk "
               f"{format_size(disk_a.disk)}; rebuild {rebuild_a:.1f} s, changed "
               f"{changed(images_a, after_a)}", flush=True)
@@ -375,7 +397,8 @@ def main() -> int:
         results.update({
             "base": base,
             "a": {"cold_s": round(cold_a, 1), "lock_s": round(lock_a, 1),
-                  "build_s": round(build_a, 1), "images": distinct(images_a), "disk": disk_a.disk,
+                  "build_s": round(build_a, 1), **marks, "images": distinct(images_a),
+                  "disk": disk_a.disk,
                   "rebuild_s": round(rebuild_a, 1),
                   "rebuild_changed": changed(images_a, after_a)},
             "b": {"cold_s": round(cold_b, 1), "wheels_s": round(fetch_b, 1),
