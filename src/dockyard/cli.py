@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +19,7 @@ from rich.table import Table
 from dockyard.errors import DockyardError, ManifestError
 
 if TYPE_CHECKING:
+    from dockyard.engine.build import ImageEvent
     from dockyard.engine.deploy import Target
     from dockyard.manifest.load import Fleet
     from dockyard.plan.model import Plan
@@ -252,10 +255,42 @@ def build_cmd(ctx: typer.Context,
 
     fleet, plan = _load(ctx.obj)
     _preflight(fleet, plan)
-    report = build(fleet, plan, _state(fleet), say=_say, force=force, now=datetime.now(UTC))
+    with _image_progress() as progress:
+        report = build(fleet, plan, _state(fleet), say=_say, force=force, now=datetime.now(UTC),
+                       progress=progress)
     built = ", ".join(report.built) or "nothing"
     tagged = f" (tagged {report.tag} and current)" if report.built else ""
     out.print(f"built: {built}{tagged}; unchanged: {len(report.skipped)}", highlight=False)
+
+
+@contextmanager
+def _image_progress() -> Iterator[Callable[[ImageEvent], None] | None]:
+    """A live line per image (spinner while it builds, its time when done) on a terminal;
+    elsewhere (logs, tests) None: the build says one plain line per event."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    marks = {"built": "[green]built[/green]", "unchanged": "[dim]unchanged[/dim]",
+             "failed": "[red]failed[/red]", "building": "[cyan]building[/cyan]"}
+    with Progress(SpinnerColumn(finished_text="•"), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(event: ImageEvent) -> None:
+            key = f"{event.kind} {event.name}"
+            text = f"{key}: {marks.get(event.state, event.state)}"
+            if event.state == "building":
+                text += f" on {event.base}"
+            elif event.state == "built":
+                text += f" in {event.seconds:.1f} s"
+            if key not in tasks:
+                tasks[key] = bar.add_task(text, total=1)
+            bar.update(tasks[key], description=text,
+                       completed=0 if event.state == "building" else 1)
+
+        yield show
 
 
 @app.command()

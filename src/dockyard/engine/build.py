@@ -47,6 +47,28 @@ _SKIP_DIRS = {".git", ".dockyard", "__pycache__", ".venv", "node_modules", ".myp
 Say = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class ImageEvent:
+    """One image's progress: state is building, built, unchanged or failed."""
+
+    kind: str
+    name: str
+    state: str
+    done: int  # images finished so far (built or unchanged)
+    total: int
+    seconds: float = 0.0
+    base: str = ""
+
+    def line(self) -> str:
+        head = f"[{self.done}/{self.total}] " if self.state in ("built", "unchanged") else ""
+        tail = {"building": f"building on {self.base}", "built": f"built in {self.seconds:.1f} s"
+                }.get(self.state, self.state)
+        return f"{head}{self.kind} {self.name}: {tail}"
+
+
+Progress = Callable[[ImageEvent], None]
+
+
 @dataclass
 class BuildReport:
     built: list[str] = field(default_factory=list)
@@ -307,10 +329,12 @@ class _Builder:
 
 def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool = False,
           force: bool = False, arch: str = "amd64", now: datetime | None = None,
-          indexes: Indexes | None = None, jobs: int = 0) -> BuildReport:
+          indexes: Indexes | None = None, jobs: int = 0,
+          progress: Progress | None = None) -> BuildReport:
     """Lock, fetch and build every image in the plan whose inputs changed (or that is missing).
 
-    Nothing is built when a family cannot be locked or a wheel is missing for `arch`."""
+    Nothing is built when a family cannot be locked or a wheel is missing for `arch`.
+    `progress` gets each image's events; without it they are said as lines."""
     report = BuildReport()
     if not plan.builds:
         return report
@@ -339,7 +363,8 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                        only_missing=only_missing)
     report.tag = builder.stamp
     try:
-        _run_dag(builder, plan, report, say, jobs or max(1, os.cpu_count() or 1))
+        _run_dag(builder, plan, report, progress or (lambda event: say(event.line())),
+                 jobs or max(1, os.cpu_count() or 1))
     except BaseException:
         builder.discard()
         say("nothing was retagged: `:current` and `:prev` are as they were")
@@ -349,7 +374,8 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
     return report
 
 
-def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, say: Say, workers: int) -> None:
+def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
+             workers: int) -> None:
     """Start each image once its parent is done, `workers` at a time; raise the first failure
     after the builds already running have ended."""
     steps = {builder.key(s.kind, s.name): s for s in plan.builds}
@@ -360,8 +386,10 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, say: Say, worke
     total = len(steps)
     failure: BaseException | None = None
 
-    def count() -> str:
-        return f"[{len(report.built) + len(report.skipped)}/{total}]"
+    def event(job: _Job, state: str, seconds: float = 0.0) -> None:
+        emit(ImageEvent(job.step.kind, job.step.name, state,
+                        len(report.built) + len(report.skipped), total, seconds,
+                        builder.base_ref(job.step)))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dockyard-build") as pool:
         running: dict[Future[float], _Job] = {}
@@ -372,11 +400,10 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, say: Say, worke
                     builder.jobs[key] = job
                     if not builder.decide(job):
                         report.skipped.append(key)
-                        say(f"{count()} {job.step.kind} {job.step.name}: unchanged")
+                        event(job, "unchanged")
                         sorter.done(key)
                         continue
-                    say(f"{job.step.kind} {job.step.name}: building on "
-                        f"{builder.base_ref(job.step)}")
+                    event(job, "building")
                     running[pool.submit(builder.build_one, job)] = job
                 if not running:
                     continue
@@ -387,12 +414,12 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, say: Say, worke
                         seconds = future.result()
                     except BaseException as exc:  # re-raised once the others have ended
                         failure = failure or exc
-                        say(f"{job.step.kind} {job.step.name}: failed")
+                        event(job, "failed")
                         continue
                     builder.built.append(job)
                     report.built.append(job.target)
                     report.seconds[job.target] = round(seconds, 1)
-                    say(f"{count()} {job.step.kind} {job.step.name}: built in {seconds:.1f} s")
+                    event(job, "built", seconds)
                     sorter.done(job.target)
         finally:
             wait(running)
