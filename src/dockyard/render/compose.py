@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
-
-from ruamel.yaml import YAML
 
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan, ServicePlan
+from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _family_has_python, _is_bind
 from dockyard.render.health import health_test
@@ -143,10 +141,5 @@ def render_compose(fleet: Fleet, plan: Plan, machine: str) -> str:
 
 
 def dump_yaml(doc: Any) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 4096  # long health commands stay on one line
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    buf = io.StringIO()
-    yaml.dump(doc, buf)
-    return buf.getvalue()
+    """Block-style YAML (see yamltext: ruamel's pure-Python emitter was the hot spot)."""
+    return yamltext.dump(doc)
