@@ -380,8 +380,11 @@ MARKUP = 'fleet: demo\nmachines: {m: {}}\nservices:\n  "[/red]": {image: redis:7
 LINE_100 = "fleet: demo\nmachines: {m: {}}\nservices:\n" + "\n" * 96 + "  a: {image: r, bogus: 1}\n"
 
 
+DEPENDS_ON_MAPPING = "fleet: a\nmachines: {m: {}}\nservices: {a: {image: r, depends_on: [{}]}}\n"
+
+
 @pytest.mark.parametrize("text", [VALID, ANCHORS, _laughs(9, 9), "", "\x00", "a: " + "[" * 3000,
-                                  MARKUP, LINE_100])
+                                  MARKUP, LINE_100, DEPENDS_ON_MAPPING])
 def test_known_shapes(text: str) -> None:
     """The fixed cases the generator starts from, each one on its own."""
     assert_handled(text.encode())

@@ -221,6 +221,9 @@ class ServiceSpec(Spec):
     @classmethod
     def _dependency_list(cls, value: Any) -> Any:
         if isinstance(value, list):
+            for name in value:
+                if not isinstance(name, str):  # `- {}` or `- [db]`: not a name (nor hashable)
+                    raise ValueError(f"depends_on lists service names; got {name!r}")
             return {name: {} for name in value}
         return value
 
