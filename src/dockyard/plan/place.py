@@ -236,10 +236,12 @@ def _items(fleet: Fleet, open_names: list[str], needs: dict[str, Need], boxes: d
     for name in sorted(spec.services):
         members[uf.find(name)].append(name)
     avoid = _avoid(fleet)
-    fixed_ports: dict[str, list[tuple[tuple[int, str, str], str]]] = defaultdict(list)
+    # (host port, protocol) -> machine -> bind addresses the fixed services publish it on
+    fixed_ports: dict[tuple[int, str], dict[str, set[str]]] = defaultdict(dict)
     for name, copies in fixed.items():
         for p in copies:
-            fixed_ports[p.machine] += [(port, name) for port in needs[name].ports]
+            for port in needs[name].ports:
+                fixed_ports[port[:2]].setdefault(p.machine, set()).add(port[2])
 
     items: list[_Item] = []
     seen: set[str] = set()
@@ -283,7 +285,9 @@ def _items(fleet: Fleet, open_names: list[str], needs: dict[str, Need], boxes: d
                                "machine (affinity or group)")
                     domain.clear()
             for port in n.ports:
-                taken = {m for m in domain for q, _ in fixed_ports[m] if _clash(port, q)}
+                used = fixed_ports.get(port[:2], {})
+                taken = {m for m in domain if m in used
+                         and any(_clash(port, (*port[:2], bind)) for bind in used[m])}
                 if taken:
                     narrow(set(domain) - taken, f"{s} publishes host port {port[0]}, taken by "
                            f"fixed services there")

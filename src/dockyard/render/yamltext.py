@@ -11,6 +11,7 @@ read every output back and compare it with the input.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 # Plain scalars that a resolver would read as something other than a string.
@@ -57,7 +58,11 @@ def scalar(value: Any) -> str:
     if isinstance(value, float):
         return repr(value) if value == value and abs(value) != float("inf") else (
             ".nan" if value != value else ".inf" if value > 0 else "-.inf")
-    text = str(value)
+    return _string(str(value))
+
+
+@lru_cache(maxsize=1 << 16)  # keys and many values repeat across services
+def _string(text: str) -> str:
     if _plain_ok(text):
         return text
     if _SAFE_CHARS.fullmatch(text) and "\t" not in text:
