@@ -465,3 +465,9 @@ def test_junk_compose_is_a_located_error_or_a_manifest(services: dict[str, Any],
         assert str(exc).startswith("compose.yaml") or "services." in str(exc), str(exc)
         return
     assert isinstance(YAML(typ="safe").load(result.text()), dict)
+
+
+def test_nvidia_runtime_becomes_a_gpu_request(tmp_path: Path) -> None:
+    result = imp(tmp_path, "services:\n  app: {image: 'x:1', runtime: nvidia}\n")
+    assert svc(result)["gpu"] == {"count": 1}
+    assert "services.app.runtime" in unmapped(result)

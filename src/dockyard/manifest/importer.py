@@ -54,7 +54,6 @@ _REASONS = {
     "shm_size": "no shared-memory setting in the manifest yet",
     "ipc": "no IPC mode in the manifest yet",
     "extends": "write the merged service out (docker compose config shows it)",
-    "runtime": "GPUs are given with `gpu:`; the NVIDIA runtime is not needed",
     "logging": "dockyard keeps Docker's default logging",
 }
 _DEFAULT_REASON = "no dockyard equivalent yet"
@@ -356,7 +355,8 @@ class _Importer:
                      if u.path.startswith(f"services.{self._original(svc_name)}.")]
             if notes:
                 services.yaml_set_comment_before_after_key(
-                    svc_name, before="\n".join(f"not mapped: {u}" for u in notes), indent=2)
+                    svc_name, before="\n".join(f"not mapped: {_printable(str(u))}"
+                                                for u in notes), indent=2)
         self._header(doc)
         return ImportResult(doc, self.unmapped)
 
@@ -373,7 +373,7 @@ class _Importer:
         if self.unmapped:
             lines.append(f"{len(self.unmapped)} thing(s) not mapped: see `not mapped:` below")
             top = [u for u in self.unmapped if not u.path.startswith("services.")]
-            lines += [f"not mapped: {u}" for u in top]
+            lines += [f"not mapped: {_printable(str(u))}" for u in top]
         doc.yaml_set_start_comment("\n".join(lines))
 
     # -- one service ---------------------------------------------------------------------------
@@ -383,7 +383,7 @@ class _Importer:
         out = CommentedMap()
         handled = {"image", "build", "command", "entrypoint", "ports", "expose", "healthcheck",
                    "depends_on", "volumes", "environment", "env_file", "profiles", "deploy",
-                   "restart", "user", "networks", "cpus", "mem_limit"}
+                   "restart", "user", "networks", "cpus", "mem_limit", "runtime"}
         for key in svc:
             if key not in handled:
                 self.note(f"{at}.{key}", _REASONS.get(str(key), _DEFAULT_REASON))
@@ -640,10 +640,15 @@ class _Importer:
                                         where=Location(self.project.files[0].name),
                                         fix="create it or mark it `required: false`")
                 continue
-            env.update(values)
+            env.update({k: _safe(v) for k, v in values.items()})
         environment = svc.get("environment")
+        if environment is not None and not isinstance(environment, dict | list):
+            raise ValueError(f"environment must be a mapping or a list, got {environment!r}")
         items = _as_mapping(environment) if environment is not None else {}
         for key, value in items.items():
+            if not str(key).isprintable() or not str(key):
+                self.note(f"{at}.environment", f"variable name {str(key)!r} is not printable")
+                continue
             if value is None:
                 # `- KEY` passes the host's value through: a variable in the manifest does.
                 value = f"${{{key}}}"
@@ -651,7 +656,7 @@ class _Importer:
                           " (empty when unset)")
             elif isinstance(value, bool):
                 value = "true" if value else "false"
-            env[str(key)] = str(value)
+            env[str(key)] = _safe(str(value))
         return env
 
     def _resources(self, svc: dict[str, Any], out: CommentedMap, at: str) -> None:
@@ -691,6 +696,13 @@ class _Importer:
                 gpu = _flow({"count": 1})
             for key in sorted(set(device) - {"capabilities", "device_ids", "count", "driver"}):
                 self.note(f"{where}.{key}", "not carried over")
+        runtime = svc.get("runtime")
+        if runtime is not None:
+            self.note(f"{at}.runtime", "the NVIDIA runtime became `gpu: {count: 1}` (a device "
+                      "request, no runtime needed)" if runtime == "nvidia" and gpu is None
+                      else _DEFAULT_REASON)
+            if runtime == "nvidia":
+                gpu = gpu or _flow({"count": 1})
         if svc.get("gpus") is not None:
             self.note(f"{at}.gpus", "one GPU is reserved with `gpu:`" if gpu is None
                       else "already given by deploy.resources")
@@ -703,6 +715,11 @@ class _Importer:
         for net in names:
             if net != "default":
                 self.note(f"{at}.networks.{net}", _REASONS["networks"])
+
+
+def _printable(text: str) -> str:
+    """Text for a YAML comment: a newline or control character would end or break it."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def dockerfile_base(text: str) -> str:
@@ -797,9 +814,10 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`]*$")
 
 
 def _safe(value: Any) -> Any:
-    """Strings in flow style quoted unless plainly safe: ruamel writes `::1` unquoted there,
-    which it cannot read back."""
-    if isinstance(value, str) and not _PLAIN.match(value):
+    """A string quoted unless plainly safe: ruamel writes `::1` unquoted in flow style, and
+    a NEL (\\x85) plain, and cannot read either back as written."""
+    if isinstance(value, str) and not (_PLAIN.match(value) and value.isprintable()
+                                       and value == value.strip()):
         return DoubleQuotedScalarString(value)
     return value
 
