@@ -227,3 +227,27 @@ def test_rollback_puts_prev_back_and_runs_it(built: tuple[str, Path], project: s
 def inspect_container(cid: str) -> dict[str, Any]:
     out = subprocess.run(["docker", "inspect", cid], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)[0]  # type: ignore[no-any-return]
+
+
+def test_an_image_whose_python_is_not_the_locked_one_fails_in_the_builder(
+        engine: None, tmp_path: Path) -> None:
+    name = f"dyt{uuid.uuid4().hex[:6]}"
+    (tmp_path / "svc").mkdir()
+    # Locked for 3.12.1 (markers judged for it), but bookworm's python3 is 3.11.2.
+    (tmp_path / "fleet.yaml").write_text(
+        f"fleet: {name}\nmachines: {{box: {{arch: amd64}}}}\nfamilies:\n"
+        "  base: {from: 'debian:bookworm-slim', apt: [python3, python3-venv]}\n"
+        "  py: {from: base, python: '3.12.1', requirements: [six]}\n"
+        "services:\n  app: {family: py, build: svc}\n")
+    try:
+        result = run_dockyard(tmp_path, "build")
+        said = " ".join(result.stderr.split())  # as one line, however rich wrapped it
+        assert result.returncode != 0
+        assert "this image has Python 3.11.2, the lock is for 3.12.1" in said
+        assert "building family-py failed" in said
+        assert image_id(f"{name}/family-py:current") == ""
+    finally:
+        ids = subprocess.run(["docker", "images", "-q", "--filter", f"reference={name}/*"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)

@@ -26,7 +26,7 @@ from dockyard.engine.client import docker
 from dockyard.engine.lock import Indexes, lock_all
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
-from dockyard.errors import BuildError, DockyardError, EngineError, ManifestError
+from dockyard.errors import BuildError, DockyardError, ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import BuildStep, Plan
 from dockyard.render.compose import dump_yaml
@@ -433,17 +433,18 @@ def _compose_build(work: Path, project: str, name: str, service: dict[str, Any])
     compose_file = folder / f"{name}.yaml"
     compose_file.write_text(dump_yaml({"name": project, "services": {name: service}}))
     log = work / f"{name}.log"
-    try:
-        result = run(["docker", "compose", "-f", str(compose_file), "build", name],
-                     timeout=3600, env={"BUILDKIT_PROGRESS": "plain"})
-        log.write_text(result.stdout + result.stderr)
-    except EngineError as exc:
-        log.write_text(exc.stderr)
-        tail = "\n".join(exc.stderr.strip().splitlines()[-20:])
+    argv = ["docker", "compose", "-f", str(compose_file), "build", name]
+    result = run(argv, check=False, timeout=3600, env={"BUILDKIT_PROGRESS": "plain"})
+    # BuildKit's step output goes to stdout, compose's verdict to stderr: keep both.
+    text = result.stdout + result.stderr
+    log.write_text(text)
+    if result.returncode != 0:
+        lines = [ln for ln in text.strip().splitlines() if "level=warning" not in ln]
+        tail = "\n".join(lines[-20:])
         raise BuildError(
             f"building {name} failed; last lines:\n{tail}",
             fix=f"fix the step shown above; the whole log is in {log}",
-            command=exc.command, returncode=exc.returncode, stderr=exc.stderr) from None
+            command=argv, returncode=result.returncode, stderr=text)
 
 
 def rollback(plan: Plan, services: list[str]) -> list[tuple[str, str, str]]:

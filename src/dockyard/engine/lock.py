@@ -29,6 +29,7 @@ from dockyard.plan.model import Plan
 from dockyard.render.dockerfile import (
     cuda_stack_problem,
     family_chain,
+    family_python,
     family_requirements,
     layer_service,
     locked_ancestor,
@@ -43,15 +44,6 @@ PLATFORMS = {
     "amd64": ("x86_64-manylinux_2_28", "manylinux_2_28_x86_64"),
     "arm64": ("aarch64-manylinux_2_28", "manylinux_2_28_aarch64"),
 }
-# The python3 of well-known bases (Debian/Ubuntu package versions of their current release).
-_DISTRO_PYTHON = (
-    (re.compile(r"^(?:docker\.io/library/)?debian:(?:bookworm|12)"), "3.11.2"),
-    (re.compile(r"^dockyard/bootstrap:bookworm"), "3.11.2"),
-    (re.compile(r"^(?:docker\.io/library/)?debian:(?:trixie|13)"), "3.13.5"),
-    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:22\.04|jammy)"), "3.10.12"),
-    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:24\.04|noble)"), "3.12.3"),
-)
-_PYTHON_TAG = re.compile(r"^(?:docker\.io/library/)?python:(\d+\.\d+(?:\.\d+)?)")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
 _NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) has no wheels with a matching "
@@ -179,16 +171,10 @@ def platforms_of(fleet: Fleet, plan: Plan, family: str) -> list[str]:
 def python_of(fleet: Fleet, plan: Plan, family: str) -> str:
     """The Python version the family's code runs on: `python:` in it or an ancestor, else the
     base image's (known bases only)."""
-    for fam in family_chain(plan, family):
-        if plan.families[fam].python:
-            return plan.families[fam].python
+    version = family_python(plan, family)
+    if version:
+        return version
     base = root_image(plan, family)
-    match = _PYTHON_TAG.match(base)
-    if match:
-        return match.group(1)
-    for pattern, version in _DISTRO_PYTHON:
-        if pattern.match(base):
-            return version
     root = family_chain(plan, family)[-1]
     raise ManifestError(
         f"family {family}: cannot tell which Python {base} has, and its lock depends on it",

@@ -80,6 +80,39 @@ def locked_ancestor(plan: Plan, name: str) -> str:
     return ""
 
 
+# The python3 of well-known bases (the Debian/Ubuntu package of their current release).
+_DISTRO_PYTHON = (
+    (re.compile(r"^(?:docker\.io/library/)?debian:(?:bookworm|12)"), "3.11.2"),
+    (re.compile(r"^dockyard/bootstrap:bookworm"), "3.11.2"),
+    (re.compile(r"^(?:docker\.io/library/)?debian:(?:trixie|13)"), "3.13.5"),
+    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:22\.04|jammy)"), "3.10.12"),
+    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:24\.04|noble)"), "3.12.3"),
+)
+_PYTHON_TAG = re.compile(r"^(?:docker\.io/library/)?python:(\d+\.\d+(?:\.\d+)?)")
+
+
+def family_python(plan: Plan, name: str) -> str:
+    """The Python a family's packages are locked for: `python:` in it or an ancestor, else its
+    base image's when dockyard knows it; "" when unknown."""
+    for fam in family_chain(plan, name):
+        if plan.families[fam].python:
+            return plan.families[fam].python
+    base = root_image(plan, name)
+    match = _PYTHON_TAG.match(base)
+    if match:
+        return match.group(1)
+    return next((version for pattern, version in _DISTRO_PYTHON if pattern.match(base)), "")
+
+
+def _python_guard(version: str) -> str:
+    """A shell step failing when the image's Python is not the one the lock was made for
+    (markers such as python_full_version < "3.11.3" were judged for that one)."""
+    test = f"v == '{version}'" if version.count(".") == 2 else f"v.startswith('{version}.')"
+    return ("python3 -c \"import platform, sys; v = platform.python_version(); "
+            f"sys.exit(0 if {test} else 'this image has Python ' + v + ', the lock is for "
+            f"{version}: set python: in fleet.yaml and lock again')\"")
+
+
 def cuda_stack_problem(plan: Plan, name: str) -> str:
     """Why a family would ship the CUDA libraries twice, or "" when it does not."""
     chain = family_chain(plan, name)
@@ -103,6 +136,7 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     if reqs:
         # The parent's venv has a pip; the first family with requirements makes a scratch one.
         inherited = bool(locked_ancestor(plan, step.name))
+        python = family_python(plan, step.name)
         pip = f"{VENV}/bin/pip" if inherited else "/tmp/pip/bin/pip"
         lines += [
             "# builder: every wheel of this family's lock, checked against its sha256, offline.",
@@ -110,9 +144,10 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
             "FROM ${BASE_IMAGE} AS builder",
             f"RUN --mount=type=bind,source={WHEELS_DIR},target=/wheels \\",
             f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
-            *([] if inherited else ["    python3 -m venv /tmp/pip \\"]),
-            f"    {'' if inherited else '&& '}{pip} download --no-index --no-deps --require-hashes"
-            " --no-cache-dir \\",
+            *([f"    {_python_guard(python)} \\"] if python else []),
+            *([] if inherited else [f"    {'&& ' if python else ''}python3 -m venv /tmp/pip \\"]),
+            f"    {'&& ' if python or not inherited else ''}{pip} download --no-index --no-deps "
+            "--require-hashes --no-cache-dir \\",
             "      --disable-pip-version-check --find-links /wheels --dest /tmp/verified \\",
             f"      -r /tmp/{LOCK_FILE}",
             "",
