@@ -31,6 +31,7 @@ from dockyard.engine.lock import (
     python_of,
     requirement_where,
     where_of,
+    who,
 )
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, ManifestError
@@ -93,7 +94,8 @@ def hashes_of(folder: Path) -> dict[str, str]:
         if entry and entry[0] == st.st_size and entry[1] == st.st_mtime:
             digest = str(entry[2])
         else:
-            digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+            with path.open("rb") as wheel:
+                digest = "sha256:" + hashlib.file_digest(wheel, "sha256").hexdigest()
         fresh[path.name] = [st.st_size, st.st_mtime, digest]
         found[digest] = path.name
     if folder.is_dir() and fresh != cache:
@@ -141,8 +143,8 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
     indexes = indexes or Indexes.from_host()
     plan = with_service_layers(plan)
     report = FetchReport()
-    # platform -> package -> (pin, family that brought it in, python)
-    wanted: dict[str, dict[str, tuple[Pin, str, str]]] = {}
+    # (platform, python) -> package -> (pin, family that brought it in)
+    wanted: dict[tuple[str, str], dict[str, tuple[Pin, str]]] = {}
     for step in plan.builds:
         if step.kind != "family" or not own_requirements(plan.families[step.name]):
             continue
@@ -159,9 +161,10 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
                    .values()}
             for name, pin in parse_lock(path.read_text()).items():
                 key = f"{name}=={pin.version}"
-                if key not in wanted.setdefault(platform, {}) or name in own:
-                    wanted[platform][key] = (pin, step.name, python)
-    for platform, pins in sorted(wanted.items()):
+                group = wanted.setdefault((platform, python), {})
+                if key not in group or name in own:
+                    group[key] = (pin, step.name)
+    for (platform, python), pins in sorted(wanted.items()):
         dest = wheelhouse(state, platform)
         dest.mkdir(parents=True, exist_ok=True)
         have = hashes_of(dest)
@@ -169,7 +172,6 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
         report.present += len(pins) - len(missing)
         if not missing:
             continue
-        python = missing[0][2]
         try:
             _pip_download([m[0] for m in missing], dest, platform, python, indexes)
             report.downloaded += len(missing)
@@ -177,9 +179,9 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
         except EngineError:
             pass
         # One at a time, to name every wheel that is missing (not just the first).
-        for pin, family, py in missing:
+        for pin, family in missing:
             try:
-                _pip_download([pin], dest, platform, py, indexes)
+                _pip_download([pin], dest, platform, python, indexes)
                 report.downloaded += 1
             except EngineError as exc:
                 fam, where = requirement_where(fleet, plan, family, pin.name)
@@ -187,8 +189,8 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
                 why = reason[-1].split("ERROR:", 1)[-1].strip() if reason else "not found"
                 report.findings.append(Finding(
                     "DY304", Severity.ERROR, where,
-                    f"family {fam}: no wheel of {pin.name}=={pin.version} for {platform} "
-                    f"(Python {py}, {PLATFORMS[platform][1]}): {why}",
+                    f"{who(plan, fam)}: no wheel of {pin.name}=={pin.version} for {platform} "
+                    f"(Python {python}, {PLATFORMS[platform][1]}): {why}",
                     f"pin a version that publishes a {platform} wheel, add the index that has "
                     f"one, or limit the family to the platforms it runs on (`platforms:`)"))
     return report
