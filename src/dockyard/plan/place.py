@@ -430,6 +430,10 @@ def _solver(workers: int = 1, limit: float = TIME_LIMIT) -> cp_model.CpSolver:
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 0
     solver.parameters.max_deterministic_time = limit
+    # Measured on generated fleets (benchmarks/scale.py): symmetry detection and probing cost
+    # more presolve time than they save on these assignment models.
+    solver.parameters.symmetry_level = 0
+    solver.parameters.cp_model_probing_level = 0
     solver.parameters.max_time_in_seconds = 4 * limit  # a wall-clock backstop only
     return solver
 
@@ -451,31 +455,30 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
             a, b = (name, dep) if name in index else (dep, name)
             if a in index and dep in fleet.spec.services:
                 deps.append((a, b, set() if b in index else set(placed_machines(fixed, b))))
-    # Phase 1, on a relaxation: only the groups with a GPU service. Leaving services out can
-    # only lower the best peak, so its optimum is a lower bound for the whole fleet.
+    # Phase 1, on a relaxation: only the groups with a GPU service, only GPU memory, and
+    # interchangeable services counted instead of named. Leaving services and constraints out
+    # can only lower the best peak, so its optimum is a lower bound for the whole fleet.
     gpu_items = [it for it in items if any(needs[s].gpus for s in it.names)]
     peak, peak_bound, proven = 0, 0, True
-    first: _Model | None = None
-    solver = _solver()
+    hint: dict[str, tuple[str, tuple[int, ...]]] = {}
     if gpu_items:
-        first = _build(gpu_items, needs, boxes, avoid, optimise=True)
-        _place_all(first)
-        first.model.minimize(first.peak)
-        status = solver.solve(first.model)
+        status, peak, peak_bound, hint = _peak_relaxation(gpu_items, needs, boxes)
         if status == cp_model.INFEASIBLE:
             _explain(fleet, gpu_items, needs, boxes, avoid)
         _answered(fleet, status, gpu_items)
-        peak, peak_bound = round(solver.objective_value), round(solver.best_objective_bound)
         proven = status == cp_model.OPTIMAL
     # Phase 2, everything, the peak held at phase 1's: as few cross-machine links as possible.
     built = _build(items, needs, boxes, avoid, deps, optimise=True, peak_max=peak)
     _place_all(built)
-    if first is not None:
-        where = {s: i for i, it in enumerate(items) for s in it.names}
-        for i, it in enumerate(gpu_items):
-            for m in it.domain:
-                built.model.add_hint(built.x[(where[it.names[0]], m)],
-                                     solver.boolean_value(first.x[(i, m)]))
+    for i, it in enumerate(items):
+        if it.names[0] not in hint:
+            continue
+        machine = hint[it.names[0]][0]
+        for m in it.domain:
+            built.model.add_hint(built.x[(i, m)], m == machine)
+    for (name, m, g), var in built.y.items():
+        if name in hint:
+            built.model.add_hint(var, m == hint[name][0] and g in hint[name][1])
     if built.links:
         built.model.minimize(sum(built.links))
     chosen = _solver()
@@ -512,6 +515,76 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
         "OPTIMAL" if proven else "FEASIBLE", peak_permille=peak * (1000 // SCALE),
         cross_links=links, bound_permille=peak_bound * (1000 // SCALE),
         bound_links=links_bound, gap=0.0 if proven else gap)
+
+
+def _peak_relaxation(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box]
+                     ) -> tuple[Any, int, int, dict[str, tuple[str, tuple[int, ...]]]]:
+    """Minimise the peak over GPU memory alone: (status, peak, bound, a placement to hint).
+
+    A group of one service on one GPU with no device written is interchangeable with every
+    other such service of the same budget and machines: those are counted per GPU (an integer
+    per kind and GPU) instead of one yes/no per service and GPU, which removes the symmetry
+    that made the proof slow.
+    """
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    peak = model.new_int_var(0, SCALE, "peak")
+    terms: dict[tuple[str, int], list[Any]] = defaultdict(list)
+    kinds: dict[tuple[int, tuple[str, ...]], list[str]] = defaultdict(list)
+    single: list[tuple[_Item, dict[str, Any], dict[tuple[str, str, int], Any]]] = []
+    for item in items:
+        n = needs[item.names[0]]
+        if len(item.names) == 1 and n.gpus == 1 and n.device is None:
+            kinds[(-(-n.gpu_memory // MiB), tuple(item.domain))].append(item.names[0])
+            continue
+        x = {m: model.new_bool_var("") for m in item.domain}
+        model.add_exactly_one(x.values())
+        y: dict[tuple[str, str, int], Any] = {}
+        for m in item.domain:
+            for s in item.names:
+                ns = needs[s]
+                if not ns.gpus:
+                    continue
+                ys = []
+                for g in boxes[m].gpu_options(ns):
+                    y[(s, m, g)] = var = model.new_bool_var("")
+                    ys.append(var)
+                    terms[(m, g)].append(-(-ns.gpu_memory // MiB) * var)
+                model.add(sum(ys) == ns.gpus * x[m])
+        single.append((item, x, y))
+    counts: dict[tuple[int, tuple[str, ...]], dict[tuple[str, int], Any]] = {}
+    for (mib, domain), names in sorted(kinds.items()):
+        n = needs[names[0]]
+        slots = {(m, g): model.new_int_var(0, len(names), "")
+                 for m in domain for g in boxes[m].gpu_options(n)}
+        model.add(sum(slots.values()) == len(names))
+        for (m, g), var in slots.items():
+            terms[(m, g)].append(mib * var)
+        counts[(mib, domain)] = slots
+    for (m, g), gterms in sorted(terms.items()):
+        box = boxes[m]
+        if box.gpu_caps[g]:
+            model.add(sum(gterms) <= (box.gpu_caps[g] - box.gpu_load[g]) // MiB)
+            model.add(SCALE * (box.gpu_load[g] // MiB + sum(gterms))
+                      <= peak * (box.gpu_caps[g] // MiB))
+    model.minimize(peak)
+    solver = _solver()
+    status = solver.solve(model)
+    hint: dict[str, tuple[str, tuple[int, ...]]] = {}
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return status, 0, 0, hint
+    for key, slots in counts.items():
+        queue = iter(kinds[key])
+        for (m, g), var in slots.items():
+            for _ in range(solver.value(var)):
+                hint[next(queue)] = (m, (g,))
+    for item, x, y in single:
+        m = next(m for m, var in x.items() if solver.boolean_value(var))
+        for s in item.names:
+            hint[s] = (m, tuple(g for (s_, m_, g), var in y.items()
+                                if s_ == s and m_ == m and solver.boolean_value(var)))
+    return (status, round(solver.objective_value), round(solver.best_objective_bound), hint)
 
 
 def _place_all(built: _Model) -> None:
