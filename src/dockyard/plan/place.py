@@ -321,6 +321,7 @@ class _Model:
     placed: list[Any]
     peak: Any
     links: list[Any]  # one 0/1 term per depends_on link that may cross machines
+    cross: list[tuple[str, str, Any]]  # (a, b, "a and b on different machines")
 
 
 def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
@@ -394,6 +395,7 @@ def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
         if box.cpus and any(c for c, _ in cpu):
             model.add(sum(c * v for c, v in cpu) <= box.cpus - box.cpu_load)
     links: list[Any] = []
+    crossings: list[tuple[str, str, Any]] = []
     if optimise:
         for a, b, where_b in deps or []:
             i = index[a]
@@ -402,6 +404,7 @@ def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
                 if i == j:
                     continue
                 cross = model.new_bool_var("")
+                crossings.append((a, b, cross))
                 for m in sorted(set(items[i].domain) | set(items[j].domain)):
                     model.add(x.get((i, m), 0) - x.get((j, m), 0) <= cross)
                 links.append(cross)
@@ -420,7 +423,7 @@ def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
             cap = box.gpu_caps[g] // MiB
             load = box.gpu_load[g] // MiB
             model.add(SCALE * (load + sum(c * v for c, v in gterms)) <= peak * cap)
-    return _Model(model, x, y, placed, peak, links)
+    return _Model(model, x, y, placed, peak, links, crossings)
 
 
 def _solver(workers: int = 1, limit: float = TIME_LIMIT) -> cp_model.CpSolver:
@@ -468,6 +471,7 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
         _answered(fleet, status, gpu_items)
         proven = status == cp_model.OPTIMAL
     # Phase 2, everything, the peak held at phase 1's: as few cross-machine links as possible.
+    _greedy_hint(items, needs, boxes, deps, hint)
     built = _build(items, needs, boxes, avoid, deps, optimise=True, peak_max=peak)
     _place_all(built)
     for i, it in enumerate(items):
@@ -479,6 +483,11 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
     for (name, m, g), var in built.y.items():
         if name in hint:
             built.model.add_hint(var, m == hint[name][0] and g in hint[name][1])
+    for a, b, var in built.cross:
+        if a in hint and b in hint:
+            built.model.add_hint(var, hint[a][0] != hint[b][0])
+    for flag in built.placed:
+        built.model.add_hint(flag, True)
     if built.links:
         built.model.minimize(sum(built.links))
     chosen = _solver()
@@ -585,6 +594,38 @@ def _peak_relaxation(items: list[_Item], needs: dict[str, Need], boxes: dict[str
             hint[s] = (m, tuple(g for (s_, m_, g), var in y.items()
                                 if s_ == s and m_ == m and solver.boolean_value(var)))
     return (status, round(solver.objective_value), round(solver.best_objective_bound), hint)
+
+
+def _greedy_hint(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
+                 deps: list[tuple[str, str, set[str]]],
+                 hint: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+    """A starting point (only a hint: the solver checks and repairs it) for the groups phase 1
+    did not place: beside a service they are linked to, else where the most memory is free."""
+    partners: dict[str, list[str]] = defaultdict(list)
+    for a, b, where_b in deps:
+        partners[a] += sorted(where_b) or [b]
+        partners[b].append(a)
+    free_mem = {m: (b.memory - b.mem_load) if b.memory else 1 << 60 for m, b in boxes.items()}
+    free_cpu = {m: (b.cpus - b.cpu_load) if b.cpus else 1 << 60 for m, b in boxes.items()}
+    for item in items:
+        if item.names[0] in hint:
+            m = hint[item.names[0]][0]
+            free_mem[m] -= sum(boxes[m].host_demand(needs[s]) for s in item.names)
+            free_cpu[m] -= sum(needs[s].cpus for s in item.names)
+    for item in items:
+        if item.names[0] in hint:
+            continue
+        mem = sum(needs[s].memory for s in item.names)
+        cpu = sum(needs[s].cpus for s in item.names)
+        near = [hint[p][0] if p in hint else p for s in item.names for p in partners[s]]
+        fits = [m for m in item.domain if free_mem[m] >= mem and free_cpu[m] >= cpu]
+        if not fits:
+            continue
+        m = next((m for m in near if m in fits), None) or max(fits, key=lambda m: free_mem[m])
+        free_mem[m] -= mem
+        free_cpu[m] -= cpu
+        for s in item.names:
+            hint[s] = (m, ())
 
 
 def _place_all(built: _Model) -> None:
