@@ -456,9 +456,7 @@ def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
 
 
 def _solver(workers: int = 1, limit: float = TIME_LIMIT) -> cp_model.CpSolver:
-    cp_model = cp_model_module()
-
-    solver: cp_model.CpSolver = cp_model.CpSolver()
+    solver: cp_model.CpSolver = cp_model_module().CpSolver()
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 0
     solver.parameters.max_deterministic_time = limit
