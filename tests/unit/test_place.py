@@ -193,3 +193,13 @@ def test_cp_model_is_imported_without_pandas_and_pandas_still_works() -> None:
             "m = cp_model_module(); assert m.CpModel; assert 'pandas' not in sys.modules; "
             "import pandas; assert pandas.Series.__module__.startswith('pandas')")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_feasible_answer_prints_its_gap_and_bounds() -> None:
+    from dockyard.plan.model import PlacementReport
+
+    line = PlacementReport("FEASIBLE", ("a", "b"), peak_permille=600, cross_links=3,
+                           bound_permille=550, bound_links=1, gap=0.0833, seconds=5.0).line()
+    assert line == ("placement: FEASIBLE for 2 service(s) in 5.00 s; fullest GPU it could choose "
+                    "at 60%, 3 depends_on link(s) across machines; gap 8.3% (bounds: 55%, "
+                    "1 link(s))")
