@@ -251,3 +251,23 @@ def test_an_image_whose_python_is_not_the_locked_one_fails_in_the_builder(
                              capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)
+
+
+def test_example_fleet_images_carry_labels_and_its_dockerfiles_pass_hadolint(
+        example_built: Path) -> None:
+    """The acceptance of issue 3 on the bundled example: every image non-root and labelled,
+    every Dockerfile it was built from hadolint-clean."""
+    for repo in ("family-base-python", "family-redis", "family-web", "family-embed", "store",
+                 "embedder", "gateway"):
+        config = inspect(f"quickstart/{repo}:current")["Config"]
+        assert config["User"] == "10001:10001", repo
+        for label in LABELS:
+            assert config["Labels"].get(label), (repo, label)
+    hadolint = Path(sys.executable).parent / "hadolint"
+    files = [*sorted((example_built / "render").rglob("*Dockerfile")),
+             *sorted((example_built / "build" / "families").glob("*/Dockerfile"))]
+    assert len(files) == 11  # 4 family + 3 service renders, and the 4 families as built
+    for path in files:
+        result = subprocess.run([str(hadolint), "--no-color", str(path)], capture_output=True,
+                                text=True)
+        assert result.returncode == 0 and not result.stdout.strip(), (path, result.stdout)
