@@ -47,6 +47,7 @@ class PlacementReport:
     bound_links: int = 0
     gap: float = 0.0
     seconds: float = field(default=0.0, compare=False)  # wall time: not part of the plan
+    work: float = field(default=0.0, compare=False)  # the solver's deterministic time
 
     def line(self) -> str:
         """One line for people: what was solved and how well."""

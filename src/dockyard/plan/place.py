@@ -228,7 +228,7 @@ def place(fleet: Fleet) -> tuple[dict[str, tuple[Placement, ...]], PlacementRepo
     seconds = time.perf_counter() - started
     return dict(sorted(result.items())), PlacementReport(
         report.status, tuple(sorted(open_names)), report.peak_permille, report.cross_links,
-        report.bound_permille, report.bound_links, report.gap, seconds)
+        report.bound_permille, report.bound_links, report.gap, seconds, report.work)
 
 
 def _fixed(svc: ServiceSpec, n: Need, boxes: dict[str, _Box], machines: list[str]
@@ -489,10 +489,10 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
     # interchangeable services counted instead of named. Leaving services and constraints out
     # can only lower the best peak, so its optimum is a lower bound for the whole fleet.
     gpu_items = [it for it in items if any(needs[s].gpus for s in it.names)]
-    peak, peak_bound, proven = 0, 0, True
+    peak, peak_bound, proven, work = 0, 0, True, 0.0
     hint: dict[str, tuple[str, tuple[int, ...]]] = {}
     if gpu_items:
-        status, peak, peak_bound, hint = _peak_relaxation(gpu_items, needs, boxes)
+        status, peak, peak_bound, hint, work = _peak_relaxation(gpu_items, needs, boxes)
         if status == cp_model.INFEASIBLE:
             _explain(fleet, gpu_items, needs, boxes, avoid)
         _answered(fleet, status, gpu_items)
@@ -519,6 +519,7 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
         built.model.minimize(sum(built.links))
     chosen = _solver()
     status = chosen.solve(built.model)
+    work += chosen.deterministic_time
     if status == cp_model.INFEASIBLE:
         # The rest does not fit beside phase 1's GPU answer: solve it all at once.
         built = _build(items, needs, boxes, avoid, deps, optimise=True)
@@ -526,6 +527,7 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
         weight = len(built.links) + 1
         built.model.minimize(built.peak * weight + sum(built.links))
         status = chosen.solve(built.model)
+        work += chosen.deterministic_time
         if status == cp_model.INFEASIBLE:
             _explain(fleet, items, needs, boxes, avoid)
         _answered(fleet, status, items)
@@ -550,12 +552,13 @@ def _solve(fleet: Fleet, items: list[_Item], needs: dict[str, Need], boxes: dict
     return placed, PlacementReport(
         "OPTIMAL" if proven else "FEASIBLE", peak_permille=peak * (1000 // SCALE),
         cross_links=links, bound_permille=peak_bound * (1000 // SCALE),
-        bound_links=links_bound, gap=0.0 if proven else gap)
+        bound_links=links_bound, gap=0.0 if proven else gap, work=work)
 
 
 def _peak_relaxation(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box]
-                     ) -> tuple[Any, int, int, dict[str, tuple[str, tuple[int, ...]]]]:
-    """Minimise the peak over GPU memory alone: (status, peak, bound, a placement to hint).
+                     ) -> tuple[Any, int, int, dict[str, tuple[str, tuple[int, ...]]], float]:
+    """Minimise the peak over GPU memory alone: (status, peak, bound, a placement to hint,
+    the solver's deterministic time).
 
     A group of one service on one GPU with no device written is interchangeable with every
     other such service of the same budget and machines: those are counted per GPU (an integer
@@ -609,7 +612,7 @@ def _peak_relaxation(items: list[_Item], needs: dict[str, Need], boxes: dict[str
     status = solver.solve(model)
     hint: dict[str, tuple[str, tuple[int, ...]]] = {}
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return status, 0, 0, hint
+        return status, 0, 0, hint, solver.deterministic_time
     for key, slots in counts.items():
         queue = iter(kinds[key])
         for (m, g), var in slots.items():
@@ -620,7 +623,8 @@ def _peak_relaxation(items: list[_Item], needs: dict[str, Need], boxes: dict[str
         for s in item.names:
             hint[s] = (m, tuple(g for (s_, m_, g), var in y.items()
                                 if s_ == s and m_ == m and solver.boolean_value(var)))
-    return (status, round(solver.objective_value), round(solver.best_objective_bound), hint)
+    return (status, round(solver.objective_value), round(solver.best_objective_bound), hint,
+            solver.deterministic_time)
 
 
 def _greedy_hint(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
