@@ -116,7 +116,8 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
 
     Both files are read with the same project name (-p) and every profile active; the
     rendered one with the manifest's folder as project directory (its relative bind paths are
-    relative to fleet.yaml). Then, on both sides unless said otherwise:
+    relative to fleet.yaml; `dockyard up` does not do that yet: see the strict xfail at the
+    end). Then, on both sides unless said otherwise:
     1. What the importer reported as not mapped is removed from the original (the test
        checks that list against EXPECTED_UNMAPPED, so it cannot grow unnoticed), and so are
        `x-*` extension fields and networks: dockyard puts a machine's services on one network.
