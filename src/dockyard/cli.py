@@ -350,12 +350,11 @@ def rollback(ctx: typer.Context,
     from dockyard.engine.deploy import up as deploy_up
 
     fleet, plan = _load(ctx.obj)
-    names = services or sorted(n for n, sp in plan.services.items() if sp.built)
-    unknown = [n for n in names if n not in plan.services]
+    unknown = [n for n in services or [] if n not in plan.services]
     if unknown:
         raise ManifestError(f"unknown service {unknown[0]!r}",
                             fix="one of: " + ", ".join(sorted(plan.services)))
-    for name, old, new in swap(plan, names):
+    for name, old, new in swap(plan, services or None):
         out.print(f"{name}: current is now {new[7:19]} (was {old[7:19] or 'none'})",
                   highlight=False)
     target = _target(ctx.obj, fleet, plan)

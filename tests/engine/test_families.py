@@ -222,6 +222,13 @@ def test_rollback_puts_prev_back_and_runs_it(built: tuple[str, Path], project: s
     refused = dockyard("-f", str(root / "fleet.yaml"), "-p", project, "rollback", "other",
                        env=OFFLINE, cwd=root)
     assert refused.returncode == 2 and "has no previous image" in refused.stderr
+    assert image_id(f"{name}/hello:current") == prev  # the refusal retagged nothing
+    # With no service named, every service that has a `:prev` goes back (hello, not other).
+    again = dockyard("-f", str(root / "fleet.yaml"), "-p", project, "rollback", env=OFFLINE,
+                     cwd=root, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "hello: current is now" in again.stdout and "other:" not in again.stdout
+    assert image_id(f"{name}/hello:current") == current
 
 
 def inspect_container(cid: str) -> dict[str, Any]:

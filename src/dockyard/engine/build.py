@@ -447,21 +447,31 @@ def _compose_build(work: Path, project: str, name: str, service: dict[str, Any])
             command=argv, returncode=result.returncode, stderr=text)
 
 
-def rollback(plan: Plan, services: list[str]) -> list[tuple[str, str, str]]:
-    """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs."""
+def rollback(plan: Plan, services: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs.
+
+    Named services must all have a `:prev` (else nothing is retagged); with none named, every
+    built service that has one is rolled back."""
+    named = services is not None
+    names = services if services is not None else sorted(
+        n for n, sp in plan.services.items() if sp.built)
     swaps: list[tuple[str, str, str, str]] = []
-    for name in services:
+    for name in names:
         image = plan.services[name].image
         if not plan.services[name].built:
             raise ManifestError(f"service {name} runs the stock image {image}: nothing to roll "
                                 "back", fix="roll back services dockyard builds")
         repo = repo_of(image)
         current, prev = image_id(image), image_id(f"{repo}:{PREV_TAG}")
-        if not prev:
+        if not prev and named:
             raise ManifestError(f"service {name} has no previous image ({repo}:{PREV_TAG})",
                                 fix="`:prev` appears once a build changed the image; "
                                     "nothing was retagged")
-        swaps.append((name, repo, current, prev))
+        if prev:
+            swaps.append((name, repo, current, prev))
+    if not swaps:
+        raise ManifestError("no service has a previous image (`:prev`) to go back to",
+                            fix="`:prev` appears once a build changed an image")
     done: list[tuple[str, str, str]] = []
     for name, repo, current, prev in swaps:  # all checked first: all or nothing
         docker().images.get(prev).tag(repo, CURRENT_TAG)
