@@ -8,6 +8,14 @@ import pytest
 from dockyard import compat
 
 
+def test_json_mirror_matches_the_yaml() -> None:
+    """data/compat.json is generated from compat.yaml: `python -m dockyard.compat`."""
+    from importlib import resources
+
+    shipped = resources.files("dockyard").joinpath("data", "compat.json").read_text("utf-8")
+    assert shipped == compat.generated_json(), "run `python -m dockyard.compat`"
+
+
 def test_data_is_packaged_and_loads_once() -> None:
     first = compat.data()
     assert first is compat.data()  # cached

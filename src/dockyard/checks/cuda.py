@@ -253,8 +253,8 @@ def gpu_architecture(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
         machine = fleet.spec.machines[copy.machine]
         for index, gpu in _gpus(fleet, copy):
             sm = gpu_arch(gpu)
-            if not compat.version_key(sm):
-                continue
+            if len(compat.version_key(sm)) < 2:
+                continue  # not a compute capability ("8.9")
             label = f"GPU {index} of {copy.machine} ({gpu.model or 'sm ' + sm}, sm_" \
                     f"{sm.replace('.', '')})"
             found = sources(fleet, copy.name)
@@ -532,7 +532,7 @@ def arch_list(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 continue
             for _, gpu in _gpus(fleet, copy):
                 sm = gpu_arch(gpu)
-                if not compat.version_key(sm) or compat.sm_runs(built, sm) or any(
+                if len(compat.version_key(sm)) < 2 or compat.sm_runs(built, sm) or any(
                         compat.version_key(p) <= compat.version_key(sm) for p in ptx):
                     continue
                 missing[(copy.machine, sm)].append(copy.name)
