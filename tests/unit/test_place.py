@@ -203,3 +203,19 @@ def test_a_feasible_answer_prints_its_gap_and_bounds() -> None:
     assert line == ("placement: FEASIBLE for 2 service(s) in 5.00 s; fullest GPU it could choose "
                     "at 60%, 3 depends_on link(s) across machines; gap 8.3% (bounds: 55%, "
                     "1 link(s))")
+
+
+def test_too_much_gpu_memory_in_total_names_the_largest_budgets_first() -> None:
+    # 48 GiB of GPUs; 20 + 16 + 10 + 4 + 2 x 1 GiB asked: the three largest already overflow
+    # the 48 GiB once the fixed service's 8 GiB is counted.
+    fleet = fleet_of(svc("fixed", "machine: a;gpu: {memory: 8GiB}")
+                     + svc("w", "gpu: {memory: 20GiB}") + svc("x", "gpu: {memory: 16GiB}")
+                     + svc("y", "gpu: {memory: 10GiB}") + svc("z", "gpu: {memory: 4GiB}")
+                     + svc("u", "gpu: {memory: 1GiB}") + svc("v", "gpu: {memory: 1GiB}"))
+    with pytest.raises(ManifestError) as info:
+        place(fleet)
+    text = str(info.value)
+    assert text.startswith("fleet.yaml:")
+    assert "services w, x, y cannot be placed together: together they need 46.0 GiB of GPU " \
+           "memory, and the GPUs they may use (a, b) have 40.0 GiB free" in text
+    assert "ran out of time" not in text

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -675,9 +676,22 @@ def _answered(fleet: Fleet, status: Any, items: list[_Item]) -> None:
             fix="write `machine:` for some services to make the problem smaller")
 
 
+EXPLAIN_BUDGET = 10.0  # deterministic seconds for narrowing an infeasible set down
+
+
 def _explain(fleet: Fleet, items: list[_Item], needs: dict[str, Need],
              boxes: dict[str, _Box], avoid: dict[str, set[str]]) -> None:
-    """Raise naming a smallest set of services that cannot be placed together."""
+    """Raise naming a smallest set of services that cannot be placed together.
+
+    First the cheap, exact argument: services whose budgets add up to more than all the
+    GPUs (or machines) they may use have free, the largest first, so the set is as small as
+    that argument allows. Otherwise the solver's core over "group i is placed" assumptions,
+    shrunk by dropping each group whose removal keeps it infeasible (within EXPLAIN_BUDGET).
+    """
+    overflow = _aggregate_overflow(items, needs, boxes)
+    if overflow is not None:
+        names, text = overflow
+        _raise_core(fleet, names, needs, text, proven=True)
     cp_model = cp_model_module()
 
     built = _build(items, needs, boxes, avoid, optimise=False)
@@ -688,18 +702,88 @@ def _explain(fleet: Fleet, items: list[_Item], needs: dict[str, Need],
     if solver.solve(model) == cp_model.INFEASIBLE:
         found = set(solver.sufficient_assumptions_for_infeasibility())
         core = [i for i, flag in enumerate(built.placed) if flag.index in found] or core
-    for i in list(core):  # shrink: drop each item whose removal keeps it infeasible
+    spent, proven = solver.deterministic_time, True
+    for i in list(core):  # shrink: drop each group whose removal keeps it infeasible
+        if spent > EXPLAIN_BUDGET:
+            proven = False
+            break
         trial = [j for j in core if j != i]
         model.clear_assumptions()
         model.add_assumptions([built.placed[j] for j in trial])
-        if trial and _solver(limit=1.0).solve(model) == cp_model.INFEASIBLE:
+        step = _solver(limit=1.0)
+        if trial and step.solve(model) == cp_model.INFEASIBLE:
             core = trial
+        spent += step.deterministic_time
     names = [s for i in core for s in items[i].names]
+    _raise_core(fleet, names, needs, "no assignment of them to machines and GPUs respects "
+                "every budget, port and (anti-)affinity", proven=proven)
+
+
+def _aggregate_overflow(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box]
+                        ) -> tuple[list[str], str] | None:
+    """Services whose summed GPU memory, host memory or CPUs exceed what is free for them."""
+    services = [s for item in items for s in item.names]
+    domain = {s: item.domain for item in items for s in item.names}
+    def gpu_need(s: str) -> int:
+        return needs[s].gpu_memory * needs[s].gpus
+
+    def gpu_free(ms: list[str]) -> int | None:
+        gpus = [(boxes[m], g) for m in ms for g in range(len(boxes[m].gpu_caps))]
+        if any(not b.gpu_caps[g] for b, g in gpus):
+            return None
+        return sum(max(0, b.gpu_caps[g] - b.gpu_load[g]) for b, g in gpus)
+
+    def mem_need(s: str) -> int:
+        return max(boxes[m].host_demand(needs[s]) for m in domain[s])
+
+    def mem_free(ms: list[str]) -> int | None:
+        if any(not boxes[m].memory for m in ms):
+            return None
+        return sum(max(0, boxes[m].memory - boxes[m].mem_load) for m in ms)
+
+    def cpu_need(s: str) -> int:
+        return needs[s].cpus
+
+    def cpu_free(ms: list[str]) -> int | None:
+        if any(not boxes[m].cpus for m in ms):
+            return None
+        return sum(max(0, boxes[m].cpus - boxes[m].cpu_load) for m in ms)
+
+    checks: list[tuple[str, Callable[[str], int], Callable[[list[str]], int | None], str]] = [
+        ("GPU memory", gpu_need, gpu_free, "GiB"),
+        ("host memory", mem_need, mem_free, "GiB"),
+        ("CPUs", cpu_need, cpu_free, "CPUs"),
+    ]
+    for what, demand, free_on, unit in checks:
+        users = sorted((s for s in services if demand(s)), key=lambda s: (-demand(s), s))
+        machines = sorted({m for s in users for m in domain[s]})
+        free = free_on(machines)
+        if free is None or sum(demand(s) for s in users) <= free:
+            continue
+        chosen, total = [], 0
+        for s in users:
+            chosen.append(s)
+            total += demand(s)
+            if total > free:
+                break
+        scale = GiB if unit == "GiB" else 1000
+        text = (f"together they need {total / scale:.1f} {unit} of {what}, and the "
+                f"{'GPUs' if what == 'GPU memory' else 'machines'} they may use "
+                f"({', '.join(machines)}) have {free / scale:.1f} {unit} free")
+        return sorted(chosen), text
+    return None
+
+
+def _raise_core(fleet: Fleet, names: list[str], needs: dict[str, Need], why: str, *,
+                proven: bool) -> None:
+    shown = names[:12]
     where = ", ".join(f"{s} ({fleet.where('services', s)}: {_describe(needs[s])})"
-                      for s in names)
+                      for s in shown) + (f" and {len(names) - 12} more" if len(names) > 12
+                                         else "")
     raise ManifestError(
-        f"services {', '.join(names)} cannot be placed together: no assignment of them to "
-        f"machines and GPUs respects every budget, port and (anti-)affinity; {where}",
+        f"services {', '.join(names)} cannot be placed together: {why}"
+        + ("" if proven else " (the solver ran out of time to narrow this set further)")
+        + f"; {where}",
         where=fleet.where("services", names[0]),
         fix="lower one of their budgets, relax `machine:`/affinity/anti_affinity/group among "
             "them, or add a machine with room")
