@@ -22,6 +22,7 @@ _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(
 _CU = re.compile(r"^cu(\d+)(\d)$")
 
 
+@cache
 def version_key(version: str) -> tuple[int, ...]:
     """"12.8.0" -> (12, 8, 0); "2.6.0a0+b5b1008" -> (2, 6, 0); "" or junk -> ()."""
     parts: list[int] = []

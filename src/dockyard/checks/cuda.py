@@ -90,8 +90,10 @@ def _torch_pin(requirement: str, what: str, path: Path) -> Source | None:
     return Source(f"{req.text} in {what}", path, compat.variant_cuda(variant), req.pin, variant)
 
 
-def sources(fleet: Fleet, service: str) -> list[Source]:
-    """Where the service's CUDA comes from, nearest first."""
+def sources(fleet: Fleet, service: str,
+            memo: dict[str, list[Source]] | None = None) -> list[Source]:
+    """Where the service's CUDA comes from, nearest first. `memo` keeps each family's part
+    across the services of one rule run (fleets of 10,000 services share a few families)."""
     svc = fleet.spec.services[service]
     found: list[Source] = []
     for i, text in enumerate(svc.requirements):
@@ -101,7 +103,17 @@ def sources(fleet: Fleet, service: str) -> list[Source]:
     if svc.image:
         found += _image_sources(svc.image, f"image {svc.image}", ("services", service, "image"))
         return found
-    for fam_name in chain(fleet, svc.family):
+    if memo is None:
+        return found + family_sources(fleet, svc.family)
+    if svc.family not in memo:
+        memo[svc.family] = family_sources(fleet, svc.family)
+    return found + memo[svc.family]
+
+
+def family_sources(fleet: Fleet, family: str) -> list[Source]:
+    """The CUDA and torch a family's chain fixes, nearest first, then its root image's."""
+    found: list[Source] = []
+    for fam_name in chain(fleet, family):
         fam = fleet.spec.families[fam_name]
         at: Path = ("families", fam_name)
         for i, text in enumerate(fam.requirements):
@@ -117,7 +129,7 @@ def sources(fleet: Fleet, service: str) -> list[Source]:
         if fam.cuda:
             found.append(Source(f"family {fam_name} (`cuda: {fam.cuda}`)", (*at, "cuda"),
                                 compat.minor(fam.cuda)))
-    image, path = root_image(fleet, svc.family)
+    image, path = root_image(fleet, family)
     if image:
         found += _image_sources(image, f"base image {image}", path)
     return found
@@ -196,6 +208,7 @@ def cuda_driver(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     nvidia/cuda and NGC images, whose NVIDIA_REQUIRE_CUDA makes the runtime refuse to start.
     """
     grouped = _Grouped()
+    memo: dict[str, list[Source]] = {}
     for copy in copies(plan):
         machine = fleet.spec.machines.get(copy.machine)
         if machine is None or not _gpus(fleet, copy):
@@ -204,7 +217,7 @@ def cuda_driver(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
         if not compat.version_key(have):
             continue
         seen: set[str] = set()
-        for src in sources(fleet, copy.name):
+        for src in sources(fleet, copy.name, memo):
             if not src.cuda or src.cuda in seen or compat.cuda_at_least(have, src.cuda):
                 continue
             seen.add(src.cuda)
@@ -249,6 +262,7 @@ def gpu_architecture(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     cannot run on it at all: an error.
     """
     grouped = _Grouped()
+    memo: dict[str, list[Source]] = {}
     for copy in copies(plan):
         machine = fleet.spec.machines[copy.machine]
         for index, gpu in _gpus(fleet, copy):
@@ -257,7 +271,7 @@ def gpu_architecture(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 continue  # not a compute capability ("8.9")
             label = f"GPU {index} of {copy.machine} ({gpu.model or 'sm ' + sm}, sm_" \
                     f"{sm.replace('.', '')})"
-            found = sources(fleet, copy.name)
+            found = sources(fleet, copy.name, memo)
             # The nearest torch wheel is what runs the kernels; without one, the nearest CUDA.
             torch_src = next((src for src in found if src.torch), None)
             variant = ""
