@@ -260,3 +260,24 @@ def test_torch_and_cuda_fields_pick_the_pytorch_index(tmp_path: Path) -> None:
     assert torch_index(the_plan, "cpu", "amd64") == "https://download.pytorch.org/whl/cpu"
     assert own_requirements(the_plan.families["gpu"]) == ["torch==2.7.0"]
     assert python_of(fleet, the_plan, "top") == "3.12.3"  # Ubuntu 24.04's python3
+
+
+def test_platforms_written_inherited_or_from_the_machines(tmp_path: Path) -> None:
+    from dockyard.engine.lock import platforms_of, written_platforms
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text("fleet: p\nmachines: {spark: {arch: arm64}, pc: {arch: amd64}}\nfamilies:\n"
+                    "  base: {from: 'debian:bookworm-slim'}\n"
+                    "  arm: {from: base, platforms: [arm64]}\n"
+                    "  armchild: {from: arm}\n"
+                    "services:\n  app: {family: armchild, build: app, machine: spark}\n")
+    fleet = load(path)
+    the_plan = plan(fleet)
+    assert platforms_of(fleet, the_plan, "base") == ["amd64", "arm64"]
+    assert platforms_of(fleet, the_plan, "armchild") == ["arm64"]  # inherited
+    assert written_platforms(the_plan, "base") == []
+    # The engine's own platform joins only where none is written.
+    path.write_text(path.read_text().replace("pc: {arch: amd64}", "pc2: {arch: arm64}"))
+    fleet = load(path)
+    assert platforms_of(fleet, plan(fleet), "base", also="amd64") == ["amd64", "arm64"]
+    assert platforms_of(fleet, plan(fleet), "arm", also="amd64") == ["arm64"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from dockyard.engine import bootstrap
 from dockyard.engine.client import docker
-from dockyard.engine.lock import Indexes, lock_all
+from dockyard.engine.lock import Indexes, lock_all, where_of, written_platforms
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
 from dockyard.errors import BuildError, DockyardError, ManifestError
@@ -167,6 +167,18 @@ def inputs_hash(dockerfile: str, base_id: str, inputs: Path) -> str:
     elif inputs.is_file():
         h.update(inputs.read_bytes())
     return h.hexdigest()
+
+
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def engine_arch() -> str:
+    """The platform the engine builds for natively (amd64 or arm64)."""
+    machine = str(docker().info().get("Architecture", "x86_64"))
+    if machine not in _ARCHES:
+        raise BuildError(f"the engine runs on {machine}; dockyard builds for amd64 and arm64",
+                         fix="build on an amd64 or arm64 machine")
+    return _ARCHES[machine]
 
 
 def git_revision(root: Path) -> str:
@@ -328,7 +340,7 @@ class _Builder:
 
 
 def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool = False,
-          force: bool = False, arch: str = "amd64", now: datetime | None = None,
+          force: bool = False, arch: str = "", now: datetime | None = None,
           indexes: Indexes | None = None, jobs: int = 0,
           progress: Progress | None = None) -> BuildReport:
     """Lock, fetch and build every image in the plan whose inputs changed (or that is missing).
@@ -345,13 +357,25 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
     write_render(fleet, plan, state)
+    arch = arch or engine_arch()
     plan = with_service_layers(plan)  # a service's own requirements: a thin family under it
+    for name in plan.families:
+        wanted = written_platforms(plan, name)
+        if wanted and arch not in wanted:
+            raise ManifestError(
+                f"family {name} is for {', '.join(wanted)}, and this engine builds {arch} "
+                "images", where=where_of(fleet, plan, name, "platforms"),
+                fix=f"add {arch} to its `platforms:`, or build on an {wanted[0]} machine")
     indexes = indexes or Indexes.from_host()
-    locked = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch])
+    machines = sorted({m.arch for m in fleet.spec.machines.values()})
+    if arch not in machines:
+        say(f"this engine builds {arch} images; the fleet's machines are {', '.join(machines)}:"
+            " these images run here, not there")
+    locked = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch], also=arch)
     report.locks_made = locked.made
     findings = list(locked.findings)
     if not findings:
-        fetched = fetch(fleet, plan, state, indexes=indexes, platforms=[arch])
+        fetched = fetch(fleet, plan, state, indexes=indexes, platforms=[arch], also=arch)
         report.wheels_downloaded = fetched.downloaded
         findings = fetched.findings
     if findings:

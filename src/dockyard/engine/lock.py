@@ -156,16 +156,21 @@ def lock_path(root: Path, family: str, platform: str) -> Path:
     return root / LOCK_DIR / f"{family}.{platform}.txt"
 
 
-def platforms_of(fleet: Fleet, plan: Plan, family: str) -> list[str]:
-    """The family's `platforms:`, else an ancestor's, else the arches of the fleet's machines."""
-    plan_families = plan.families
-    current: str | None = family
-    while current:
-        if plan_families[current].platforms:
-            return sorted(set(plan_families[current].platforms))
-        parent = plan_families[current].from_
-        current = parent if parent in plan_families else None
-    return sorted({m.arch for m in fleet.spec.machines.values()})
+def written_platforms(plan: Plan, family: str) -> list[str]:
+    """The family's `platforms:`, else its nearest ancestor's; [] when none wrote any."""
+    for fam in family_chain(plan, family):
+        if plan.families[fam].platforms:
+            return sorted(set(plan.families[fam].platforms))
+    return []
+
+
+def platforms_of(fleet: Fleet, plan: Plan, family: str, also: str = "") -> list[str]:
+    """The family's `platforms:`, else an ancestor's, else the arches of the fleet's machines
+    (plus `also`, the engine's own, when none is written: images must run where built)."""
+    written = written_platforms(plan, family)
+    if written:
+        return written
+    return sorted({m.arch for m in fleet.spec.machines.values()} | ({also} if also else set()))
 
 
 def python_of(fleet: Fleet, plan: Plan, family: str) -> str:
@@ -371,7 +376,8 @@ def _refuse(fleet: Fleet, plan: Plan, family: str, parent: str,
 
 
 def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: Say,
-             force: bool = False, platforms: list[str] | None = None) -> LockReport:
+             force: bool = False, platforms: list[str] | None = None,
+             also: str = "") -> LockReport:
     """Lock every family with requirements, parents first, for each of its platforms."""
     report = LockReport()
     indexes = indexes or Indexes.from_host()
@@ -379,7 +385,7 @@ def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: S
     for step in plan.builds:
         if step.kind != "family" or not own_requirements(plan.families[step.name]):
             continue
-        for platform in platforms_of(fleet, plan, step.name):
+        for platform in platforms_of(fleet, plan, step.name, also):
             if platforms and platform not in platforms:
                 continue
             parent = locked_ancestor(plan, step.name)

@@ -135,7 +135,7 @@ def _pip_download(pins: list[Pin], dest: Path, platform: str, python: str,
 
 def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = None,
           platforms: list[str] | None = None,
-          skip: set[tuple[str, str]] | None = None) -> FetchReport:
+          skip: set[tuple[str, str]] | None = None, also: str = "") -> FetchReport:
     """Download every locked wheel for each family's platforms; missing ones are findings.
 
     `skip`: (family, platform) pairs that have no lock because locking found a wheel missing
@@ -148,7 +148,7 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
     for step in plan.builds:
         if step.kind != "family" or not own_requirements(plan.families[step.name]):
             continue
-        for platform in platforms_of(fleet, plan, step.name):
+        for platform in platforms_of(fleet, plan, step.name, also):
             if (platforms and platform not in platforms) or (step.name, platform) in (skip or ()):
                 continue
             path = lock_path(fleet.root, step.name, platform)
