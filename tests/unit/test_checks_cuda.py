@@ -301,6 +301,18 @@ services:
     assert "torch==2.9.0+cu130" in f.fix
 
 
+def test_dy304_cpu_only_wheel_for_a_gpu_service_is_a_warning() -> None:
+    text = machine(arch="arm64", driver="13.0", model="NVIDIA GB10") + """\
+families:
+  stt: {from: "python:3.12-slim", requirements: [faster-whisper]}
+services:
+  stt: {family: stt, build: stt, gpu: {memory: 4GiB}}
+"""
+    f = only(text, "DY304")
+    assert (f.severity, str(f.where)) == (Severity.WARNING, "fleet.yaml:8:50")
+    assert "no CUDA wheel" in f.message and "CTranslate2" in f.message and f.service == "stt"
+
+
 def test_dy304_no_wheel_for_the_familys_python() -> None:
     text = machine() + """\
 families:
