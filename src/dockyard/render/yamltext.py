@@ -16,16 +16,15 @@ from typing import Any
 
 # Plain scalars that a resolver would read as something other than a string.
 _NOT_STRING = re.compile(r"""^(?:
-    [-+]?(?:0|[1-9][0-9_]*)                                  # int
-  | [-+]?0[0-7_]+ | [-+]?0o[0-7_]+ | [-+]?0x[0-9a-fA-F_]+ | [-+]?0b[01_]+
-  | [-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?       # float
-  | [-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+
-  | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?          # sexagesimal (YAML 1.1)
+    [-+]?[0-9_]+ | [-+]?0b[01_]+ | [-+]?0o?[0-7_]+ | [-+]?0x[0-9a-fA-F_]+       # int
+  | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?                         # sexagesimal
+  | [-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?                       # float
+  | [-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
   | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
   | y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
   | null|Null|NULL|~
-  | \d{4}-\d\d?-\d\d?(?:[Tt ].*)?                            # timestamp
-  | <<|=
+  | [0-9]{4}\ ?-[0-9][0-9]?.*                                                 # timestamp
+  | <<|=|!|&|\*
 )$""", re.VERBOSE)
 _FIRST = set("-?:,[]{}#&*!|>'\"%@`")
 # Printable in YAML and no line break in 1.1 or 1.2 (so not NEL, LS, PS) and no BOM.
