@@ -219,3 +219,17 @@ def test_too_much_gpu_memory_in_total_names_the_largest_budgets_first() -> None:
     assert "services w, x, y cannot be placed together: together they need 46.0 GiB of GPU " \
            "memory, and the GPUs they may use (a, b) have 40.0 GiB free" in text
     assert "ran out of time" not in text
+
+
+def test_when_the_rest_does_not_fit_beside_the_best_gpu_answer_both_are_solved_together() -> None:
+    # Balanced GPUs (p on a, q on b: 42%) leave no machine with 23 GiB of RAM for r; the
+    # answer is p and q together on one GPU (84%) and r on the other machine.
+    head = ("fleet: lab\nmachines:\n  a: {memory: 32GiB, gpus: [{memory: 24GiB}]}\n"
+            "  b: {memory: 24GiB, gpus: [{memory: 24GiB}]}\n")
+    fleet = fleet_of(svc("p", "gpu: {memory: 10GiB};memory: 10GiB")
+                     + svc("q", "gpu: {memory: 10GiB};memory: 10GiB")
+                     + svc("r", "memory: 23GiB"), head=head)
+    copies, report = place(fleet)
+    where = {n: c[0].machine for n, c in copies.items()}
+    assert where["p"] == where["q"] != where["r"]
+    assert report.status == "OPTIMAL" and report.peak_permille == 840
