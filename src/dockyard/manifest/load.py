@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 import re
 import types
@@ -14,10 +15,9 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarbool import ScalarBoolean
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
 
 from dockyard.errors import Location, ManifestError
 from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
@@ -26,7 +26,10 @@ from dockyard.manifest.models import FleetSpec
 Path_ = tuple[str | int, ...]
 MANIFEST_NAMES = ("fleet.yaml", "fleet.yml", "dockyard.yaml")
 MAX_BYTES = 8 * 1024 * 1024
-MAX_VALUES = 100_000  # after aliases are expanded: stops a "billion laughs" manifest
+MAX_VALUES = 1_000_000  # after aliases are expanded: stops a "billion laughs" manifest
+STR_TAG = "tag:yaml.org,2002:str"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
 
 
 @dataclass(frozen=True)
@@ -89,19 +92,27 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
 def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
           environ: Mapping[str, str] | None = None) -> Fleet:
     """Like `load`, from text (tests and the embedded example use it)."""
+    # Loading makes hundreds of thousands of small objects and frees none of them: the cyclic
+    # garbage collector would only walk them again and again (half the time of a 10,000-service
+    # manifest). It is switched back on when loading ends.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _loads(text, name=name, path=path, environ=environ)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _loads(text: str, *, name: str, path: Path | None,
+           environ: Mapping[str, str] | None) -> Fleet:
     env = dict(environ or {})
     _check_flow_depth(text, name)
-    yaml = YAML(typ="rt")
     try:
-        tree = yaml.load(text)
+        tree = _compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-        duplicate = re.match(r'found duplicate key "(.*?)" with value', str(exc.problem or ""))
-        if isinstance(exc, DuplicateKeyError) and duplicate:
-            key = duplicate[1]
-            raise ManifestError(f"duplicate key `{key}`: it is already set above in this mapping",
-                                where=where, fix=f"keep one `{key}:` and merge the two") from None
         problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise ManifestError(f"invalid YAML: {problem}", where=where,
                             fix="check indentation, quotes and duplicate keys here") from None
@@ -111,14 +122,14 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
     if tree is None:
         raise ManifestError("manifest is empty", where=Location(name, 1, 1),
                             fix="start with `fleet: NAME`, `machines:` and `services:`")
-    if not isinstance(tree, CommentedMap):
+    if not isinstance(tree, MappingNode):
         raise ManifestError("manifest must be a mapping of keys (fleet, machines, services, ...)",
                             where=Location(name, 1, 1), fix="start with `fleet: NAME`")
     positions: dict[Path_, tuple[int, int]] = {}
     problems: list[str] = []
     raw: dict[Path_, str] = {}
     try:
-        data = _plain(tree, (), env, positions, problems, name, depth=0, raw=raw)
+        data = _Walk(env, positions, problems, name, raw).value(tree, (), depth=0)
     except RecursionError:
         raise ManifestError("manifest nests too deeply", where=Location(name)) from None
     if problems:
@@ -146,77 +157,152 @@ def _check_flow_depth(text: str, name: str, limit: int = 64) -> None:
                                 where=Location(name, line, col))
 
 
-def _plain(node: Any, at: Path_, env: Mapping[str, str], positions: dict[Path_, tuple[int, int]],
-           problems: list[str], name: str, depth: int,
-           raw: dict[Path_, str] | None = None) -> Any:
-    """ruamel's tree as plain data, variables interpolated, positions recorded (1-based)."""
-    if depth > 64:
-        raise ManifestError("manifest nests deeper than 64 levels", where=Location(name))
-    if len(positions) > MAX_VALUES:
-        raise ManifestError(f"manifest expands to more than {MAX_VALUES} values",
-                            where=Location(name), fix="use fewer nested `*alias` references")
-    if isinstance(node, CommentedMap):
-        out: dict[str, Any] = {}
-        for key in node:
-            line, col = _key_position(node, key)
-            child_at = (*at, str(key))
-            positions[child_at] = (line, col)
-            if not isinstance(key, str | int | float | bool) or key is None:
-                problems.append(f"{name}:{line}:{col}: keys must be plain words, got {key!r}")
-                continue
-            out[str(key)] = _plain(node[key], child_at, env, positions, problems, name, depth + 1,
-                                   raw)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, item in enumerate(node):
-            try:
-                line, col = node.lc.item(index)
-                positions[(*at, index)] = (line + 1, col + 1)
-            except (KeyError, IndexError, TypeError):
-                pass
-            items.append(_plain(item, (*at, index), env, positions, problems, name, depth + 1,
-                                raw))
-        return items
-    if isinstance(node, str):
-        if raw is not None and "$" in node:
-            raw[at] = str(node)
+class _CachedResolver(VersionedResolver):
+    """ruamel's YAML 1.2 resolver, remembering its answer per scalar text: a manifest repeats
+    the same words thousands of times, and resolving is most of the parse time otherwise."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen: dict[tuple[Any, Any, Any], Any] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        key = (kind, value, implicit)  # a node class, its text, a pair of bools: hashable
+        tag = self._seen.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._seen) < 100_000:
+                self._seen[key] = tag
+        return tag
+
+
+def _compose(text: str) -> Node | None:
+    """The YAML node tree; nodes carry their line and column, and `_Walk` builds values from
+    it (ruamel's round-trip loader is ten times slower). libyaml's parser (ruamel.yaml.clib)
+    is tried first; it reads YAML 1.1, which refuses some YAML 1.2 such as `[app:app]` in a
+    flow list, so on any error ruamel's own YAML 1.2 parser decides, and words the error."""
+    for pure in (False, True):
+        yaml = YAML(typ="safe", pure=pure)
+        yaml.Resolver = _CachedResolver
         try:
-            return interpolate(str(node), env)
-        except InterpolationError as exc:
-            line, col = positions.get(at, (0, 0))
-            problems.append(f"{Location(name, line, col)}: {'.'.join(map(str, at))}: {exc}")
-            return str(node)
-    if isinstance(node, ScalarBoolean):
-        # An anchored `&x true` loads as ScalarBoolean, an int: env would read it as "1".
-        return bool(node)
-    return node
-
-
-def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:
-    found = _merged_key_position(node, key, depth=0)
-    if found:
-        return found
-    # No position recorded at all: the mapping's own.
-    line, col = node.lc.line, node.lc.col
-    return (line or 0) + 1, (col or 0) + 1
-
-
-def _merged_key_position(node: Any, key: Any, depth: int) -> tuple[int, int] | None:
-    """Where `key` is written: in `node` itself, or in a map it merges with `<<:`."""
-    try:
-        line, col = node.lc.key(key)
-        return int(line) + 1, int(col) + 1
-    except (KeyError, TypeError, AttributeError):
-        pass
-    if depth > 64:
-        return None
-    # ruamel >= 0.19 lists the merged maps; older versions list (index, map) pairs.
-    for merged in getattr(node, "merge", None) or ():
-        source = merged[-1] if isinstance(merged, tuple) else merged
-        if isinstance(source, CommentedMap) and key in source:
-            return _merged_key_position(source, key, depth + 1)
+            node: Node | None = yaml.compose(text)
+            return node
+        except YAMLError:
+            if pure:
+                raise
     return None
+
+
+class _Walk:
+    """The node tree as plain data: variables interpolated, positions recorded (1-based),
+    merge keys (`<<:`) applied, duplicate and non-scalar keys reported."""
+
+    def __init__(self, env: Mapping[str, str], positions: dict[Path_, tuple[int, int]],
+                 problems: list[str], name: str, raw: dict[Path_, str]) -> None:
+        self.env, self.positions, self.problems = env, positions, problems
+        self.name, self.raw = name, raw
+        self.constructor = YAML(typ="safe", pure=True).constructor
+        self.count = 0
+
+    def where(self, node: Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def value(self, node: Node, at: Path_, depth: int) -> Any:
+        if depth > 64:
+            raise ManifestError("manifest nests deeper than 64 levels",
+                                where=Location(self.name, *self.where(node)))
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise ManifestError(f"manifest expands to more than {MAX_VALUES} values",
+                                where=Location(self.name),
+                                fix="use fewer nested `*alias` references")
+        if isinstance(node, MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in self.pairs(node, depth):
+                line, col = self.where(key_node)
+                key = self.scalar(key_node) if isinstance(key_node, ScalarNode) else key_node
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    shown = "a mapping" if isinstance(key, Node) else repr(key)
+                    self.problems.append(f"{self.name}:{line}:{col}: keys must be plain words, "
+                                         f"got {shown}")
+                    continue
+                child_at = (*at, str(key))
+                self.positions[child_at] = (line, col)
+                out[str(key)] = self.value(value_node, child_at, depth + 1)
+            return out
+        if isinstance(node, SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.positions[(*at, index)] = self.where(item)
+                items.append(self.value(item, (*at, index), depth + 1))
+            return items
+        found = self.scalar(node)
+        if isinstance(found, str):
+            if "$" in found:
+                self.raw[at] = found
+            try:
+                return interpolate(found, self.env)
+            except InterpolationError as exc:
+                line, col = self.positions.get(at, self.where(node))
+                self.problems.append(f"{Location(self.name, line, col)}: "
+                                     f"{'.'.join(map(str, at))}: {exc}")
+        return found
+
+    def pairs(self, node: MappingNode, depth: int) -> list[tuple[Node, Node]]:
+        """The mapping's entries, `<<:` merges expanded in place; a key written in the mapping
+        itself wins over a merged one, and an earlier merged map over a later one."""
+        own: dict[Any, Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG or not isinstance(key_node, ScalarNode):
+                continue
+            key = self.scalar(key_node)
+            if isinstance(key, list | dict):
+                continue
+            try:
+                hash(key)
+            except TypeError:
+                continue
+            if key in own:
+                line, col = self.where(key_node)
+                raise ManifestError(f"duplicate key `{key}`: it is already set above in this "
+                                    "mapping", where=Location(self.name, line, col),
+                                    fix=f"keep one `{key}:` and merge the two")
+            own[key] = key_node
+        out: list[tuple[Node, Node]] = []
+        taken = set(own)
+        for key_node, value_node in node.value:
+            if key_node.tag != MERGE_TAG:
+                out.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, MappingNode):
+                    line, col = self.where(source)
+                    raise ManifestError("`<<:` merges only mappings (an `*alias` of a mapping, "
+                                        "or a list of them)", where=Location(self.name, line, col))
+                if depth > 64:
+                    raise ManifestError("manifest nests deeper than 64 levels",
+                                        where=Location(self.name, *self.where(source)))
+                for merged_key, merged_value in self.pairs(source, depth + 1):
+                    key = self.scalar(merged_key) if isinstance(merged_key, ScalarNode) else None
+                    try:
+                        if key in taken:
+                            continue
+                        taken.add(key)
+                    except TypeError:
+                        pass
+                    out.append((merged_key, merged_value))
+        return out
+
+    def scalar(self, node: Node) -> Any:
+        if node.tag == STR_TAG:
+            return str(node.value)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except YAMLError as exc:
+            line, col = self.where(node)
+            raise ManifestError(f"invalid YAML value: {str(exc).splitlines()[0]}",
+                                where=Location(self.name, line, col),
+                                fix="quote the value to keep it as text") from None
 
 
 def _explain(exc: ValidationError, positions: Mapping[Path_, tuple[int, int]],
