@@ -14,6 +14,7 @@ from types import ModuleType
 from dockyard.checks import cuda, health, images, memory, network, ports, security
 from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule
+from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 
@@ -66,6 +67,7 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
     return f.where.line, f.where.col, f.code, f.message
 
 
+@gc_paused
 def check_report(fleet: Fleet, plan: Plan) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason."""
     found = [f for rule in rules() for f in rule(fleet, plan)]

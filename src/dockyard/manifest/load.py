@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import gc
 import os
 import re
 import types
@@ -20,6 +19,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
 from dockyard.errors import Location, ManifestError
+from dockyard.gcpause import gc_paused
 from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
 from dockyard.manifest.models import FleetSpec
 
@@ -89,23 +89,10 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
     return loads(text, name=name, path=path, environ=env)
 
 
+@gc_paused
 def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
           environ: Mapping[str, str] | None = None) -> Fleet:
     """Like `load`, from text (tests and the embedded example use it)."""
-    # Loading makes hundreds of thousands of small objects and frees none of them: the cyclic
-    # garbage collector would only walk them again and again (half the time of a 10,000-service
-    # manifest). It is switched back on when loading ends.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _loads(text, name=name, path=path, environ=environ)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _loads(text: str, *, name: str, path: Path | None,
-           environ: Mapping[str, str] | None) -> Fleet:
     env = dict(environ or {})
     _check_flow_depth(text, name)
     try:

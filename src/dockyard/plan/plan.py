@@ -5,6 +5,7 @@ from __future__ import annotations
 import graphlib
 
 from dockyard.errors import ManifestError
+from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import BuildStep, Plan, ServicePlan
 from dockyard.plan.place import place
@@ -19,6 +20,7 @@ def image_name(fleet: Fleet, name: str, kind: str) -> str:
     return f"{registry}/{repo}" if registry else repo
 
 
+@gc_paused
 def plan(fleet: Fleet) -> Plan:
     spec = fleet.spec
     levels = order(fleet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.render.compose import render_compose, supervisor_path
@@ -14,6 +15,7 @@ from dockyard.render.env import render_env_example
 from dockyard.render.supervisor import render_supervisor
 
 
+@gc_paused
 def render_all(fleet: Fleet, plan: Plan, manifest_text: str) -> dict[str, str]:
     files: dict[str, str] = {}
     for step in plan.builds:
