@@ -133,9 +133,16 @@ def check(ctx: typer.Context,
     from dockyard import __version__
     from dockyard.checks import check_report
     from dockyard.checks.report import artifact_uri, render_json, render_sarif, render_text
+    from dockyard.checks.run import infeasible
+    from dockyard.errors import PlacementError
+    from dockyard.manifest.load import load
+    from dockyard.plan import plan as make_plan
 
-    fleet, plan = _load(ctx.obj)
-    report = check_report(fleet, plan)
+    fleet = load(_manifest(ctx.obj))
+    try:
+        report = check_report(fleet, make_plan(fleet))
+    except PlacementError as exc:  # the other rules need a plan: this one finding says why
+        report = infeasible(fleet, exc)
     if fmt is CheckFormat.json:
         text = render_json(report)
     elif fmt is CheckFormat.sarif:

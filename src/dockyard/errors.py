@@ -43,6 +43,12 @@ class ManifestError(DockyardError):
     exit_code = 2
 
 
+class PlacementError(ManifestError):
+    """No placement of the services on the machines and GPUs respects every budget and rule.
+
+    `dockyard check` reports it as finding DY801 (exit 1); commands that need a plan stop."""
+
+
 class EngineUnavailable(DockyardError):
     """No Docker engine answers."""
 

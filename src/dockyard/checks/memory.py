@@ -15,6 +15,7 @@ from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule, copies, names
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
+from dockyard.render.budget import budget_findings
 
 GiB = 1024**3
 
@@ -30,6 +31,9 @@ CODES = {c.code: c for c in (
          "than its memory", "lower the limits or move a service to another machine"),
     Code("DY205", Severity.WARNING, "CPU limits on one machine add up to more than its CPUs",
          "lower `cpus:` or move a service to another machine"),
+    Code("DY210", Severity.WARNING, "a vLLM `--gpu-memory-utilization` written by hand is above "
+         "the service's GPU budget", "remove the flag (dockyard renders the budget's share) or "
+         "raise `gpu.memory`"),
 )}
 
 
@@ -128,4 +132,9 @@ def machine_pools(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 "lower `cpus:` or move a service to another machine", service=who)
 
 
-RULES: list[Rule] = [gpu_budget, machine_pools]
+def vllm_budget(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY210: render/budget.py knows the flag and the budget's share, so it finds this."""
+    return budget_findings(fleet, plan)
+
+
+RULES: list[Rule] = [gpu_budget, machine_pools, vllm_budget]

@@ -14,17 +14,21 @@ from types import ModuleType
 from dockyard.checks import cuda, health, images, memory, network, ports, security
 from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule
+from dockyard.errors import PlacementError
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 
 # DY1xx ports, DY2xx GPU/memory/CPU, DY3xx CUDA/arch/ABI/wheels (checks/cuda.py), DY4xx
-# network, DY5xx health, DY6xx images, DY7xx security.
+# network, DY5xx health, DY6xx images, DY7xx security; DY801 (placement) comes from the planner.
 MODULES: tuple[ModuleType, ...] = (ports, memory, cuda, network, health, images, security)
 
 META = {c.code: c for c in (
     Code("DY001", Severity.INFO, "a `suppress:` entry matches no finding (stale suppression)",
          "remove the entry, or correct its code"),
+    Code("DY801", Severity.ERROR, "the services cannot be placed: no assignment to machines and "
+         "GPUs respects every budget, `machine:`, affinity, anti-affinity and group",
+         "lower a budget, relax a placement rule among the services named, or add a machine"),
 )}
 _CODE = re.compile(r"^DY\d{3}$")
 
@@ -114,6 +118,13 @@ def _stale(fleet: Fleet, used: set[tuple[str, str]]) -> Iterator[Finding]:
         yield Finding("DY001", Severity.INFO, fleet.where(*path),
                       f"{owner} suppresses {code}, but there is {why}",
                       "remove the entry, or correct its code", service=service)
+
+
+def infeasible(fleet: Fleet, error: PlacementError) -> Report:
+    """When the planner finds no placement, the other rules have no plan to judge: the report
+    is the one finding DY801, naming the smallest set of services that cannot be placed."""
+    return Report([Finding("DY801", Severity.ERROR, error.where or fleet.where("services"),
+                           error.message, error.fix)])
 
 
 def check(fleet: Fleet, plan: Plan) -> list[Finding]:

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import ManifestError
+from dockyard.errors import PlacementError
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Placement, PlacementReport, Plan
@@ -335,7 +335,7 @@ def boxes_need_text(n: Need) -> str:
 def _unplaceable(fleet: Fleet, names: list[str], why: list[str]) -> None:
     where = fleet.where("services", names[0])
     who = ", ".join(names)
-    raise ManifestError(
+    raise PlacementError(
         f"service{'s' if len(names) > 1 else ''} {who} can run on no machine: "
         + "; ".join(why),
         where=where,
@@ -669,7 +669,7 @@ def _answered(fleet: Fleet, status: Any, items: list[_Item]) -> None:
     cp_model = cp_model_module()
 
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise ManifestError(
+        raise PlacementError(
             f"placement found no answer within the solver's limit ({TIME_LIMIT:g} s) for "
             f"{sum(len(i.names) for i in items)} services",
             where=fleet.where("services"),
@@ -780,7 +780,7 @@ def _raise_core(fleet: Fleet, names: list[str], needs: dict[str, Need], why: str
     where = ", ".join(f"{s} ({fleet.where('services', s)}: {_describe(needs[s])})"
                       for s in shown) + (f" and {len(names) - 12} more" if len(names) > 12
                                          else "")
-    raise ManifestError(
+    raise PlacementError(
         f"services {', '.join(names)} cannot be placed together: {why}"
         + ("" if proven else " (the solver ran out of time to narrow this set further)")
         + f"; {where}",
