@@ -145,6 +145,11 @@ def cp_model_module() -> Any:
     sys.modules["pandas"] = stand_in
     try:
         from ortools.sat.python import cp_model
+    except Exception:  # an OR-Tools that needs more of pandas at import: take the real one
+        for name in [m for m in sys.modules if m.startswith("ortools.sat.python.cp_model")]:
+            del sys.modules[name]
+        sys.modules.pop("pandas", None)
+        from ortools.sat.python import cp_model
     finally:
         if sys.modules.get("pandas") is stand_in:
             del sys.modules["pandas"]
