@@ -243,7 +243,8 @@ def render(ctx: typer.Context,
 
     fleet, plan = _load(ctx.obj)
     text = fleet.path.read_text(encoding="utf-8")
-    files = render_all(fleet, plan, text)
+    output.mkdir(parents=True, exist_ok=True)
+    files = render_all(fleet, plan, text, os.path.relpath(fleet.root.resolve(), output.resolve()))
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)

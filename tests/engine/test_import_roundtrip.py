@@ -115,9 +115,10 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
     """Both `docker compose config` outputs with dockyard's documented differences removed.
 
     Both files are read with the same project name (-p) and every profile active; the
-    rendered one with the manifest's folder as project directory (its relative bind paths are
-    relative to fleet.yaml; `dockyard up` does not do that yet: see the strict xfail at the
-    end). Then, on both sides unless said otherwise:
+    rendered one with the manifest's folder as project directory (rendered with no `root`, its
+    relative bind paths are as written, relative to fleet.yaml; the last test reads the file
+    where `dockyard up` writes it, with the paths rebased). Then, on both sides unless said
+    otherwise:
     1. What the importer reported as not mapped is removed from the original (the test
        checks that list against EXPECTED_UNMAPPED, so it cannot grow unnoticed), and so are
        `x-*` extension fields and networks: dockyard puts a machine's services on one network.
@@ -353,9 +354,6 @@ def test_a_changed_import_fails_the_comparison(compose_cli: None,
     assert any(expected in d for d in diffs), diffs
 
 
-@pytest.mark.xfail(strict=True, reason="bug, reported: `up` runs compose on .dockyard/render/"
-                   "compose.<machine>.yaml without --project-directory, so a relative bind "
-                   "path (./db/init.sql) resolves under .dockyard/render, not beside fleet.yaml")
 def test_relative_binds_resolve_where_up_reads_the_file(compose_cli: None,
                                                         copy_of: Callable[[str], Path]) -> None:
     """The same comparison, with the rendered file read the way `dockyard up` reads it."""

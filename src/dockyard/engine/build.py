@@ -84,7 +84,8 @@ def write_render(fleet: Fleet, plan: Plan, state: Path) -> Path:
     """Write every rendered file under state/render (only files whose bytes changed)."""
     out = state / "render"
     text = fleet.path.read_text(encoding="utf-8") if fleet.path.is_file() else ""
-    for rel, content in render_all(fleet, plan, text).items():
+    root = os.path.relpath(fleet.root.resolve(), out.resolve())
+    for rel, content in render_all(fleet, plan, text, root).items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.is_file() or target.read_text(encoding="utf-8") != content:

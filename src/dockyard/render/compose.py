@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from dockyard.manifest.load import Fleet
@@ -22,9 +23,13 @@ def _memory(n: int) -> str:
     return f"{n // MiB}m" if n % MiB == 0 else str(n)
 
 
-def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
-                    ) -> dict[str, Any]:
-    """The compose entry of the copy of `sp` on `machine` (default: its first machine)."""
+def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = "",
+                    root: str = "") -> dict[str, Any]:
+    """The compose entry of the copy of `sp` on `machine` (default: its first machine).
+
+    `root` is the fleet's folder as seen from where the compose file will be written (e.g.
+    "../.." for .dockyard/render); relative bind sources, written relative to fleet.yaml, are
+    rebased onto it, since compose reads them relative to its file. "": as written."""
     svc = sp.spec
     machine = machine or sp.machine
     out: dict[str, Any] = {"image": sp.image}
@@ -59,7 +64,7 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
                     for p in [*svc.ports.values(), *agent_ports] if not p.publish)
     if hidden:
         out["expose"] = hidden
-    volumes = list(svc.volumes)
+    volumes = [rebase(v, root) for v in svc.volumes]
     if svc.agents:
         volumes.append(f"./{supervisor_path(sp.name)}:{MOUNT}:ro")
     if volumes:
@@ -103,6 +108,15 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     return out
 
 
+def rebase(volume: str, root: str) -> str:
+    """`./data:/data` as seen from a compose file whose way back to the fleet is `root`."""
+    source, sep, rest = volume.partition(":")
+    if not root or not sep or not (source == "." or source.startswith(("./", "../"))):
+        return volume
+    moved = posixpath.normpath(posixpath.join(root, source))
+    return f"{moved if moved.startswith(('.', '/')) else './' + moved}:{rest}"
+
+
 def _escape(value: Any) -> Any:
     """`$` as `$$`: the manifest is already interpolated, compose must not do it again."""
     if isinstance(value, str):
@@ -123,8 +137,8 @@ def _has_health(svc: ServiceSpec) -> bool:
     return bool(svc.health or any(a.health for a in svc.agents.values()))
 
 
-def compose_project(fleet: Fleet, plan: Plan, machine: str) -> dict[str, Any]:
-    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine))
+def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> dict[str, Any]:
+    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine, root))
                 for sp in plan.on(machine)}
     volumes = sorted({v.split(":")[0] for sp in plan.on(machine) for v in sp.spec.volumes
                       if ":" in v and not _is_bind(v)})
@@ -134,10 +148,10 @@ def compose_project(fleet: Fleet, plan: Plan, machine: str) -> dict[str, Any]:
     return doc
 
 
-def render_compose(fleet: Fleet, plan: Plan, machine: str) -> str:
+def render_compose(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> str:
     header = (f"# compose file for machine {machine} of fleet {plan.fleet}: rendered by "
               "dockyard; edit fleet.yaml, not this file.\n")
-    return header + dump_yaml(compose_project(fleet, plan, machine))
+    return header + dump_yaml(compose_project(fleet, plan, machine, root))
 
 
 def dump_yaml(doc: Any) -> str:

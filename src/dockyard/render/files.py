@@ -16,7 +16,8 @@ from dockyard.render.supervisor import render_supervisor
 
 
 @gc_paused
-def render_all(fleet: Fleet, plan: Plan, manifest_text: str) -> dict[str, str]:
+def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> dict[str, str]:
+    """`root`: the fleet's folder seen from the output folder (see compose_service)."""
     files: dict[str, str] = {}
     for step in plan.builds:
         if step.kind == "family":
@@ -31,6 +32,6 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str) -> dict[str, str]:
             files[supervisor_path(name)] = render_supervisor(name, sp.spec)
     for machine in sorted(fleet.spec.machines):
         if plan.on(machine):
-            files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine)
+            files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root)
     files[".env.example"] = render_env_example(manifest_text)
     return dict(sorted(files.items()))
