@@ -128,7 +128,10 @@ class CheckFormat(StrEnum):
 @app.command()
 def check(ctx: typer.Context,
           fmt: CheckFormat = typer.Option(CheckFormat.text, "--format",
-                                          help="text, json or sarif (SARIF 2.1.0)")) -> None:
+                                          help="text, json or sarif (SARIF 2.1.0)"),
+          images: bool = typer.Option(False, "--images",
+                                      help="Also look inside the built images present on the "
+                                           "engine (health probes' programs).")) -> None:
     """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
     from dockyard import __version__
     from dockyard.checks import check_report
@@ -140,7 +143,9 @@ def check(ctx: typer.Context,
 
     fleet = load(_manifest(ctx.obj))
     try:
-        report = check_report(fleet, make_plan(fleet))
+        the_plan = make_plan(fleet)
+        report = check_report(fleet, the_plan, _image_programs(fleet, the_plan) if images
+                              else None)
     except PlacementError as exc:  # the other rules need a plan: this one finding says why
         report = infeasible(fleet, exc)
     if fmt is CheckFormat.json:
@@ -457,12 +462,23 @@ def adopt(ctx: typer.Context,
               "to review by hand", highlight=False, markup=False)
 
 
-def _preflight(fleet: Fleet, plan: Plan) -> None:
-    """Errors in the manifest stop engine commands before any container is touched."""
+def _image_programs(fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
+    """service -> programs its health probes run that its image (when present) has."""
+    from dockyard.checks.health import programs_to_look_for
+    from dockyard.engine.programs import programs_on_images
+
+    images = {name: sp.image for name, sp in plan.services.items()}
+    return programs_on_images(images, programs_to_look_for(fleet, plan))
+
+
+def _preflight(fleet: Fleet, plan: Plan, *, images: bool = False) -> None:
+    """Errors in the manifest stop engine commands before any container is touched.
+    `images`: also judge health probes by the programs found on the images present."""
     from dockyard.checks import Severity
     from dockyard.checks import check as run_checks
 
-    errors = [f for f in run_checks(fleet, plan) if f.severity is Severity.ERROR]
+    programs = _image_programs(fleet, plan) if images else None
+    errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
     if errors:
         raise ManifestError("\n".join(str(f) for f in errors)
                             + "\n(nothing was started: fix these, then run again)")
@@ -476,7 +492,7 @@ def up(ctx: typer.Context,
     from dockyard.engine.deploy import up as deploy_up
 
     fleet, plan = _load(ctx.obj)
-    _preflight(fleet, plan)
+    _preflight(fleet, plan, images=True)
     target = _target(ctx.obj, fleet, plan)
     report = deploy_up(target, say=_say, build_missing=build_missing)
     if not report.changed:

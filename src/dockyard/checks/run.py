@@ -7,7 +7,7 @@ in `CODES`. A new concern is one more module here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -72,9 +72,15 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
 
 
 @gc_paused
-def check_report(fleet: Fleet, plan: Plan) -> Report:
-    """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason."""
-    found = [f for rule in rules() for f in rule(fleet, plan)]
+def check_report(fleet: Fleet, plan: Plan,
+                 programs: Mapping[str, Set[str]] | None = None) -> Report:
+    """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason.
+
+    `programs`: service -> programs found on its built image (engine/programs.py), the facts
+    the health-probe rule then judges by instead of what is known about stock images."""
+    found = [f for rule in rules() for f in (
+        health.health_binaries(fleet, plan, programs)
+        if programs is not None and rule is health.health_binaries else rule(fleet, plan))]
     used: set[tuple[str, str]] = set()  # (service or "", code)
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []
@@ -127,6 +133,7 @@ def infeasible(fleet: Fleet, error: PlacementError) -> Report:
                            error.message, error.fix)])
 
 
-def check(fleet: Fleet, plan: Plan) -> list[Finding]:
+def check(fleet: Fleet, plan: Plan,
+          programs: Mapping[str, Set[str]] | None = None) -> list[Finding]:
     """The findings that count, sorted by place in the manifest."""
-    return check_report(fleet, plan).findings
+    return check_report(fleet, plan, programs).findings
