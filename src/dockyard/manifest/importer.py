@@ -30,11 +30,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from dockyard.errors import Location, ManifestError
 from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
+from dockyard.manifest.load import yaml_error
 from dockyard.units import format_size, parse_size
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -100,14 +101,9 @@ def load_compose_text(text: str, name: str) -> dict[str, Any]:
     yaml = YAML(typ="safe", pure=True)
     try:
         data = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ManifestError(f"invalid compose YAML: {problem}", where=where,
-                            fix="`docker compose config` shows what compose makes of it") from None
     except (YAMLError, RecursionError, ValueError) as exc:
-        raise ManifestError(f"invalid compose YAML: {exc}", where=Location(name)) from None
+        raise yaml_error(exc, name, "compose YAML",
+                         fix="`docker compose config` shows what compose makes of it") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -97,15 +97,8 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
     _check_flow_depth(text, name)
     try:
         tree = _compose(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ManifestError(f"invalid YAML: {problem}", where=where,
-                            fix="check indentation, quotes and duplicate keys here") from None
     except (YAMLError, RecursionError, ValueError) as exc:
-        raise ManifestError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                            where=Location(name)) from None
+        raise yaml_error(exc, name) from None
     if tree is None:
         raise ManifestError("manifest is empty", where=Location(name, 1, 1),
                             fix="start with `fleet: NAME`, `machines:` and `services:`")
@@ -128,6 +121,18 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
     fleet = Fleet(spec=spec, path=path or Path(name), positions=positions, raw=raw)
     _check_references(fleet)
     return fleet
+
+
+def yaml_error(exc: Exception, name: str, what: str = "YAML",
+               fix: str = "check indentation, quotes and duplicate keys here") -> ManifestError:
+    """A parser's error as one located line: `name:LINE:COL: invalid YAML: problem`."""
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        return ManifestError(f"invalid {what}: {problem}", where=where, fix=fix)
+    first = str(exc).splitlines()[0] if str(exc) else repr(exc)
+    return ManifestError(f"invalid {what}: {first}", where=Location(name))
 
 
 def _check_flow_depth(text: str, name: str, limit: int = 64) -> None:
