@@ -28,6 +28,7 @@ MOUNT = "/opt/dockyard/supervisor.py"
 SCRIPT = '''\
 #!/usr/bin/env python3
 """Supervisor for the agents of service {service}: rendered by dockyard, edit fleet.yaml."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,10 +87,8 @@ def main():
                 procs[name] = start(name)
     running = [p for p in procs.values() if p is not None and p.poll() is None]
     for proc in running:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + STOP_GRACE
     for proc in running:
         try:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Supervisor for the agents of service agents: rendered by dockyard, edit fleet.yaml."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,10 +86,8 @@ def main():
                 procs[name] = start(name)
     running = [p for p in procs.values() if p is not None and p.poll() is None]
     for proc in running:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + STOP_GRACE
     for proc in running:
         try:
