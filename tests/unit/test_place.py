@@ -233,3 +233,22 @@ def test_when_the_rest_does_not_fit_beside_the_best_gpu_answer_both_are_solved_t
     where = {n: c[0].machine for n, c in copies.items()}
     assert where["p"] == where["q"] != where["r"]
     assert report.status == "OPTIMAL" and report.peak_permille == 840
+
+
+def test_decimal_budgets_that_fill_a_decimal_gpu_exactly_are_placed() -> None:
+    # 3 x 8GB on a 24GB card: exact in bytes; rounding budgets up to MiB made it 22890 > 22888.
+    head = "fleet: lab\nmachines:\n  a: {gpus: [{memory: 24GB}, {memory: 1GB}]}\n"
+    fleet = fleet_of("".join(svc(n, "gpu: {memory: 8GB}") for n in "pqr"), head)
+    copies, report = place(fleet)
+    assert report.status == "OPTIMAL"
+    assert {c[0].gpus for c in copies.values()} == {(0,)}
+
+
+def test_tiny_sizes_found_by_the_fuzz_test_place_without_crashing() -> None:
+    # A 1-byte machine, 1-byte limit and two GPUs of unknown size: placed (the solver's core
+    # shrink once called deterministic_time on a solver it had not run).
+    head = "fleet: a\nmachines:\n  a: {memory: 1, gpus: [{}, {}]}\n"
+    fleet = fleet_of(svc("a") + svc("d", "gpu: {};memory: 1"), head)
+    copies, report = place(fleet)
+    assert copies["d"][0].machine == "a" and len(copies["d"][0].gpus) == 1
+    assert report.status == "OPTIMAL"

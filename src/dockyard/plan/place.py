@@ -49,6 +49,13 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+
+
+def _mib(n: int) -> int:
+    """Sizes enter the solver in whole MiB, rounded down like every capacity is: rounding
+    budgets up instead made 3 x 8GB (decimal) miss a 24GB GPU they fill exactly (22890 MiB
+    asked of 22888). The exact sums are judged by the checks (DY201/DY203/DY204)."""
+    return n // MiB
 WILDCARD = frozenset({"0.0.0.0", "*", "::", ""})
 SCALE = 100  # the peak is measured in whole percent
 TIME_LIMIT = 5.0  # deterministic seconds (the solver's own work units, about a wall second)
@@ -388,7 +395,7 @@ def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
                     yv = model.new_bool_var("")
                     y[(s, m, g)] = yv
                     ys.append(yv)
-                    gpu_terms[(m, g)].append((-(-n.gpu_memory // MiB), yv))
+                    gpu_terms[(m, g)].append((_mib(n.gpu_memory), yv))
                 model.add(sum(ys) == n.gpus * var)
         flag = model.new_bool_var("")
         placed.append(flag)
@@ -425,7 +432,7 @@ def _build(items: list[_Item], needs: dict[str, Need], boxes: dict[str, _Box],
         box = boxes[m]
         mem = [(sum(box.host_demand(needs[s]) for s in items[i].names), v) for i, v in terms]
         if box.memory and any(c for c, _ in mem):
-            model.add(sum(-(-c // MiB) * v for c, v in mem) <= (box.memory - box.mem_load) // MiB)
+            model.add(sum(_mib(c) * v for c, v in mem) <= (box.memory - box.mem_load) // MiB)
         cpu = [(sum(needs[s].cpus for s in items[i].names), v) for i, v in terms]
         if box.cpus and any(c for c, _ in cpu):
             model.add(sum(c * v for c, v in cpu) <= box.cpus - box.cpu_load)
@@ -581,7 +588,7 @@ def _peak_relaxation(items: list[_Item], needs: dict[str, Need], boxes: dict[str
     for item in items:
         n = needs[item.names[0]]
         if len(item.names) == 1 and n.gpus == 1 and n.device is None:
-            kinds[(-(-n.gpu_memory // MiB), tuple(item.domain))].append(item.names[0])
+            kinds[(_mib(n.gpu_memory), tuple(item.domain))].append(item.names[0])
             continue
         x = {m: model.new_bool_var("") for m in item.domain}
         model.add_exactly_one(x.values())
@@ -595,7 +602,7 @@ def _peak_relaxation(items: list[_Item], needs: dict[str, Need], boxes: dict[str
                 for g in boxes[m].gpu_options(ns):
                     y[(s, m, g)] = var = model.new_bool_var("")
                     ys.append(var)
-                    terms[(m, g)].append(-(-ns.gpu_memory // MiB) * var)
+                    terms[(m, g)].append(_mib(ns.gpu_memory) * var)
                 model.add(sum(ys) == ns.gpus * x[m])
         single.append((item, x, y))
     counts: dict[tuple[int, tuple[str, ...]], dict[tuple[str, int], Any]] = {}
@@ -713,10 +720,12 @@ def _explain(fleet: Fleet, items: list[_Item], needs: dict[str, Need],
             proven = False
             break
         trial = [j for j in core if j != i]
+        if not trial:  # one group alone cannot be placed: that is the smallest set
+            break
         model.clear_assumptions()
         model.add_assumptions([built.placed[j] for j in trial])
         step = _solver(limit=1.0)
-        if trial and step.solve(model) == cp_model.INFEASIBLE:
+        if step.solve(model) == cp_model.INFEASIBLE:
             core = trial
         spent += step.deterministic_time
     names = [s for i in core for s in items[i].names]
