@@ -31,6 +31,9 @@ CODES = {c.code: c for c in (
          "than its memory", "lower the limits or move a service to another machine"),
     Code("DY205", Severity.WARNING, "CPU limits on one machine add up to more than its CPUs",
          "lower `cpus:` or move a service to another machine"),
+    Code("DY206", Severity.WARNING, "a GPU service has no `gpu.memory` budget but shares its GPU "
+         "with other services, or runs on a unified-memory machine: it may take the whole "
+         "card (vLLM takes 90% by default)", "give it a `gpu.memory` budget"),
     Code("DY210", Severity.WARNING, "a vLLM `--gpu-memory-utilization` written by hand is above "
          "the service's GPU budget", "remove the flag (dockyard renders the budget's share) or "
          "raise `gpu.memory`"),
@@ -132,9 +135,40 @@ def machine_pools(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 "lower `cpus:` or move a service to another machine", service=who)
 
 
+def unbudgeted_gpu(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY206: nothing keeps a GPU service without a budget from starving its neighbours.
+    One finding per GPU, at its first service without a budget, naming all of them."""
+    on_gpu: dict[tuple[str, int], list[tuple[str, bool]]] = defaultdict(list)
+    for copy in copies(plan):
+        gpu = copy.spec.gpu
+        if gpu is not None and gpu.count:
+            for device in copy.gpus:
+                on_gpu[(copy.machine, device)].append((copy.name, bool(gpu.memory)))
+    for (on, device), users in sorted(on_gpu.items()):
+        machine = fleet.spec.machines.get(on)
+        open_ = [n for n, budgeted in users if not budgeted]
+        if not open_ or machine is None or device >= len(machine.gpus):
+            continue
+        unified = machine.gpus[device].unified
+        if len(users) < 2 and not unified:
+            continue
+        shown = ", ".join(open_[:6]) + (f" and {len(open_) - 6} more" if len(open_) > 6 else "")
+        where_ = (f"GPU {device} of {on}, which draws on the machine's memory"
+                  if unified and len(users) < 2
+                  else f"GPU {device} of {on}, shared by {len(users)} services")
+        one = len(open_) == 1
+        yield Finding(
+            "DY206", Severity.WARNING, fleet.where("services", open_[0], "gpu"),
+            f"{shown} {'has' if one else 'have'} no GPU memory budget on {where_}: "
+            f"{'it' if one else 'any one'} may take all of it (vLLM takes 90% by default, "
+            "PyTorch's allocator keeps what it had)",
+            f"give {'it' if one else 'each'} a `gpu.memory:` (dockyard renders it into the "
+            "server's settings)", service=open_[0])
+
+
 def vllm_budget(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY210: render/budget.py knows the flag and the budget's share, so it finds this."""
     return budget_findings(fleet, plan)
 
 
-RULES: list[Rule] = [gpu_budget, machine_pools, vllm_budget]
+RULES: list[Rule] = [gpu_budget, machine_pools, unbudgeted_gpu, vllm_budget]

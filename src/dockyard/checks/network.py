@@ -21,6 +21,8 @@ CODES = {c.code: c for c in (
          "a published port", "use the service's name (same machine) or a variable"),
     Code("DY403", Severity.WARNING, "a data volume uses a relative host path",
          "use an absolute host path or a named volume"),
+    Code("DY405", Severity.WARNING, "an env URL names a host that is no service or machine of "
+         "the fleet", "correct the name to the service that answers, or add the service"),
     Code("DY404", Severity.ERROR, "a dependency runs on another machine and has no reachable "
          "endpoint (no published port, or the machine has no `host:`)",
          "publish a port on the dependency and set `machines.<m>.host`, or co-locate them"),
@@ -224,4 +226,35 @@ def cross_machine_dependencies(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 f"machines.{other}.host, or run {name} on {other}", service=name)
 
 
-RULES: list[Rule] = [loopback_targets, relative_volumes, cross_machine_dependencies]
+_URL_HOST = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/\s]*@)?"
+                       r"(?P<host>[A-Za-z0-9][A-Za-z0-9_-]*)(?=[:/]|$)")
+_OUTSIDE = {"host.docker.internal", "host-gateway", "gateway.docker.internal"}
+
+
+def unknown_hosts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY405: `http://pc2-observability:9100`, and no service of that name. Only one-word
+    hosts are judged (a dotted name is outside the fleet); a host from a variable is not."""
+    known = {*fleet.spec.services, *fleet.spec.machines, *LOOPBACK, *_OUTSIDE,
+             *(m.host for m in fleet.spec.machines.values() if m.host)}
+    for name, svc in sorted(fleet.spec.services.items()):
+        for path, _key, value in _envs(name, svc):
+            if "://" not in value or path[-2] in ("command", "entrypoint"):
+                continue
+            written = fleet.raw.get(path, "")
+            for match in _URL_HOST.finditer(value):
+                host = match["host"]
+                if host in known or host.isdigit():
+                    continue
+                if written and host not in written:
+                    continue  # the host came from a variable: ${PC2_HOST}
+                close = sorted(s for s in fleet.spec.services if host in s or s in host)
+                yield Finding(
+                    "DY405", Severity.WARNING, fleet.where(*path),
+                    f"service {name}: {path[-1]} points at host {host}, which is no service or "
+                    "machine of this fleet", (f"did you mean {close[0]}? " if close else "")
+                    + "use the name of the service that answers", service=name)
+                break
+
+
+RULES: list[Rule] = [loopback_targets, relative_volumes, cross_machine_dependencies,
+                     unknown_hosts]

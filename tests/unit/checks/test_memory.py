@@ -265,3 +265,35 @@ services:
 """ + HEALTH
     assert findings(text, "DY204") == []
     assert findings(text, "DY205") == []
+
+
+# --- DY206: a GPU service with no budget beside others, or on a unified-memory machine -------
+
+def _gpu_svc(name: str, gpu: str) -> str:
+    return (f"  {name}:\n    image: ghcr.io/x/{name}:1.0\n    machine: box\n"
+            f"    gpu: {gpu}\n" + HEALTH)
+
+
+def test_dy206_an_unbudgeted_service_sharing_a_gpu() -> None:
+    text = GPU + "services:\n" + _gpu_svc("llm", "{device: 0}") + _gpu_svc(
+        "tts", "{device: 0, memory: 2GiB}")
+    found = findings(text, "DY206")
+    assert len(found) == 1 and found[0].severity is Severity.WARNING
+    assert found[0].message.startswith("llm has no GPU memory budget on GPU 0 of box, shared by 2")
+    assert str(found[0].where) == "fleet.yaml:9:5"  # llm's `gpu:`
+
+
+def test_dy206_alone_on_a_unified_memory_gpu() -> None:
+    spark = ("fleet: demo\nmachines:\n  box:\n    memory: 128GiB\n"
+             "    gpus: [{model: NVIDIA GB10, memory: 128GiB, unified: true}]\n")
+    found = findings(spark + "services:\n" + _gpu_svc("vllm", "{}"), "DY206")
+    assert len(found) == 1 and "draws on the machine's memory" in found[0].message
+
+
+def test_dy206_absent_when_budgeted_or_alone_on_its_own_card() -> None:
+    both = GPU + "services:\n" + _gpu_svc("llm", "{device: 0, memory: 20GiB}") + _gpu_svc(
+        "tts", "{device: 0, memory: 2GiB}")
+    assert findings(both, "DY206") == []
+    apart = GPU + "services:\n" + _gpu_svc("llm", "{device: 0}") + _gpu_svc(
+        "tts", "{device: 1}")
+    assert findings(apart, "DY206") == []

@@ -304,3 +304,30 @@ services:
     health: {cmd: [redis-cli, ping]}
 """
     assert only(text, "DY401").fix == "write `CACHE: redis://cache-b:6379`"
+
+
+# --- DY405: a URL whose host is no service or machine ---------------------------------------
+
+def _api(env: str) -> str:
+    return BASE + f"""\
+services:
+  store:
+    image: redis:7.4
+{HEALTH}  api:
+    image: ghcr.io/x/api:1.0
+    env: {{{env}}}
+{HEALTH}"""
+
+
+def test_dy405_a_url_naming_no_service() -> None:
+    found = findings(_api("METRICS_URL: 'http://pc2-observability:9100'"), "DY405")
+    assert len(found) == 1 and found[0].severity is Severity.WARNING
+    assert "host pc2-observability, which is no service or machine" in found[0].message
+
+
+def test_dy405_absent_for_services_outside_names_and_variables() -> None:
+    assert findings(_api("CACHE: 'redis://store:6379/0'"), "DY405") == []
+    assert findings(_api("LLM: 'https://api.openai.com/v1'"), "DY405") == []
+    assert findings(_api("HOST: 'http://host.docker.internal:11434'"), "DY405") == []
+    assert findings(_api("OBS: 'http://${OBS_HOST}:9100'"),
+                    "DY405", environ={"OBS_HOST": "elsewhere"}) == []
