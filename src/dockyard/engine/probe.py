@@ -80,8 +80,12 @@ def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], 
             # A restart policy hides a crash as "restarting": the process did exit.
             if state in ("exited", "dead") or restarts > 0 or state == "restarting":
                 code = container.attrs.get("State", {}).get("ExitCode")
-                return ProbeResult(name, False, clock() - start,
-                                   f"container exited (exit code {code})", state)
+                # Once the restart policy has started it again, the engine reports the new
+                # run's exit code (0): the old one is only in the logs.
+                said = (f"container exited (exit code {code})" if state != "running"
+                        else f"container exited and its restart policy started it again "
+                             f"({restarts} restart(s))")
+                return ProbeResult(name, False, clock() - start, said, state)
             if state == "running":
                 ok, output = probe_once(container, svc)
                 if ok:
