@@ -29,6 +29,7 @@ import dockyard
 from dockyard.manifest.interpolate import read_dotenv
 from dockyard.manifest.load import Fleet, loads
 from dockyard.plan import plan
+from dockyard.render.dockerfile import family_requirements
 from dockyard.render.files import render_all
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -140,8 +141,12 @@ def test_family_chain_service_volumes_belong_to_the_app_user() -> None:
     assert "RUN mkdir -p /models /var/cache/worker \\\n" in worker
     assert "    && chown 10001:10001 /models /var/cache/worker\n" in worker
     assert "/etc/worker" not in worker  # a bind mount is the host's folder
-    assert rendered["families/serve/requirements.txt"].splitlines() == [
+    # What `dockyard lock` resolves for a family: its ancestors' requirements first.
+    case = GOLDEN / "family-chain"
+    fleet = loads((case / "fleet.yaml").read_text(encoding="utf-8"), environ=environ_of(case))
+    assert family_requirements(plan(fleet), "serve") == [
         "numpy==2.1.3", "scipy==1.14.1", "fastapi==0.115.12", "uvicorn[standard]==0.34.2"]
+    assert "families/serve/requirements.txt" not in rendered  # the lock is what installs
     # tini and the app user come once, in the root family only.
     assert "tini" in rendered["families/base/Dockerfile"]
     assert "useradd" in rendered["families/base/Dockerfile"]

@@ -7,7 +7,6 @@ from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.render.compose import render_compose, supervisor_path
 from dockyard.render.dockerfile import (
-    family_requirements,
     render_family_dockerfile,
     render_service_dockerfile,
 )
@@ -21,10 +20,8 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> 
     files: dict[str, str] = {}
     for step in plan.builds:
         if step.kind == "family":
+            # What a family installs is its lock (`dockyard lock`), not a rendered list.
             files[f"families/{step.name}/Dockerfile"] = render_family_dockerfile(plan, step)
-            reqs = family_requirements(plan, step.name)
-            if reqs:
-                files[f"families/{step.name}/requirements.txt"] = "\n".join(reqs) + "\n"
         elif not plan.services[step.name].spec.dockerfile:  # else the service's own is used
             files[f"services/{step.name}.Dockerfile"] = render_service_dockerfile(plan, step)
     for name, sp in plan.services.items():
