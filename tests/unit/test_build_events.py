@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dockyard.engine.build import ImageEvent, repo_of
+import heapq
+
+from dockyard.engine.build import ImageEvent, _priorities, repo_of
 
 
 def test_image_event_lines() -> None:
@@ -18,3 +20,24 @@ def test_repo_of_keeps_a_registry_port() -> None:
     assert repo_of("quickstart/web:current") == "quickstart/web"
     assert repo_of("registry.lab:5000/c/family-ml:current") == "registry.lab:5000/c/family-ml"
     assert repo_of("registry.lab:5000/chain/web") == "registry.lab:5000/chain/web"
+
+
+def test_priorities_put_the_family_chain_before_thin_services() -> None:
+    # base -> web (3 services); base -> torch -> llm (1 service); torch has 1 service too.
+    graph = {"family-base": set(), "family-web": {"family-base"},
+             "family-torch": {"family-base"}, "family-llm": {"family-torch"},
+             "service-a": {"family-web"}, "service-b": {"family-web"},
+             "service-c": {"family-web"}, "service-t": {"family-torch"},
+             "service-l": {"family-llm"}}
+    rank = _priorities(graph)
+    assert rank["family-base"] == (3, 8)
+    assert rank["family-torch"] == (2, 3)
+    assert rank["family-web"] == (1, 3)
+    assert rank["family-llm"] == (1, 1)
+    assert rank["service-a"] == (0, 0)
+    # torch, web and a's siblings ready at once: the longest chain (torch) goes first, then
+    # the family gating more images, and services last.
+    ready = ["service-t", "family-web", "family-torch"]
+    heap = [(-rank[k][0], -rank[k][1], k) for k in ready]
+    heapq.heapify(heap)
+    assert [heapq.heappop(heap)[2] for _ in ready] == ["family-torch", "family-web", "service-t"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import graphlib
 import hashlib
+import heapq
 import json
 import os
 import time
@@ -399,17 +400,41 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
     return report
 
 
+def _priorities(graph: dict[str, set[str]]) -> dict[str, tuple[int, int]]:
+    """Per image: (longest chain of images below it, how many images are below it). Builds
+    start highest first, so the chain of families that gates most images is never queued
+    behind the thin service images of a family already done (list scheduling)."""
+    children: dict[str, list[str]] = {key: [] for key in graph}
+    for key, parents in graph.items():
+        for parent in parents:
+            children[parent].append(key)
+    memo: dict[str, tuple[int, set[str]]] = {}
+
+    def below(key: str) -> tuple[int, set[str]]:
+        if key not in memo:
+            height, under = 0, set[str]()
+            for child in children[key]:
+                h, u = below(child)
+                height, under = max(height, h + 1), under | u | {child}
+            memo[key] = (height, under)
+        return memo[key]
+
+    return {key: (below(key)[0], len(below(key)[1])) for key in graph}
+
+
 def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
              workers: int) -> None:
-    """Start each image once its parent is done, `workers` at a time; raise the first failure
-    after the builds already running have ended."""
+    """Start each image once its parent is done, `workers` at a time, those that gate the most
+    images first; raise the first failure after the builds already running have ended."""
     steps = {builder.key(s.kind, s.name): s for s in plan.builds}
     graph = {key: ({builder.key("family", s.parent)} if s.parent else set())
              for key, s in steps.items()}
+    rank = _priorities(graph)
     sorter = graphlib.TopologicalSorter(graph)
     sorter.prepare()
     total = len(steps)
     failure: BaseException | None = None
+    waiting: list[tuple[int, int, str]] = []  # heap of ready images: (-height, -under, key)
 
     def event(job: _Job, state: str, seconds: float = 0.0) -> None:
         emit(ImageEvent(job.step.kind, job.step.name, state,
@@ -420,7 +445,10 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
         running: dict[Future[float], _Job] = {}
         try:
             while failure is None and sorter.is_active():
-                for key in sorted(sorter.get_ready()):
+                for key in sorter.get_ready():
+                    heapq.heappush(waiting, (-rank[key][0], -rank[key][1], key))
+                while waiting and len(running) < workers:
+                    key = heapq.heappop(waiting)[2]
                     job = builder.prepare(steps[key])
                     builder.jobs[key] = job
                     if not builder.decide(job):
