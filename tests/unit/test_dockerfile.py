@@ -81,14 +81,22 @@ def test_builder_checks_hashes_and_runtime_installs_only_from_it() -> None:
     web = files["families/web/Dockerfile"]
     builder, runtime = web.split("\nFROM ${BASE_IMAGE}\n")
     assert "FROM ${BASE_IMAGE} AS builder" in builder
-    assert "pip download --no-index --no-deps --require-hashes" in builder
+    # pip runs from its own wheel (from the wheelhouse): no venv is made for it.
+    assert "python3 /wheels/pip-26.2.1-py3-none-any.whl/pip download --no-index --no-deps" \
+        in builder
+    assert "--require-hashes" in builder and "venv" not in builder
     assert "--mount=type=bind,source=wheels,target=/wheels" in builder
-    # The runtime stage installs the checked wheels through a mount: no wheel, no pip cache
-    # and no download tool lands in a layer.
+    # The runtime stage installs the checked wheels through mounts: no wheel, no pip (not even
+    # the one installing), no pip cache and no download tool lands in a layer.
     assert "--mount=type=bind,from=builder,source=/tmp/verified,target=/wheels" in runtime
-    assert "pip install --no-index --no-deps --require-hashes --no-cache-dir" in runtime
+    assert ("--mount=type=bind,source=wheels/pip-26.2.1-py3-none-any.whl,"
+            "target=/tmp/pip-26.2.1-py3-none-any.whl") in runtime
+    assert ("/opt/venv/bin/python /tmp/pip-26.2.1-py3-none-any.whl/pip install --no-index "
+            "--no-deps") in runtime
+    assert "--require-hashes --no-cache-dir" in runtime
     assert "COPY" not in runtime and "pip download" not in runtime
-    assert "RUN python3 -m venv /opt/venv" in runtime  # the first family with requirements
+    # the first family with requirements makes the venv, without pip
+    assert "RUN python3 -m venv --without-pip /opt/venv" in runtime
     # A child installs its delta into its parent's venv; it makes no venv of its own.
     extra = files["families/extra/Dockerfile"].split("\nFROM ${BASE_IMAGE}\n")[1]
     assert "venv /opt/venv" not in extra

@@ -181,12 +181,12 @@ def test_a_wheel_missing_for_a_platform_is_a_located_finding(tmp_path: Path) -> 
     assert "arm64" in finding.message and "platforms:" in finding.fix
     state = tmp_path / ".dockyard"
     fetched = fetch(fleet, the_plan, state, indexes=OFFLINE, skip=report.missing)
-    assert not fetched.findings and fetched.downloaded == 2
+    assert not fetched.findings and fetched.downloaded == 3  # and dockyard's pip
     assert sorted(p.name.split("-")[0] for p in wheelhouse(state, "amd64").glob("*.whl")) == [
-        "six", "tomli"]
+        "pip", "six", "tomli"]
     # A second fetch finds the wheels already there (by their sha256) and downloads nothing.
     again = fetch(fleet, the_plan, state, indexes=OFFLINE, platforms=["amd64"])
-    assert again.downloaded == 0 and again.present == 2 and not again.findings
+    assert again.downloaded == 0 and again.present == 3 and not again.findings
 
 
 def test_a_locked_wheel_no_index_has_is_a_finding_of_fetch(tmp_path: Path) -> None:
@@ -199,9 +199,13 @@ def test_a_locked_wheel_no_index_has_is_a_finding_of_fetch(tmp_path: Path) -> No
     (tmp_path / "empty").mkdir()
     nowhere = Indexes(no_index=True, find_links=(str(tmp_path / "empty"),), offline=True)
     report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=nowhere)
-    assert sorted(f.message.split(" ")[5] for f in report.findings) == [
+    pip, *wheels = sorted(report.findings, key=lambda f: "" if "pip" in f.message else f.message)
+    assert sorted(f.message.split(" ")[5] for f in wheels) == [
         "idna==3.20", "six==1.17.0"]  # every missing wheel, not just the first
-    assert {str(f.where) for f in report.findings} == {"fleet.yaml:5:36", "fleet.yaml:5:41"}
+    assert {str(f.where) for f in wheels} == {"fleet.yaml:5:36", "fleet.yaml:5:41"}
+    # dockyard's own pip (it installs with it) is missing too: said at the family
+    assert pip.message.startswith("no wheel of pip==26.2.1 (with which dockyard installs")
+    assert str(pip.where) == "fleet.yaml:5:3" and "pip-26.2.1-py3-none-any.whl" in pip.fix
     assert all(f.code == "DY304" for f in report.findings)
 
 
@@ -281,3 +285,29 @@ def test_platforms_written_inherited_or_from_the_machines(tmp_path: Path) -> Non
     fleet = load(path)
     assert platforms_of(fleet, plan(fleet), "base", also="amd64") == ["amd64", "arm64"]
     assert platforms_of(fleet, plan(fleet), "arm", also="amd64") == ["arm64"]
+
+
+def test_families_pinning_different_versions_of_one_package_both_get_their_wheel(
+        tmp_path: Path) -> None:
+    from dockyard.engine.wheels import _batches, fetch, wheelhouse
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text("fleet: locktest\nmachines: {box: {arch: amd64}}\nfamilies:\n" + BASE
+                    + "  old: {from: base, requirements: ['zipp==3.23.0', six]}\n"
+                    + "  top: {from: base, requirements: ['zipp==4.1.0', idna]}\n"
+                    + "services:\n  app: {family: top, build: app}\n"
+                    + "  legacy: {family: old, build: legacy}\n")
+    fleet = load(path)
+    the_plan = plan(fleet)
+    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=OFFLINE)
+    assert not report.findings and report.downloaded == 5  # and dockyard's pip, once
+    names = sorted(p.name for p in wheelhouse(tmp_path / ".dockyard", "amd64").glob("*.whl"))
+    assert [n for n in names if n.startswith("zipp")] == [
+        "zipp-3.23.0-py3-none-any.whl", "zipp-4.1.0-py3-none-any.whl"]
+    # one pip run per batch, and a batch names each package once
+    pins = parse_lock((tmp_path / "locks" / "old.amd64.txt").read_text())
+    pins2 = parse_lock((tmp_path / "locks" / "top.amd64.txt").read_text())
+    batches = _batches([(p, "old") for p in pins.values()] + [(p, "top") for p in pins2.values()])
+    assert [[f"{p.name}=={p.version}" for p, _ in b] for b in batches] == [
+        ["six==1.17.0", "zipp==3.23.0", "idna==3.20"], ["zipp==4.1.0"]]

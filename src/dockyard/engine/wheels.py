@@ -39,6 +39,9 @@ from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.render.dockerfile import (
     LOCK_FILE,
+    PIP_SHA256,
+    PIP_VERSION,
+    PIP_WHEEL,
     WHEELS_DIR,
     own_requirements,
     with_service_layers,
@@ -48,6 +51,9 @@ _PIP_KEYS = ("index-url", "extra-index-url", "find-links", "cert", "constraint",
              "default-timeout", "trusted-host", "no-index")
 _CONFIG_LINE = re.compile(r"^(?:global|:env:|install|download|wheel)\.([a-z-]+)='(.*)'$")
 _HASHES = ".sha256.json"
+
+
+PIP = Pin("pip", PIP_VERSION, (PIP_SHA256,), f"pip=={PIP_VERSION} --hash={PIP_SHA256}\n")
 
 
 @dataclass
@@ -165,6 +171,9 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
                 if key not in group or name in own:
                     group[key] = (pin, step.name)
     for (platform, python), pins in sorted(wanted.items()):
+        # The pip the images install with (never into them), beside the family's wheels.
+        pins.setdefault(f"pip=={PIP_VERSION} (dockyard's)",
+                        (PIP, next(iter(pins.values()))[1]))
         dest = wheelhouse(state, platform)
         dest.mkdir(parents=True, exist_ok=True)
         have = hashes_of(dest)
@@ -172,28 +181,60 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
         report.present += len(pins) - len(missing)
         if not missing:
             continue
-        try:
-            _pip_download([m[0] for m in missing], dest, platform, python, indexes)
-            report.downloaded += len(missing)
-            continue
-        except EngineError:
-            pass
-        # One at a time, to name every wheel that is missing (not just the first).
-        for pin, family in missing:
+        for batch in _batches(missing):
             try:
-                _pip_download([pin], dest, platform, python, indexes)
-                report.downloaded += 1
-            except EngineError as exc:
-                fam, where = requirement_where(fleet, plan, family, pin.name)
-                reason = [ln for ln in exc.stderr.splitlines() if "ERROR" in ln]
-                why = reason[-1].split("ERROR:", 1)[-1].strip() if reason else "not found"
-                report.findings.append(Finding(
-                    "DY304", Severity.ERROR, where,
-                    f"{who(plan, fam)}: no wheel of {pin.name}=={pin.version} for {platform} "
-                    f"(Python {python}, {PLATFORMS[platform][1]}): {why}",
-                    f"pin a version that publishes a {platform} wheel, add the index that has "
-                    f"one, or limit the family to the platforms it runs on (`platforms:`)"))
+                _pip_download([m[0] for m in batch], dest, platform, python, indexes)
+                report.downloaded += len(batch)
+            except EngineError:
+                report.findings += _one_by_one(fleet, plan, batch, dest, platform, python,
+                                               indexes, report)
     return report
+
+
+def _batches(pins: list[tuple[Pin, str]]) -> list[list[tuple[Pin, str]]]:
+    """pip reads a requirements file as one environment: two versions of a package in it
+    (families may pin different ones) conflict. Split so that each batch names a package once;
+    one pip run per batch."""
+    batches: list[list[tuple[Pin, str]]] = []
+    names: list[set[str]] = []
+    for item in pins:
+        i = next((i for i, seen in enumerate(names) if item[0].name not in seen), len(names))
+        if i == len(names):
+            batches.append([])
+            names.append(set())
+        batches[i].append(item)
+        names[i].add(item[0].name)
+    return batches
+
+
+def _one_by_one(fleet: Fleet, plan: Plan, pins: list[tuple[Pin, str]], dest: Path,
+                platform: str, python: str, indexes: Indexes,
+                report: FetchReport) -> list[Finding]:
+    """A batch failed: download its wheels one at a time, to name every wheel that is missing
+    (not just the first)."""
+    findings: list[Finding] = []
+    for pin, family in pins:
+        try:
+            _pip_download([pin], dest, platform, python, indexes)
+            report.downloaded += 1
+        except EngineError as exc:
+            fam, where = requirement_where(fleet, plan, family, pin.name)
+            reason = [ln for ln in exc.stderr.splitlines() if "ERROR" in ln]
+            why = reason[-1].split("ERROR:", 1)[-1].strip() if reason else "not found"
+            if pin is PIP:  # no family asked for it: dockyard installs with it
+                findings.append(Finding(
+                    "DY304", Severity.ERROR, where_of(fleet, plan, family),
+                    f"no wheel of pip=={PIP_VERSION} (with which dockyard installs every "
+                    f"family's wheels) in the indexes: {why}",
+                    f"add an index or --find-links folder that has {PIP_WHEEL} (PyPI has it)"))
+                continue
+            findings.append(Finding(
+                "DY304", Severity.ERROR, where,
+                f"{who(plan, fam)}: no wheel of {pin.name}=={pin.version} for {platform} "
+                f"(Python {python}, {PLATFORMS[platform][1]}): {why}",
+                f"pin a version that publishes a {platform} wheel, add the index that has "
+                f"one, or limit the family to the platforms it runs on (`platforms:`)"))
+    return findings
 
 
 def stage_family(fleet: Fleet, plan: Plan, state: Path, family: str, platform: str,
@@ -207,7 +248,7 @@ def stage_family(fleet: Fleet, plan: Plan, state: Path, family: str, platform: s
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    for pin in pins.values():
+    for pin in [*pins.values(), PIP]:
         name = next((have[h] for h in pin.hashes if h in have), "")
         if not name:
             raise ManifestError(
@@ -215,6 +256,8 @@ def stage_family(fleet: Fleet, plan: Plan, state: Path, family: str, platform: s
                 "in the wheelhouse", where=where_of(fleet, plan, family, "requirements"),
                 fix="run `dockyard fetch` (build runs it for you) and read its findings")
         source = wheelhouse(state, platform) / name
+        if (target / name).exists():  # the family locks dockyard's own pip
+            continue
         try:
             os.link(source, target / name)
         except OSError:

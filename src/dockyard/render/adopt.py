@@ -276,7 +276,8 @@ def _requirement_verdict(req: str, ctx: _Context, line: int, origin: str) -> boo
         return False
     name, spec = parsed
     if name in PIP_ITSELF:
-        ctx.changed.append(f"line {line}: {origin}{req}: the family's venv has its own pip")
+        ctx.changed.append(f"line {line}: {origin}{req}: dockyard installs the family's "
+                           "packages with its own pip; the image needs none")
         return True
     if name in facts.pins:
         pin = facts.pins[name]

@@ -24,6 +24,13 @@ VENV = "/opt/venv"
 TINI = "/usr/bin/tini"
 LOCK_FILE = "requirements.lock"  # the family's locked delta, written into its build context
 WHEELS_DIR = "wheels"  # that delta's wheels, linked from the wheelhouse into the context
+# The pip that checks and installs a family's wheels. It runs from its own wheel (Python runs a
+# package from a zip, as ensurepip does) and is never installed: the images carry no pip, and
+# no venv pays for ensurepip compiling pip (4-5 s a family). `dockyard fetch` puts it, checked
+# against this sha256 (PyPI's), into the wheelhouse beside the locked wheels.
+PIP_VERSION = "26.2.1"
+PIP_WHEEL = f"pip-{PIP_VERSION}-py3-none-any.whl"
+PIP_SHA256 = "sha256:71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e"
 # CUDA runtime bases: torch's CUDA wheels bring their own CUDA libraries (nvidia-* wheels).
 _CUDA_BASE = re.compile(r"^(?:[^/]+/)*nvidia/cuda(?::|$)|^nvcr\.io/nvidia/cuda(?::|$)")
 _TORCH_REQ = re.compile(r"^\s*torch\s*(?:\[.*\])?\s*(?:[=<>!~;@ ]|$)", re.IGNORECASE)
@@ -134,10 +141,7 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     reqs = own_requirements(fam)
     lines = [_title("family", step.name, plan.fleet), f"ARG BASE_IMAGE={step.base}", ""]
     if reqs:
-        # The parent's venv has a pip; the first family with requirements makes a scratch one.
-        inherited = bool(locked_ancestor(plan, step.name))
         python = family_python(plan, step.name)
-        pip = f"{VENV}/bin/pip" if inherited else "/tmp/pip/bin/pip"
         lines += [
             "# builder: every wheel of this family's lock, checked against its sha256, offline.",
             "# Nothing of this stage reaches the image but the checked wheels.",
@@ -145,11 +149,11 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
             f"RUN --mount=type=bind,source={WHEELS_DIR},target=/wheels \\",
             f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
             *([f"    {_python_guard(python)} \\"] if python else []),
-            *([] if inherited else [f"    {'&& ' if python else ''}python3 -m venv /tmp/pip \\"]),
-            f"    {'&& ' if python or not inherited else ''}{pip} download --no-index --no-deps "
-            "--require-hashes --no-cache-dir \\",
-            "      --disable-pip-version-check --find-links /wheels --dest /tmp/verified \\",
-            f"      -r /tmp/{LOCK_FILE}",
+            f"    {'&& ' if python else ''}python3 /wheels/{PIP_WHEEL}/pip download --no-index "
+            "--no-deps \\",
+            "      --require-hashes --no-cache-dir --disable-pip-version-check \\",
+            "      --find-links /wheels \\",
+            f"      --dest /tmp/verified -r /tmp/{LOCK_FILE}",
             "",
         ]
     lines += ["FROM ${BASE_IMAGE}", "USER 0:0"]
@@ -180,13 +184,16 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     lines += [f"ENV {k}={json.dumps(v)}" for k, v in env.items()]
     if reqs:
         if not locked_ancestor(plan, step.name):
-            lines.append(f"RUN python3 -m venv {VENV}")
+            lines.append(f"RUN python3 -m venv --without-pip {VENV}")
         # Only this family's delta over its parent's lock: the parent's packages are below.
         lines += [
             "RUN --mount=type=bind,from=builder,source=/tmp/verified,target=/wheels \\",
             f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
-            f"    {VENV}/bin/pip install --no-index --no-deps --require-hashes --no-cache-dir \\",
-            "      --disable-pip-version-check --find-links /wheels -r /tmp/" + LOCK_FILE,
+            f"    --mount=type=bind,source={WHEELS_DIR}/{PIP_WHEEL},target=/tmp/{PIP_WHEEL} \\",
+            f"    {VENV}/bin/python /tmp/{PIP_WHEEL}/pip install --no-index --no-deps \\",
+            "      --require-hashes --no-cache-dir --disable-pip-version-check \\",
+            "      --find-links /wheels \\",
+            f"      -r /tmp/{LOCK_FILE}",
         ]
     lines += [f"USER {APP_UID}:{APP_UID}", f'ENTRYPOINT ["{TINI}", "--"]', ""]
     return "\n".join(lines)
