@@ -297,7 +297,7 @@ def _image_progress() -> Iterator[Callable[[ImageEvent], None] | None]:
             if event.state == "building":
                 text += f" on {event.base}"
             elif event.state == "built":
-                text += f" in {event.seconds:.1f} s"
+                text += f" {event.took()}"
             if key not in tasks:
                 tasks[key] = bar.add_task(text, total=1)
             bar.update(tasks[key], description=text,

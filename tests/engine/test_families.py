@@ -281,3 +281,49 @@ def test_example_fleet_images_carry_labels_and_its_dockerfiles_pass_hadolint(
         result = subprocess.run([str(hadolint), "--no-color", str(path)], capture_output=True,
                                 text=True)
         assert result.returncode == 0 and not result.stdout.strip(), (path, result.stdout)
+
+
+BATCH_FLEET = """\
+fleet: {name}
+machines: {{box: {{arch: amd64}}}}
+families:
+  base: {{from: 'debian:bookworm-slim', apt: [python3, python3-venv]}}
+services:
+  a: {{family: base, build: svc/a, command: [python3, app.py]}}
+  b: {{family: base, build: svc/b, command: [python3, app.py]}}
+  c: {{family: base, build: svc/c, dockerfile: Dockerfile}}
+"""
+
+
+def test_thin_services_build_together_and_a_failure_names_its_service(
+        engine: None, tmp_path: Path) -> None:
+    name = f"dyt{uuid.uuid4().hex[:6]}"
+    (tmp_path / "fleet.yaml").write_text(BATCH_FLEET.format(name=name))
+    for svc in "abc":
+        (tmp_path / "svc" / svc).mkdir(parents=True)
+        (tmp_path / "svc" / svc / "app.py").write_text(f"print('{svc}')\n")
+    dockerfile = tmp_path / "svc" / "c" / "Dockerfile"
+    try:
+        # One compose run builds a, b and c on `base`; c fails: the error names c (each is
+        # then built alone), and nothing is tagged `:current`.
+        dockerfile.write_text(OTHER_DOCKERFILE.replace("WORKDIR /app", "RUN exit 3\nWORKDIR /app"))
+        failed = dockyard("-f", str(tmp_path / "fleet.yaml"), "build", env=OFFLINE, cwd=tmp_path)
+        assert failed.returncode != 0
+        assert "building service-c failed" in failed.stderr and "exit code: 3" in failed.stderr
+        assert "Traceback" not in failed.stderr
+        assert not any(image_id(f"{name}/{s}:current") for s in "abc")
+        dockerfile.write_text(OTHER_DOCKERFILE)
+        result = dockyard("-f", str(tmp_path / "fleet.yaml"), "build", env=OFFLINE, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out = " ".join((result.stdout + result.stderr).split())
+        for svc in "abc":
+            assert f"service {svc}: built in " in out and "(one build of 3 images)" in out
+            assert image_id(f"{name}/{svc}:current")
+        said = subprocess.run(["docker", "run", "--rm", f"{name}/b:current", "python3",
+                               "app.py"], capture_output=True, text=True, timeout=120)
+        assert said.stdout.strip() == "b"
+    finally:
+        ids = subprocess.run(["docker", "images", "-q", "--filter", f"reference={name}/*"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)

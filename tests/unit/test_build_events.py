@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 
-from dockyard.engine.build import ImageEvent, _priorities, repo_of
+from dockyard.engine.build import BATCH, ImageEvent, _priorities, _take, repo_of
+from dockyard.plan.model import BuildStep
 
 
 def test_image_event_lines() -> None:
@@ -14,6 +15,8 @@ def test_image_event_lines() -> None:
     assert ImageEvent("family", "web", "building", 2, 7, base="q/family-base:dy-build-1").line() \
         == "family web: building on q/family-base:dy-build-1"
     assert ImageEvent("service", "api", "failed", 2, 7).line() == "service api: failed"
+    assert ImageEvent("service", "api", "built", 5, 7, 2.5, together=3).line() == (
+        "[5/7] service api: built in 2.5 s (one build of 3 images)")
 
 
 def test_repo_of_keeps_a_registry_port() -> None:
@@ -41,3 +44,25 @@ def test_priorities_put_the_family_chain_before_thin_services() -> None:
     heap = [(-rank[k][0], -rank[k][1], k) for k in ready]
     heapq.heapify(heap)
     assert [heapq.heappop(heap)[2] for _ in ready] == ["family-torch", "family-web", "service-t"]
+
+
+def test_thin_services_of_one_family_are_taken_together() -> None:
+    def step(kind: str, name: str, parent: str) -> BuildStep:
+        return BuildStep(kind, name, f"f/{name}:current", "", parent, 0)  # type: ignore[arg-type]
+
+    steps = {"family-llm": step("family", "llm", "torch")}
+    graph: dict[str, set[str]] = {"family-llm": {"family-torch"}}
+    for i in range(BATCH + 3):
+        steps[f"service-w{i:02}"] = step("service", f"w{i:02}", "web")
+        graph[f"service-w{i:02}"] = {"family-web"}
+    steps["service-t"] = step("service", "t", "torch")
+    graph["service-t"] = {"family-torch"}
+    waiting = [(0, 0, key) for key in steps if key != "family-llm"] + [(-1, -8, "family-llm")]
+    heapq.heapify(waiting)
+    assert _take(waiting, steps, graph) == ["family-llm"]  # a family goes alone, first
+    assert _take(waiting, steps, graph) == ["service-t"]  # alone on its family
+    first = _take(waiting, steps, graph)
+    assert len(first) == BATCH and all(k.startswith("service-w") for k in first)
+    rest = _take(waiting, steps, graph)
+    assert len(rest) == 3 and not waiting
+    assert sorted(first + rest) == [f"service-w{i:02}" for i in range(BATCH + 3)]
