@@ -296,13 +296,17 @@ class _Builder:
             return False
         return True
 
+    def new_ref(self, step: BuildStep) -> str:
+        """The tag this run builds `step`'s image under (retagged once every image built)."""
+        return f"{repo_of(step.image)}:{self.run_tag}"
+
     def compose_service(self, job: _Job) -> dict[str, Any]:
         """The compose `build:` entry that makes `job`'s image under this run's tag."""
         step = job.step
         family = (step.name if step.kind == "family"
                   else self.plan.services[step.name].spec.family)
         return {
-            "image": f"{repo_of(step.image)}:{self.run_tag}",
+            "image": self.new_ref(step),
             "build": {
                 "context": str(job.context),
                 "dockerfile": str(job.dockerfile),
@@ -328,8 +332,7 @@ class _Builder:
         cache)."""
         started = time.monotonic()
         if len(jobs) == 1:
-            _compose_build(self.work, f"{self.plan.fleet}-{jobs[0].target}", jobs[0].target,
-                           {jobs[0].target: self.compose_service(jobs[0])})
+            self.build_alone(jobs[0])
         else:
             name = f"batch-{jobs[0].target}"
             try:
@@ -337,11 +340,14 @@ class _Builder:
                                {job.target: self.compose_service(job) for job in jobs})
             except BuildError:
                 for job in jobs:
-                    _compose_build(self.work, f"{self.plan.fleet}-{job.target}", job.target,
-                                   {job.target: self.compose_service(job)})
+                    self.build_alone(job)
         for job in jobs:
-            job.ref = f"{repo_of(job.step.image)}:{self.run_tag}"
+            job.ref = self.new_ref(job.step)
         return time.monotonic() - started
+
+    def build_alone(self, job: _Job) -> None:
+        _compose_build(self.work, f"{self.plan.fleet}-{job.target}", job.target,
+                       {job.target: self.compose_service(job)})
 
     def promote(self) -> None:
         """Every image built: move `:current` (old one to `:prev`) and add the dated tag."""
@@ -510,13 +516,14 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     batch = running.pop(future)
-                    for job in batch:
-                        try:
-                            seconds = future.result()
-                        except BaseException as exc:  # re-raised once the others have ended
-                            failure = failure or exc
+                    try:
+                        seconds = future.result()
+                    except BaseException as exc:  # re-raised once the others have ended
+                        failure = failure or exc
+                        for job in batch:
                             event(job, "failed")
-                            continue
+                        continue
+                    for job in batch:
                         builder.built.append(job)
                         report.built.append(job.target)
                         report.seconds[job.target] = round(seconds, 1)
