@@ -147,6 +147,26 @@ def test_push_remove_then_up_pulls_back_and_runs(registry: str, tiny_fleet: tupl
     down = dockyard("-f", str(manifest), "-p", project, "down", env=env)
     assert down.returncode == 0, down.stderr[-2000:]
 
+    # A changed service: its old image becomes `:prev`, and push sends it along (with its
+    # dated tag), so the registry holds what a rollback goes back to.
+    (manifest.parent / "services" / "echo" / "index.html").write_text("ok, again\n")
+    rebuilt = dockyard("-f", str(manifest), "build", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    again = dockyard("-f", str(manifest), "push", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    prev = f"{registry}/{name}/echo:prev"
+    assert f"pushing {prev}" in again.stderr + again.stdout
+    tags = set(_get(f"http://{registry}/v2/{name}/echo/tags/list")["tags"])  # type: ignore[arg-type]
+    assert {"current", "prev"} <= tags and sum(bool(re.fullmatch(r"\d{8}-\w+", t))
+                                               for t in tags) >= 1, tags
+    _remove([prev])
+    pulled_prev = subprocess.run(["docker", "pull", "--quiet", prev], capture_output=True,
+                                 text=True)
+    assert pulled_prev.returncode == 0, pulled_prev.stderr
+    prev_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", prev],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert prev_id == ids[service]  # the first build's image
+
 
 def test_unreachable_registry_is_one_sentence(engine: None, tmp_path: Path,
                                               project: str) -> None:

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from dockyard.engine.build import PREV_TAG, repo_of
 from dockyard.engine.client import docker
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, ManifestError
@@ -95,10 +96,15 @@ def image_tags(ref: str) -> list[str]:
 
 
 def push(fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
-    """Push every image the plan builds, each with all its tags, to the fleet's registry."""
+    """Push every image the plan builds, each with all its tags, to the fleet's registry;
+    and the image before it (`:prev`, with its dated tag) where there is one, so that the
+    registry holds what a rollback goes back to."""
     registry = require_registry(fleet)
     refs = {step.image: image_tags(step.image) for step in plan.builds}
     missing = sorted(ref for ref, tags in refs.items() if not tags)
+    for step in plan.builds:
+        refs[step.image] += [t for t in image_tags(f"{repo_of(step.image)}:{PREV_TAG}")
+                             if t not in refs[step.image]]
     if missing:
         raise EngineError(f"{len(missing)} image(s) of fleet {fleet.spec.fleet} are not built: "
                           + ", ".join(missing), fix="run `dockyard build` first")
