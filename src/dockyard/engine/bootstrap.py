@@ -41,30 +41,70 @@ def bootstrap_tag(packages: Iterable[str], arch: str = "amd64") -> str:
     return f"{REPO}:{SUITE}-{digest}"
 
 
-def image_exists(ref: str) -> bool:
+def image_exists(ref: str, arch: str = "") -> bool:
+    """`ref` is here (and, when `arch` is given, is an image for that architecture)."""
     from docker.errors import ImageNotFound
 
     try:
-        docker().images.get(ref)
+        image = docker().images.get(ref)
     except ImageNotFound:
         return False
-    return True
+    return not arch or image.attrs.get("Architecture") == arch
 
 
-def try_pull(ref: str) -> str:
-    """Pull `ref`; return "" on success, else the engine's reason in one line."""
+def try_pull(ref: str, arch: str = "") -> str:
+    """Pull `ref` (for `arch` when given); return "" on success, else the engine's reason in
+    one line."""
     from docker.errors import APIError
 
     repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
     try:
-        docker().images.pull(repo, tag=tag)
+        docker().images.pull(repo, tag=tag, platform=f"linux/{arch}" if arch else None)
     except APIError as exc:
         return str(exc.explanation or exc).splitlines()[0]
     return ""
 
 
+# binfmt_misc entries through which the kernel runs another architecture's programs (QEMU).
+_BINFMT = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
+
+
+def emulation_problem(arch: str, native: str, binfmt: Path = BINFMT_DIR) -> str:
+    """Why this engine cannot build `arch` images, or "". A foreign architecture's RUN steps
+    run under QEMU: its binfmt entry must be enabled with the F flag (the interpreter is
+    opened when registered, so it works inside containers that do not have it)."""
+    if arch == native:
+        return ""
+    entry = binfmt / _BINFMT[arch]
+    try:
+        text = entry.read_text()
+    except OSError:
+        return f"no QEMU for {arch} is registered with the kernel ({entry} is missing)"
+    flags = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                  if line.startswith("flags:")), "")
+    if not text.startswith("enabled") or "F" not in flags:
+        return f"{entry} is not enabled with the F flag (flags: {flags or 'none'})"
+    return ""
+
+
+_ROOT_DOCKERFILE = """\
+# dockyard bootstrap: Debian {suite} minbase, made with mmdebstrap (no registry needed).
+FROM scratch
+ADD root.tar /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+LABEL org.opencontainers.image.description="dockyard bootstrap: {suite} minbase + {packages}"
+CMD ["/bin/bash"]
+"""
+
+
 def bootstrap_base(packages: Iterable[str], arch: str = "amd64") -> str:
-    """Build (once) a bookworm minbase image with `packages` baked in; return its tag."""
+    """Build (once) a bookworm minbase image for `arch` with `packages` baked in; return its
+    tag. The root file system becomes an image through a build (`FROM scratch`, `ADD`) rather
+    than `docker import`, which gives the image the engine's own architecture whatever the
+    files are."""
+    from dockyard.engine.composebuild import compose_build
+
     tag = bootstrap_tag(packages, arch)
     if image_exists(tag):
         return tag
@@ -75,15 +115,14 @@ def bootstrap_base(packages: Iterable[str], arch: str = "amd64") -> str:
              "--include=" + ",".join(wanted),
              "--aptopt=APT::Install-Recommends \"false\"",
              "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/* \"$1\"/var/cache/apt/*.bin",
-             SUITE, str(tar)], timeout=1800, env={"TMPDIR": tmp})
+             SUITE, str(tar)], timeout=3600, env={"TMPDIR": tmp})
         if not tar.is_file() or os.path.getsize(tar) == 0:
             raise EngineError("mmdebstrap wrote no root file system",
                               fix="run it by hand to see why: mmdebstrap --variant=minbase "
                                   f"{SUITE} /tmp/out.tar")
-        run(["docker", "import",
-             "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "--change", "ENV LANG=C.UTF-8",
-             "--change", 'CMD ["/bin/bash"]',
-             "--message", f"dockyard bootstrap: {SUITE} minbase + {' '.join(wanted)}",
-             str(tar), tag], timeout=900)
+        (Path(tmp) / "Dockerfile").write_text(
+            _ROOT_DOCKERFILE.format(suite=SUITE, packages=" ".join(wanted)))
+        compose_build(Path(tmp), "dockyard-bootstrap", "bootstrap", {"bootstrap": {
+            "image": tag, "platform": f"linux/{arch}",
+            "build": {"context": tmp, "dockerfile": "Dockerfile"}}})
     return tag

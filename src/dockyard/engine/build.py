@@ -24,13 +24,13 @@ from typing import Any
 
 from dockyard.engine import bootstrap
 from dockyard.engine.client import docker
+from dockyard.engine.composebuild import compose_build
 from dockyard.engine.lock import Indexes, lock_all, where_of, written_platforms
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
 from dockyard.errors import BuildError, DockyardError, ManifestError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import BuildStep, Plan
-from dockyard.render.compose import dump_yaml
 from dockyard.render.dockerfile import (
     LOCK_FILE,
     cuda_stack_problem,
@@ -118,15 +118,18 @@ def image_labels(ref: str) -> dict[str, str]:
     return dict(labels or {})
 
 
-def resolve_bases(plan: Plan, *, say: Say, arch: str = "amd64") -> dict[str, str]:
+def resolve_bases(plan: Plan, *, say: Say, arch: str = "amd64",
+                  foreign: bool = False) -> dict[str, str]:
     """External base -> the image to build on: itself when present or pullable, else a
     bookworm base bootstrapped with mmdebstrap (and we say so)."""
     roots = [s for s in plan.builds if s.kind == "family" and not s.parent]
     missing: dict[str, str] = {}
     for step in roots:
-        if step.base in missing or bootstrap.image_exists(step.base):
+        # Present for this architecture, or pulled for it (a pull for another architecture
+        # than the engine's moves the local tag to that variant, as `docker pull` does).
+        if step.base in missing or bootstrap.image_exists(step.base, arch):
             continue
-        reason = bootstrap.try_pull(step.base)
+        reason = bootstrap.try_pull(step.base, arch)
         if reason:
             missing[step.base] = reason
     if not missing:
@@ -146,7 +149,8 @@ def resolve_bases(plan: Plan, *, say: Say, arch: str = "amd64") -> dict[str, str
         say(f"{base} cannot be pulled ({reason}); building on {tag}, Debian {bootstrap.SUITE} "
             f"made with mmdebstrap{bootstrap.caveat(base)}")
     if not bootstrap.image_exists(tag):
-        say(f"bootstrapping {tag} with mmdebstrap (about a minute, once)")
+        say(f"bootstrapping {tag} with mmdebstrap for {arch} "
+            f"({'a few minutes under QEMU' if foreign else 'about a minute'}, once)")
         bootstrap.bootstrap_base(packages, arch)
     return dict.fromkeys(missing, tag)
 
@@ -307,6 +311,7 @@ class _Builder:
                   else self.plan.services[step.name].spec.family)
         return {
             "image": self.new_ref(step),
+            "platform": f"linux/{self.arch}",
             "build": {
                 "context": str(job.context),
                 "dockerfile": str(job.dockerfile),
@@ -336,7 +341,7 @@ class _Builder:
         else:
             name = f"batch-{jobs[0].target}"
             try:
-                _compose_build(self.work, f"{self.plan.fleet}-{name}", name,
+                compose_build(self.work, f"{self.plan.fleet}-{name}", name,
                                {job.target: self.compose_service(job) for job in jobs})
             except BuildError:
                 for job in jobs:
@@ -346,7 +351,7 @@ class _Builder:
         return time.monotonic() - started
 
     def build_alone(self, job: _Job) -> None:
-        _compose_build(self.work, f"{self.plan.fleet}-{job.target}", job.target,
+        compose_build(self.work, f"{self.plan.fleet}-{job.target}", job.target,
                        {job.target: self.compose_service(job)})
 
     def promote(self) -> None:
@@ -389,7 +394,14 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
     write_render(fleet, plan, state)
-    arch = arch or engine_arch()
+    native = engine_arch()
+    arch = arch or native
+    problem = bootstrap.emulation_problem(arch, native)
+    if problem:
+        raise BuildError(f"this engine runs {native} programs, and building {arch} images runs "
+                         f"{arch} ones: {problem}",
+                         fix="run scripts/install-engine.sh --qemu (QEMU user emulation, "
+                             f"registered with the kernel), or build on an {arch} machine")
     plan = with_service_layers(plan)  # a service's own requirements: a thin family under it
     for name in plan.families:
         wanted = written_platforms(plan, name)
@@ -401,8 +413,8 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
     indexes = indexes or Indexes.from_host()
     machines = sorted({m.arch for m in fleet.spec.machines.values()})
     if arch not in machines:
-        say(f"this engine builds {arch} images; the fleet's machines are {', '.join(machines)}:"
-            " these images run here, not there")
+        say(f"building {arch} images; the fleet's machines are {', '.join(machines)}: these "
+            f"images do not run there (`dockyard build --platform {machines[0]}` makes theirs)")
     locked = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch], also=arch)
     report.locks_made = locked.made
     findings = list(locked.findings)
@@ -413,7 +425,7 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
     if findings:
         raise ManifestError("\n".join(str(f) for f in findings)
                             + "\n(nothing was built: fix these, then run again)")
-    report.substituted = resolve_bases(plan, say=say, arch=arch)
+    report.substituted = resolve_bases(plan, say=say, arch=arch, foreign=arch != native)
     builder = _Builder(fleet, plan, state, say=say, now=now or datetime.now(UTC),
                        substitutes=report.substituted, arch=arch, force=force,
                        only_missing=only_missing)
@@ -533,26 +545,6 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
             wait(running)
     if failure is not None:
         raise failure
-
-
-def _compose_build(work: Path, project: str, name: str, services: dict[str, Any]) -> None:
-    folder = work / "compose"
-    folder.mkdir(parents=True, exist_ok=True)
-    compose_file = folder / f"{name}.yaml"
-    compose_file.write_text(dump_yaml({"name": project, "services": services}))
-    log = work / f"{name}.log"
-    argv = ["docker", "compose", "-f", str(compose_file), "build", *services]
-    result = run(argv, check=False, timeout=3600, env={"BUILDKIT_PROGRESS": "plain"})
-    # BuildKit's step output goes to stdout, compose's verdict to stderr: keep both.
-    text = result.stdout + result.stderr
-    log.write_text(text)
-    if result.returncode != 0:
-        lines = [ln for ln in text.strip().splitlines() if "level=warning" not in ln]
-        tail = "\n".join(lines[-20:])
-        raise BuildError(
-            f"building {name} failed; last lines:\n{tail}",
-            fix=f"fix the step shown above; the whole log is in {log}",
-            command=argv, returncode=result.returncode, stderr=text)
 
 
 def rollback(plan: Plan, services: list[str] | None = None) -> list[tuple[str, str, str]]:
