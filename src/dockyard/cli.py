@@ -373,7 +373,8 @@ def fetch(ctx: typer.Context,
 def rollback(ctx: typer.Context,
              services: list[str] = typer.Argument(None, help="Services (default: every "
                                                   "built one).")) -> None:
-    """Put each service's `:prev` image back as `:current` and run `up` again."""
+    """Put each service's `:prev` image back as `:current` and run `up` again (pulling `:prev`
+    from the fleet's `registry:` where it is not here)."""
     from dockyard.engine.build import rollback as swap
     from dockyard.engine.deploy import up as deploy_up
 
@@ -382,6 +383,14 @@ def rollback(ctx: typer.Context,
     if unknown:
         raise ManifestError(f"unknown service {unknown[0]!r}",
                             fix="one of: " + ", ".join(sorted(plan.services)))
+    if fleet.spec.registry.strip():  # a machine that never built them: `:prev` is there
+        from dockyard.engine.build import PREV_TAG, image_id, repo_of
+        from dockyard.engine.registry import pull_missing
+
+        names = services or sorted(n for n, sp in plan.services.items() if sp.built)
+        refs = {f"{repo_of(plan.services[n].image)}:{PREV_TAG}" for n in names
+                if plan.services[n].built}
+        pull_missing(fleet, sorted(r for r in refs if not image_id(r)), say=_say)
     for name, old, new in swap(plan, services or None):
         out.print(f"{name}: current is now {new[7:19]} (was {old[7:19] or 'none'})",
                   highlight=False)
@@ -393,7 +402,7 @@ def rollback(ctx: typer.Context,
 
 @app.command()
 def push(ctx: typer.Context) -> None:
-    """Push every built image (its dated tag and :current) to the fleet's `registry:`."""
+    """Push every built image (its dated tag, :current, and :prev) to the fleet's `registry:`."""
     from dockyard.engine.registry import push as push_images
 
     fleet, plan = _load(ctx.obj)

@@ -159,13 +159,18 @@ def test_push_remove_then_up_pulls_back_and_runs(registry: str, tiny_fleet: tupl
     tags = set(_get(f"http://{registry}/v2/{name}/echo/tags/list")["tags"])  # type: ignore[arg-type]
     assert {"current", "prev"} <= tags and sum(bool(re.fullmatch(r"\d{8}-\w+", t))
                                                for t in tags) >= 1, tags
+    # A machine that has only the new image: `rollback` pulls `:prev` and runs it.
     _remove([prev])
-    pulled_prev = subprocess.run(["docker", "pull", "--quiet", prev], capture_output=True,
-                                 text=True)
-    assert pulled_prev.returncode == 0, pulled_prev.stderr
-    prev_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", prev],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    assert prev_id == ids[service]  # the first build's image
+    back = dockyard("-f", str(manifest), "-p", project, "rollback", "echo", env=env)
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert f"pulling {prev}" in back.stderr
+    now = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", service],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert now == ids[service]  # the first build's image is current again, and running
+    ps = dockyard("-f", str(manifest), "-p", project, "ps", "--format", "json", env=env)
+    assert [(r["service"], r["health"]) for r in json.loads(ps.stdout)] == [("echo", "healthy")]
+    down = dockyard("-f", str(manifest), "-p", project, "down", env=env)
+    assert down.returncode == 0, down.stderr[-2000:]
 
 
 def test_unreachable_registry_is_one_sentence(engine: None, tmp_path: Path,
