@@ -149,3 +149,27 @@ def test_cuda_torch_wheels_on_a_plain_base_are_fine() -> None:
     plain = CUDA_ON_CUDA.replace('    torch: "2.7.0"\n', "")
     no_torch = loads(plain, environ={})
     assert cuda_stack_problem(plan(no_torch), "torch") == ""
+
+
+OLD_PYTHON = """\
+fleet: old
+machines: {box: {arch: amd64}}
+families:
+  legacy: {from: "python:PY-slim", requirements: [six]}
+services:
+  app: {family: legacy, build: app, command: [python3, app.py]}
+"""
+
+
+def test_the_pip_that_installs_suits_the_images_python() -> None:
+    from dockyard.render.dockerfile import pip_for
+
+    assert pip_for("3.11.2").version == "26.2.1" and pip_for("3.10").version == "26.2.1"
+    assert pip_for("3.9").version == "25.0.1" and pip_for("3.8.18").version == "25.0.1"
+    assert pip_for("").version == "26.2.1"  # unknown: the newest
+    new = _render(OLD_PYTHON.replace("PY", "3.12"))["families/legacy/Dockerfile"]
+    assert new.count("pip-26.2.1-py3-none-any.whl/pip") == 2  # builder and runtime
+    old = _render(OLD_PYTHON.replace("PY", "3.9"))["families/legacy/Dockerfile"]
+    assert old.count("pip-25.0.1-py3-none-any.whl/pip") == 2 and "26.2.1" not in old
+    with pytest.raises(ManifestError, match=r"Python 3\.7 is older than any pip"):
+        _render(OLD_PYTHON.replace("PY", "3.7"))

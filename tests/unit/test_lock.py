@@ -311,3 +311,20 @@ def test_families_pinning_different_versions_of_one_package_both_get_their_wheel
     batches = _batches([(p, "old") for p in pins.values()] + [(p, "top") for p in pins2.values()])
     assert [[f"{p.name}=={p.version}" for p, _ in b] for b in batches] == [
         ["six==1.17.0", "zipp==3.23.0", "idna==3.20"], ["zipp==4.1.0"]]
+
+
+def test_fetch_takes_the_pip_that_suits_the_familys_python(tmp_path: Path) -> None:
+    from dockyard.engine.wheels import fetch
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text("fleet: locktest\nmachines: {box: {arch: amd64}}\nfamilies:\n"
+                    "  old: {from: 'python:3.9-slim', requirements: [six]}\n"
+                    "services:\n  app: {family: old, build: app}\n")
+    fleet = load(path)
+    the_plan = plan(fleet)
+    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=OFFLINE)
+    # This machine's wheel folder has six and pip 26.2.1 (Python >= 3.10), not pip 25.0.1.
+    [finding] = report.findings
+    assert finding.message.startswith("no wheel of pip==25.0.1 (with which dockyard installs")
+    assert report.downloaded == 1  # six

@@ -39,11 +39,11 @@ from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.render.dockerfile import (
     LOCK_FILE,
-    PIP_SHA256,
-    PIP_VERSION,
-    PIP_WHEEL,
+    PIPS,
     WHEELS_DIR,
+    PipTool,
     own_requirements,
+    pip_for,
     with_service_layers,
 )
 
@@ -53,7 +53,13 @@ _CONFIG_LINE = re.compile(r"^(?:global|:env:|install|download|wheel)\.([a-z-]+)=
 _HASHES = ".sha256.json"
 
 
-PIP = Pin("pip", PIP_VERSION, (PIP_SHA256,), f"pip=={PIP_VERSION} --hash={PIP_SHA256}\n")
+# The pips dockyard installs with (never into the images), as pins to fetch and stage.
+TOOL_PINS = {tool.version: Pin("pip", tool.version, (tool.sha256,),
+                               f"pip=={tool.version} --hash={tool.sha256}\n") for tool in PIPS}
+
+
+def tool_pin(tool: PipTool) -> Pin:
+    return TOOL_PINS[tool.version]
 
 
 @dataclass
@@ -172,8 +178,8 @@ def fetch(fleet: Fleet, plan: Plan, state: Path, *, indexes: Indexes | None = No
                     group[key] = (pin, step.name)
     for (platform, python), pins in sorted(wanted.items()):
         # The pip the images install with (never into them), beside the family's wheels.
-        pins.setdefault(f"pip=={PIP_VERSION} (dockyard's)",
-                        (PIP, next(iter(pins.values()))[1]))
+        tool = tool_pin(pip_for(python))
+        pins.setdefault(f"pip=={tool.version} (dockyard's)", (tool, next(iter(pins.values()))[1]))
         dest = wheelhouse(state, platform)
         dest.mkdir(parents=True, exist_ok=True)
         have = hashes_of(dest)
@@ -221,12 +227,13 @@ def _one_by_one(fleet: Fleet, plan: Plan, pins: list[tuple[Pin, str]], dest: Pat
             fam, where = requirement_where(fleet, plan, family, pin.name)
             reason = [ln for ln in exc.stderr.splitlines() if "ERROR" in ln]
             why = reason[-1].split("ERROR:", 1)[-1].strip() if reason else "not found"
-            if pin is PIP:  # no family asked for it: dockyard installs with it
+            if pin is TOOL_PINS.get(pin.version):  # no family asked for it: dockyard's own
                 findings.append(Finding(
                     "DY304", Severity.ERROR, where_of(fleet, plan, family),
-                    f"no wheel of pip=={PIP_VERSION} (with which dockyard installs every "
+                    f"no wheel of pip=={pin.version} (with which dockyard installs every "
                     f"family's wheels) in the indexes: {why}",
-                    f"add an index or --find-links folder that has {PIP_WHEEL} (PyPI has it)"))
+                    f"add an index or --find-links folder that has pip-{pin.version}-py3-none-"
+                    "any.whl (PyPI has it)"))
                 continue
             findings.append(Finding(
                 "DY304", Severity.ERROR, where,
@@ -248,7 +255,7 @@ def stage_family(fleet: Fleet, plan: Plan, state: Path, family: str, platform: s
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    for pin in [*pins.values(), PIP]:
+    for pin in [*pins.values(), tool_pin(pip_for(python_of(fleet, plan, family)))]:
         name = next((have[h] for h in pin.hashes if h in have), "")
         if not name:
             raise ManifestError(

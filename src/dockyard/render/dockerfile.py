@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from dockyard.errors import ManifestError
 from dockyard.manifest.models import FamilySpec, ServiceSpec
@@ -24,13 +24,46 @@ VENV = "/opt/venv"
 TINI = "/usr/bin/tini"
 LOCK_FILE = "requirements.lock"  # the family's locked delta, written into its build context
 WHEELS_DIR = "wheels"  # that delta's wheels, linked from the wheelhouse into the context
-# The pip that checks and installs a family's wheels. It runs from its own wheel (Python runs a
-# package from a zip, as ensurepip does) and is never installed: the images carry no pip, and
-# no venv pays for ensurepip compiling pip (4-5 s a family). `dockyard fetch` puts it, checked
-# against this sha256 (PyPI's), into the wheelhouse beside the locked wheels.
-PIP_VERSION = "26.2.1"
-PIP_WHEEL = f"pip-{PIP_VERSION}-py3-none-any.whl"
-PIP_SHA256 = "sha256:71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e"
+
+
+@dataclass(frozen=True)
+class PipTool:
+    """The pip that checks and installs a family's wheels. It runs from its own wheel (Python
+    runs a package from a zip, as ensurepip does) and is never installed: the images carry no
+    pip, and no venv pays for ensurepip compiling pip (4-5 s a family). `dockyard fetch` puts
+    it, checked against this sha256 (PyPI's), into the wheelhouse beside the locked wheels."""
+
+    version: str
+    sha256: str
+    oldest_python: tuple[int, int]
+
+    @property
+    def wheel(self) -> str:
+        return f"pip-{self.version}-py3-none-any.whl"
+
+
+# Newest first; pip 26 needs Python 3.10, pip 25.0 is the last for 3.8 and 3.9.
+PIPS = (
+    PipTool("26.2.1", "sha256:71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e",
+            (3, 10)),
+    PipTool("25.0.1", "sha256:c46efd13b6aa8279f33f2864459c8ce587ea6a1a59ee20de055868d8f7688f7f",
+            (3, 8)),
+)
+
+
+def pip_for(python: str) -> PipTool:
+    """The pip dockyard installs with into an image of Python `python` ("" = unknown: the
+    newest)."""
+    parts = tuple(int(p) for p in python.split(".")[:2] if p.isdigit())
+    if len(parts) < 2:
+        return PIPS[0]
+    for tool in PIPS:
+        if parts >= tool.oldest_python:
+            return tool
+    raise ManifestError(f"Python {python} is older than any pip dockyard installs with "
+                        f"(Python {'.'.join(map(str, PIPS[-1].oldest_python))} or newer)",
+                        fix="base the family on a newer Python, or set `python:` if the image "
+                            "has a newer one")
 # CUDA runtime bases: torch's CUDA wheels bring their own CUDA libraries (nvidia-* wheels).
 _CUDA_BASE = re.compile(r"^(?:[^/]+/)*nvidia/cuda(?::|$)|^nvcr\.io/nvidia/cuda(?::|$)")
 _TORCH_REQ = re.compile(r"^\s*torch\s*(?:\[.*\])?\s*(?:[=<>!~;@ ]|$)", re.IGNORECASE)
@@ -140,8 +173,9 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
                             "debian:bookworm-slim; the torch wheels bring CUDA with them")
     reqs = own_requirements(fam)
     lines = [_title("family", step.name, plan.fleet), f"ARG BASE_IMAGE={step.base}", ""]
+    python = family_python(plan, step.name)
+    pip = pip_for(python).wheel if reqs else ""
     if reqs:
-        python = family_python(plan, step.name)
         lines += [
             "# builder: every wheel of this family's lock, checked against its sha256, offline.",
             "# Nothing of this stage reaches the image but the checked wheels.",
@@ -149,7 +183,7 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
             f"RUN --mount=type=bind,source={WHEELS_DIR},target=/wheels \\",
             f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
             *([f"    {_python_guard(python)} \\"] if python else []),
-            f"    {'&& ' if python else ''}python3 /wheels/{PIP_WHEEL}/pip download --no-index "
+            f"    {'&& ' if python else ''}python3 /wheels/{pip}/pip download --no-index "
             "--no-deps \\",
             "      --require-hashes --no-cache-dir --disable-pip-version-check \\",
             "      --find-links /wheels \\",
@@ -189,8 +223,8 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
         lines += [
             "RUN --mount=type=bind,from=builder,source=/tmp/verified,target=/wheels \\",
             f"    --mount=type=bind,source={LOCK_FILE},target=/tmp/{LOCK_FILE} \\",
-            f"    --mount=type=bind,source={WHEELS_DIR}/{PIP_WHEEL},target=/tmp/{PIP_WHEEL} \\",
-            f"    {VENV}/bin/python /tmp/{PIP_WHEEL}/pip install --no-index --no-deps \\",
+            f"    --mount=type=bind,source={WHEELS_DIR}/{pip},target=/tmp/{pip} \\",
+            f"    {VENV}/bin/python /tmp/{pip}/pip install --no-index --no-deps \\",
             "      --require-hashes --no-cache-dir --disable-pip-version-check \\",
             "      --find-links /wheels \\",
             f"      -r /tmp/{LOCK_FILE}",
