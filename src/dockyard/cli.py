@@ -655,15 +655,12 @@ def bootstrap_base(packages: list[str] = typer.Argument(None, help="Extra Debian
                    ) -> None:
     """Make a Debian bookworm base image (python3, tini) with mmdebstrap: no registry needed."""
     from dockyard.engine.bootstrap import bootstrap_base as make
-    from dockyard.engine.bootstrap import emulation_problem
+    from dockyard.engine.bootstrap import require_emulation
     from dockyard.engine.build import engine_arch
 
     native = engine_arch()
     arch = _platform(platform) or native
-    problem = emulation_problem(arch, native)
-    if problem:
-        raise DockyardError(f"a {arch} base on this {native} engine needs QEMU: {problem}",
-                            fix="run scripts/install-engine.sh --qemu")
+    require_emulation(arch, native)
     tag = make(packages or [], arch)
     out.print(f"base image ready: {tag} ({arch})", highlight=False)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dockyard.engine.client import docker
 from dockyard.engine.run import run
-from dockyard.errors import EngineError
+from dockyard.errors import BuildError, EngineError
 
 REPO = "dockyard/bootstrap"
 SUITE = "bookworm"
@@ -86,6 +86,17 @@ def emulation_problem(arch: str, native: str, binfmt: Path = BINFMT_DIR) -> str:
     if not text.startswith("enabled") or "F" not in flags:
         return f"{entry} is not enabled with the F flag (flags: {flags or 'none'})"
     return ""
+
+
+def require_emulation(arch: str, native: str) -> None:
+    """Refuse, in one sentence, to make `arch` images on a `native` engine that cannot run
+    `arch` programs."""
+    problem = emulation_problem(arch, native)
+    if problem:
+        raise BuildError(f"this engine runs {native} programs, and building {arch} images runs "
+                         f"{arch} ones: {problem}",
+                         fix="run scripts/install-engine.sh --qemu (QEMU user emulation, "
+                             f"registered with the kernel), or build on an {arch} machine")
 
 
 _ROOT_DOCKERFILE = """\

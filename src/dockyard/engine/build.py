@@ -396,12 +396,7 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
     write_render(fleet, plan, state)
     native = engine_arch()
     arch = arch or native
-    problem = bootstrap.emulation_problem(arch, native)
-    if problem:
-        raise BuildError(f"this engine runs {native} programs, and building {arch} images runs "
-                         f"{arch} ones: {problem}",
-                         fix="run scripts/install-engine.sh --qemu (QEMU user emulation, "
-                             f"registered with the kernel), or build on an {arch} machine")
+    bootstrap.require_emulation(arch, native)
     plan = with_service_layers(plan)  # a service's own requirements: a thin family under it
     for name in plan.families:
         wanted = written_platforms(plan, name)
