@@ -33,8 +33,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from dockyard.errors import Location, ManifestError
-from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
+from dockyard.errors import InterpolationError, Location, ManifestError
+from dockyard.manifest.interpolate import interpolate, read_dotenv
 from dockyard.manifest.load import yaml_error
 from dockyard.units import format_size, parse_size
 
