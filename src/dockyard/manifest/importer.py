@@ -806,7 +806,8 @@ def _size(text: str) -> str | int:
     return shown if parse_size(shown) == n else n
 
 
-_PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`]*$")
+# `?` too: libyaml reads `[0?]` (ruamel's flow output) as an unfinished sequence.
+_PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`?]*$")
 
 
 def _safe(value: Any) -> Any:
