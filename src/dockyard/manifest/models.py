@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,10 +14,9 @@ from pydantic import (
     model_validator,
 )
 
+from dockyard.names import is_name, manifest_name
+from dockyard.platforms import Arch
 from dockyard.units import parse_duration, parse_size
-
-NAME = r"^[a-z0-9][a-z0-9_.-]*$"
-_NAME_RE = re.compile(NAME)
 
 Size = Annotated[int, BeforeValidator(parse_size)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -36,11 +34,11 @@ Command = Annotated[list[str], BeforeValidator(_words)]
 
 def _name(value: str) -> str:
     """Names become container, image and network names: lowercase, like Docker wants them."""
-    if not _NAME_RE.match(value):
-        hint = re.sub(r"[^a-z0-9_.-]+", "-", value.lower()).strip("-_.")
+    if not is_name(value):
+        hint = manifest_name(value)
         raise ValueError(
             f"name {value!r} must be lowercase letters, digits, '-', '_' or '.', starting with "
-            f"a letter or digit" + (f" (try {hint!r})" if _NAME_RE.match(hint) else "")
+            f"a letter or digit" + (f" (try {hint!r})" if hint else "")
         )
     return value
 
@@ -63,7 +61,7 @@ class GpuSpec(Spec):
 
 
 class MachineSpec(Spec):
-    arch: Literal["amd64", "arm64"] = "amd64"
+    arch: Arch = "amd64"
     cpus: float = Field(0, ge=0)
     memory: Size = 0
     cuda_driver: str = Field("", description="highest CUDA version the driver supports")
@@ -86,7 +84,7 @@ class FamilySpec(Spec):
     torch: str = ""
     cuda: str = ""
     python: str = ""
-    platforms: list[Literal["amd64", "arm64"]] = []
+    platforms: list[Arch] = []
     max_size: Size = Field(0, description="size budget of the image; 0: none")
 
     @field_validator("env", mode="before")
