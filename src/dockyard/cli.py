@@ -665,6 +665,21 @@ def bootstrap_base(packages: list[str] = typer.Argument(None, help="Extra Debian
     out.print(f"base image ready: {tag} ({arch})", highlight=False)
 
 
+class SchemaFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def schema(fmt: SchemaFormat = typer.Option(SchemaFormat.json, "--format",
+                                            help="json (JSON Schema) or markdown (reference)")
+           ) -> None:
+    """Print the manifest's JSON Schema (for editors) or its key reference (docs/manifest.md)."""
+    from dockyard.manifest.schema import reference_markdown, schema_text
+
+    sys.stdout.write(schema_text() if fmt is SchemaFormat.json else reference_markdown())
+
+
 @machine_app.command("detect")
 def machine_detect(name: str | None = typer.Option(None, "--name", help="Machine name.")
                    ) -> None:
