@@ -1,6 +1,6 @@
 """DY5xx: health checks and dependencies.
 
-What a health check runs inside the container is what render/health.py renders: a python3
+What a health check runs inside the container is what plan/health.py says: a python3
 probe in images built on a Python family, `curl || wget` in other images, or the user's
 `cmd`. DY503/DY504 find a probe whose program the image does not have — from what is known
 about stock images (images.KNOWN), or, once an image is built, from the set of programs the
@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Set
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.images import known
 from dockyard.checks.rules import Rule
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
+from dockyard.plan.family import chain, has_python, root_image
+from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan
-from dockyard.render.dockerfile import _family_has_python
-from dockyard.render.health import health_test
 
 CODES = {c.code: c for c in (
     Code("DY501", Severity.ERROR, "a service waits for a dependency to be healthy, but the "
@@ -106,16 +106,11 @@ def _image_facts(fleet: Fleet, plan: Plan, svc: ServiceSpec) -> tuple[bool, Set[
     if not svc.family:
         facts = known(svc.image)
         return False, facts.present, facts.absent
-    python = _family_has_python(plan, svc.family) if svc.family in plan.families else False
+    python = has_python(plan.families, svc.family)
     present: set[str] = {"python3", "python"} if python else set()
-    current = svc.family
-    root = ""
-    seen: set[str] = set()
-    while current in plan.families and current not in seen:
-        seen.add(current)
-        fam = plan.families[current]
-        present.update(a.split("=")[0] for a in fam.apt)
-        root, current = fam.from_, fam.from_
+    for fam in chain(plan.families, svc.family):
+        present.update(a.split("=")[0] for a in plan.families[fam].apt)
+    root = root_image(plan.families, svc.family)
     facts = known(root)
     return python, present | facts.present, facts.absent - present
 
@@ -135,7 +130,7 @@ def programs_to_look_for(fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
     image (e.g. `command -v` in a throw-away container) and pass back to health_binaries."""
     wanted: dict[str, set[str]] = {}
     for name, svc in sorted(fleet.spec.services.items()):
-        python = (svc.family in plan.families and _family_has_python(plan, svc.family))
+        python = has_python(plan.families, svc.family)
         for _, probe in _probes(name, svc):
             if not _probeable(probe):
                 continue
