@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.lock import Indexes, lock_all, lock_path, parse_lock, python_of
+from dockyard.engine.lock import lock_all, lock_path, parse_lock, python_of
+from dockyard.engine.pip import Indexes
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import load
 from dockyard.plan import plan

@@ -79,7 +79,7 @@ def write_layered_fleet(folder: Path) -> Path:
 
 
 def test_a_services_own_requirements_are_a_layer_on_its_family(tmp_path: Path) -> None:
-    from dockyard.render.dockerfile import with_service_layers
+    from dockyard.plan.family import with_service_layers
 
     layered = with_service_layers(plan(load(write_layered_fleet(tmp_path))))
     step = layered.step("app", "service")
@@ -90,7 +90,7 @@ def test_a_services_own_requirements_are_a_layer_on_its_family(tmp_path: Path) -
 
 def test_torch_and_cuda_fields_pick_the_pytorch_index(tmp_path: Path) -> None:
     from dockyard.engine.lock import torch_index
-    from dockyard.render.dockerfile import own_requirements
+    from dockyard.plan.family import own_requirements
 
     path = write_fleet(tmp_path, "  gpu: {from: 'ubuntu:24.04', torch: '2.7.0', cuda: '12.8'}\n"
                        "  cpu: {from: 'ubuntu:24.04', torch: '2.7.0'}\n"
