@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.manifest.models import ServiceSpec
-from dockyard.render.health import health_port, health_test
+from dockyard.plan.health import health_port, health_test
 
 Probe = Callable[[Any, ServiceSpec], tuple[bool, str]]
 
