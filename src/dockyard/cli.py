@@ -518,7 +518,7 @@ def _preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None) -> Non
     from dockyard.checks import Severity
     from dockyard.checks import check as run_checks
 
-    programs = _image_programs(images, fleet, plan) if images else None
+    programs = _image_programs(images, fleet, plan) if images is not None else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
     if errors:
         raise FindingsError(errors)
