@@ -263,7 +263,7 @@ def render(ctx: typer.Context,
         kube = render_kubernetes(fleet, plan)
         files = {f"{kube.folder}/{rel}": content for rel, content in kube.files.items()}
         for line in kube.lost:  # what the manifest asks and Kubernetes cannot do
-            err.print(f"[yellow]kubernetes:[/yellow] {line}", highlight=False)
+            err.print(f"[yellow]kubernetes:[/yellow] {line}", highlight=False, soft_wrap=True)
     else:
         files = render_all(fleet, plan, text,
                            os.path.relpath(fleet.root.resolve(), output.resolve()))
