@@ -34,9 +34,12 @@ How the manifest maps, and why:
   `cpus`/`memory`, so the scheduler reserves what dockyard's placement counted.
 - **Secrets.** A variable is a secret when the manifest requires it (`${VAR:?}`) or its name
   says so (DY702's PASSWORD, TOKEN, ...). Its value never lands in a file: `secret.yaml` lists
-  the key names, an env value that is the secret becomes `secretKeyRef`, and one that embeds it
-  (a URL, a command line) reads it through Kubernetes' `$(VAR)` expansion; an exec probe, which
-  Kubernetes does not expand, reads it from the environment under /bin/sh.
+  the key names (and is left out of kustomization.yaml, so applying never blanks the real one),
+  an env value that is the secret becomes `secretKeyRef`, and one that embeds it (a URL, a
+  command line) reads it through Kubernetes' `$(VAR)` expansion of a variable holding it
+  (`DOCKYARD_SECRET_<VAR>` unless one already does); an exec probe, which Kubernetes does not
+  expand, reads that variable under /bin/sh. Other `$` are escaped as `$$`. A secret where
+  Kubernetes cannot read one (an image name, a mount, a supervised agent's command) is refused.
 - **Container groups** (`agents:`) run under dockyard's supervisor as with compose (a ConfigMap
   holds it); `shareProcessNamespace` stands in for compose's `init: true`. **Profiles** have no
   equivalent: such services are rendered with `replicas: 0` (lost, with the command to scale up).
@@ -246,6 +249,10 @@ class _Renderer:
                 if _is_secret(name):
                     named.add(name)
         self.secrets = frozenset(self.required | named)
+        self.raw_of: dict[str, list[Path_]] = {}  # service -> its paths written with a `$`
+        for at in fleet.raw:
+            if len(at) > 2 and at[0] == "services":
+                self.raw_of.setdefault(str(at[1]), []).append(at)
         self.used_secrets: set[str] = set()
         self.handled: set[Path_] = set()
         self.lost: list[str] = []
@@ -638,11 +645,11 @@ class _Container:
         container: dict[str, Any] = {"name": name_of(name), "image": sp.image}
         if sp.built:
             container["imagePullPolicy"] = "IfNotPresent"  # :current is loaded or pulled once
-        has_secret_command = any(_has_secret(r, p) for p in r.fleet.raw
-                                 if p[:3] == (*at, "command"))
+        raw = r.raw_of.get(name, [])
+        has_secret_command = any(_has_secret(r, p) for p in raw if p[:3] == (*at, "command"))
         if svc.agents:
             # The supervisor runs these as written: no Kubernetes expansion reaches them.
-            for p in r.fleet.raw:
+            for p in raw:
                 if (p[:3] in ((*at, "command"), (*at, "entrypoint"), (*at, "health"))
                         or (p[:3] == (*at, "agents") and len(p) > 4 and p[4] != "env")
                         ) and _has_secret(r, p):
