@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dockyard.errors import DockyardError, ManifestError
+from dockyard.errors import DockyardError, ExitCode, FindingsError, ManifestError
 
 if TYPE_CHECKING:
     from dockyard.engine.build import ImageEvent
@@ -521,8 +521,7 @@ def _preflight(fleet: Fleet, plan: Plan, *, images: bool = False) -> None:
     programs = _image_programs(fleet, plan) if images else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
     if errors:
-        raise ManifestError("\n".join(str(f) for f in errors)
-                            + "\n(nothing was started: fix these, then run again)")
+        raise FindingsError(errors)
 
 
 @app.command()
@@ -710,7 +709,8 @@ def machine_detect(name: str | None = typer.Option(None, "--name", help="Machine
 
 
 def main() -> None:
-    """Entry point: one clear line per problem and a documented exit code, no traceback."""
+    """Entry point: one clear message per problem and the exit code errors.EXIT_CODES lists
+    for it, no traceback."""
     from rich.markup import escape
 
     try:
@@ -719,14 +719,14 @@ def main() -> None:
         # Escaped, no emoji: a message quotes the user's text (`[/x]` is not markup) and
         # locations (`fleet.yaml:100:3` is not the :100: emoji).
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, emoji=False)
-        sys.exit(exc.exit_code)
+        sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         err.print("interrupted: what already started was left as it is; `dockyard ps` shows it")
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:
         if os.environ.get("DOCKYARD_DEBUG"):
             raise
         err.print(f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} "
                   "(a dockyard bug: rerun with DOCKYARD_DEBUG=1 and report the traceback)",
                   highlight=False, emoji=False)
-        sys.exit(70)
+        sys.exit(int(ExitCode.INTERNAL))
