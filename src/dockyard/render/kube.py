@@ -60,17 +60,19 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from dockyard.checks.ports import WILDCARD
-from dockyard.checks.security import _is_secret
 from dockyard.errors import ManifestError
 from dockyard.manifest.interpolate import _BRACED, _TOKEN
 from dockyard.manifest.load import Fleet, Path_
 from dockyard.manifest.models import AgentSpec, HealthSpec, PortSpec, ServiceSpec
+from dockyard.names import is_secret_name
+from dockyard.plan.budget import gpu_capacity
+from dockyard.plan.family import has_python
+from dockyard.plan.health import health_port
 from dockyard.plan.model import Plan, ServicePlan
+from dockyard.plan.place import WILDCARD
 from dockyard.render import yamltext
-from dockyard.render.budget import budget_command, budget_env, gpu_capacity, needs_command
-from dockyard.render.dockerfile import _family_has_python, _is_bind
-from dockyard.render.health import health_port
+from dockyard.render.budget import budget_command, budget_env, needs_command
+from dockyard.render.dockerfile import _is_bind
 from dockyard.render.supervisor import MOUNT, group_health, render_supervisor, supervisor_command
 
 KUBERNETES_VERSION = "1.31"  # the schemas the output is validated against (tests)
@@ -246,7 +248,7 @@ class _Renderer:
             for name, op in _references(text):
                 if op.endswith("?"):
                     self.required.add(name)
-                if _is_secret(name):
+                if is_secret_name(name):
                     named.add(name)
         self.secrets = frozenset(self.required | named)
         self.raw_of: dict[str, list[Path_]] = {}  # service -> its paths written with a `$`
@@ -796,8 +798,8 @@ class _Container:
         at: Path_ = ("services", sp.name, "health")
         health: HealthSpec | None
         if svc.agents:
-            group = group_health(svc, has_python=sp.built and _family_has_python(
-                self.r.plan, svc.family))
+            group = group_health(svc, has_python=sp.built and has_python(
+                self.r.plan.families, svc.family))
             if group is None:
                 return {}
             test, health = group
