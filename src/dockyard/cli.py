@@ -260,7 +260,7 @@ def render(ctx: typer.Context,
     if render_target is RenderTarget.kubernetes:
         from dockyard.render.kube import render_kubernetes
 
-        kube = render_kubernetes(fleet, plan)
+        kube = render_kubernetes(fleet, plan, ctx.obj.profiles)
         files = {f"{kube.folder}/{rel}": content for rel, content in kube.files.items()}
         for line in kube.lost:  # what the manifest asks and Kubernetes cannot do
             err.print(f"[yellow]kubernetes:[/yellow] {line}", highlight=False, soft_wrap=True)

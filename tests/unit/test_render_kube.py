@@ -437,6 +437,14 @@ services:
     assert "service my_db: user `postgres` is a name" in lost
     assert "service my_db: `./init` has no path on a node" in lost
     assert workload(result, "app")["spec"]["replicas"] == 0
+
+
+def test_a_profile_asked_for_runs() -> None:
+    fleet = loads((GOLDEN / "gpu-fleet" / "fleet.yaml").read_text(encoding="utf-8"),
+                  environ={"DB_PASSWORD": "pw"})
+    result = render_kubernetes(fleet, plan(fleet), profiles=["voice"])
+    assert workload(result, "tts")["spec"]["replicas"] == 1
+    assert not any("profiles" in line for line in result.lost)
     assert "# What Kubernetes does not keep of the manifest:" in result.files["kustomization.yaml"]
 
 

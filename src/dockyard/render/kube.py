@@ -42,7 +42,8 @@ How the manifest maps, and why:
   Kubernetes cannot read one (an image name, a mount, a supervised agent's command) is refused.
 - **Container groups** (`agents:`) run under dockyard's supervisor as with compose (a ConfigMap
   holds it); `shareProcessNamespace` stands in for compose's `init: true`. **Profiles** have no
-  equivalent: such services are rendered with `replicas: 0` (lost, with the command to scale up).
+  equivalent: a service of a profile not asked for (`--profile`) has `replicas: 0` (lost, with
+  the command that scales it up).
 - **Start order** (`depends_on`) is lost: Kubernetes starts every pod at once and restarts the
   ones that fail until their dependencies answer. An initContainer waiting on a port would need
   an image the manifest does not name (offline clusters lack busybox) and would only prove that
@@ -95,8 +96,9 @@ class KubeRender:
     lost: list[str] = field(default_factory=list)
 
 
-def render_kubernetes(fleet: Fleet, plan: Plan) -> KubeRender:
-    return _Renderer(fleet, plan).render()
+def render_kubernetes(fleet: Fleet, plan: Plan, profiles: Iterable[str] = ()) -> KubeRender:
+    """The fleet's folder; services of `profiles` run, other profiles' are scaled to zero."""
+    return _Renderer(fleet, plan, frozenset(profiles)).render()
 
 
 def name_of(text: str, limit: int = 63) -> str:
@@ -238,8 +240,8 @@ def _shell_word(pieces: list[Piece], ref: dict[str, str]) -> str:
 # --- the renderer ---------------------------------------------------------------------------
 
 class _Renderer:
-    def __init__(self, fleet: Fleet, plan: Plan) -> None:
-        self.fleet, self.plan = fleet, plan
+    def __init__(self, fleet: Fleet, plan: Plan, profiles: frozenset[str]) -> None:
+        self.fleet, self.plan, self.profiles = fleet, plan, profiles
         self.ns = name_of(plan.fleet)
         self.secret_name = name_of(f"{plan.fleet}-secrets")
         self.required: set[str] = set()
@@ -291,6 +293,10 @@ class _Renderer:
         return {(volume, machine): name_of(volume if len(machines) == 1
                                            else f"{volume}-{machine}")
                 for volume, machines in users.items() for machine in machines}
+
+    def runs(self, svc: ServiceSpec) -> bool:
+        """Whether a service starts: no profiles, or one of those asked for (as compose)."""
+        return not svc.profiles or bool(self.profiles.intersection(svc.profiles))
 
     def _lose(self, at: Path_, service: str, text: str) -> None:
         self.lost.append(f"{self.fleet.where(*at)}: service {service}: {text}")
@@ -352,7 +358,7 @@ class _Renderer:
             annotations["dockyard.dev/depends-on"] = ",".join(
                 f"{dep}:{d.condition}" for dep, d in sorted(svc.depends_on.items()))
         stateful = any(":" in v and not _is_bind(v) for v in svc.volumes)
-        spec: dict[str, Any] = {"replicas": 0 if svc.profiles else 1}
+        spec: dict[str, Any] = {"replicas": 1 if self.runs(svc) else 0}
         if stateful:
             spec["serviceName"] = self.names[name]
         else:
@@ -467,13 +473,14 @@ class _Renderer:
             self._lose(("services", name, "depends_on"), name,
                        f"depends_on {deps} is not enforced: Kubernetes starts every pod at "
                        f"once, so {name} may start first and restart until they answer")
-        if svc.profiles:
+        if not self.runs(svc):
             kind = "statefulset" if any(":" in v and not _is_bind(v) for v in svc.volumes) \
                 else "deployment"
             self._lose(("services", name, "profiles"), name,
                        f"profiles ({', '.join(svc.profiles)}) have no Kubernetes equivalent: "
                        f"rendered with replicas: 0; start it with `kubectl -n {self.ns} scale "
-                       f"{kind}/{self.names[name]} --replicas=1`")
+                       f"{kind}/{self.names[name]} --replicas=1`, or render with --profile "
+                       f"{svc.profiles[0]}")
         if svc.restart in ("no", "on-failure"):
             self._lose(("services", name, "restart"), name,
                        f"restart: {svc.restart} is not kept: a Deployment's pods are always "
