@@ -255,17 +255,34 @@ def _use_bars(uses: list[Any], width: int = 20) -> None:
     out.print(table)
 
 
+class RenderTarget(StrEnum):
+    compose = "compose"
+    kubernetes = "kubernetes"
+
+
 @app.command()
 def render(ctx: typer.Context,
-           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write.")
+           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write."),
+           render_target: RenderTarget = typer.Option(
+               RenderTarget.compose, "--target", help="compose: Dockerfiles, compose files; "
+               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard).")
            ) -> None:
-    """Write Dockerfiles, compose.<machine>.yaml and .env.example into a folder."""
+    """Write Dockerfiles, compose.<machine>.yaml and .env.example (or Kubernetes manifests)."""
     from dockyard.render.files import render_all
 
     fleet, plan = _load(ctx.obj)
     text = fleet.path.read_text(encoding="utf-8")
     output.mkdir(parents=True, exist_ok=True)
-    files = render_all(fleet, plan, text, os.path.relpath(fleet.root.resolve(), output.resolve()))
+    if render_target is RenderTarget.kubernetes:
+        from dockyard.render.kube import render_kubernetes
+
+        kube = render_kubernetes(fleet, plan, ctx.obj.profiles)
+        files = {f"{kube.folder}/{rel}": content for rel, content in kube.files.items()}
+        for line in kube.lost:  # what the manifest asks and Kubernetes cannot do
+            err.print(f"[yellow]kubernetes:[/yellow] {line}", highlight=False, soft_wrap=True)
+    else:
+        files = render_all(fleet, plan, text,
+                           os.path.relpath(fleet.root.resolve(), output.resolve()))
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
