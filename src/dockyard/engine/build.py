@@ -25,6 +25,7 @@ from typing import Any
 from dockyard.engine import bootstrap
 from dockyard.engine.composebuild import compose_build
 from dockyard.engine.connection import Engine
+from dockyard.engine.context import stage_context
 from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
 from dockyard.engine.run import run
@@ -253,13 +254,16 @@ class _Builder:
                 dockerfile.write_text(text)
             return _Job(step, target, context, dockerfile)
         svc = self.plan.services[step.name].spec
-        context = (self.fleet.root / svc.build).resolve()
-        if not context.is_dir():
+        source = (self.fleet.root / svc.build).resolve() if svc.build else None
+        if source is not None and not source.is_dir():
             raise BuildError(
                 f"{self.fleet.where('services', step.name, 'build')}: service {step.name}: "
                 f"build context {svc.build} is not a folder",
                 fix="create it or correct `build:`")
-        dockerfile = ((context / svc.dockerfile) if svc.dockerfile
+        # Only what the image may hold is sent (and hashed): no .env, state or git.
+        context = self.work / "services" / step.name
+        stage_context(source, context, manifest=self.fleet.path)
+        dockerfile = ((source / svc.dockerfile) if source is not None and svc.dockerfile
                       else self.rendered / "services" / f"{step.name}.Dockerfile")
         return _Job(step, target, context, dockerfile)
 
