@@ -111,10 +111,11 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
     otherwise:
     1. What the importer reported as not mapped is removed from the original (unless
        `drop_unmapped` is false: `tally` counts it as named), and so are `x-*` extension
-       fields and networks: dockyard puts a machine's services on one network.
-    2. Built services: the rendered image must be `<fleet>/<service>:current`; it is replaced
-       by the manifest's `build:` context and `dockerfile:`, which the original's `build:`
-       must equal.
+       fields.
+    2. Built services: the rendered image must be `<fleet>/<service>:current` and is dropped
+       (the original's image is named as not mapped); the rendered `build:` (which render
+       writes for an own Dockerfile; else the manifest's context and `dockerfile:`) must
+       equal the original's.
     3. Labels `dev.dockyard.*` (services and volumes) are dropped; then empty `labels`.
     4. `restart` absent is `no` (Docker's default).
     5. Health checks: `CMD-SHELL x` is `CMD /bin/sh -c x` (what Docker runs); a test that only
@@ -130,16 +131,21 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
        dockyard adds to a GPU service, is dropped when the original does not set it.
     8. Volumes: an empty `volume: {}` option is dropped, and `bind.create_host_path` (compose
        sets it for the short syntax dockyard writes, not for the long one).
+    9. Networks: the rendered aliases that are the original's `container_name` or `hostname`
+       are dropped (import keeps those names as aliases); then a network joined with no
+       aliases is `null`. An empty `healthcheck: {}` (`disable: false`) is dropped; one with
+       `disable: true` is only that (Docker runs no test).
     """
     a, b = copy.deepcopy(dict(original)), copy.deepcopy(dict(rendered))
     if drop_unmapped:
         for u in unmapped:
             drop(a, u.path)
     built = {name: svc for name, svc in fleet.spec.services.items() if svc.family}
+    names = {name: {svc.get(k) for k in ("container_name", "hostname")} - {None}
+             for name, svc in (original.get("services") or {}).items()}
     for side, doc in (("original", a), ("rendered", b)):
         for key in [k for k in doc if k.startswith("x-")]:
             del doc[key]
-        doc.pop("networks", None)
         for vol in (doc.get("volumes") or {}).values():
             labels = {k: v for k, v in (vol.get("labels") or {}).items()
                       if not k.startswith("dev.dockyard.")}
@@ -147,13 +153,16 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
             if labels:
                 vol["labels"] = labels
         for name, svc in (doc.get("services") or {}).items():
-            svc.pop("networks", None)
+            if side == "rendered":
+                _aliases(svc, names.get(name, set()))
+            if svc.get("healthcheck") == {}:
+                del svc["healthcheck"]
             if name in built:
                 if side == "rendered":
                     assert svc.pop("image") == f"{fleet.spec.fleet}/{name}:current"
                     spec = built[name]
-                    svc["build"] = {"context": str((fleet.root / spec.build).resolve()),
-                                    "dockerfile": spec.dockerfile}
+                    svc.setdefault("build", {"context": str((fleet.root / spec.build).resolve()),
+                                             "dockerfile": spec.dockerfile})
                 else:
                     svc.pop("image", None)
             labels = {k: v for k, v in (svc.get("labels") or {}).items()
@@ -183,9 +192,23 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
     return a, b
 
 
+def _aliases(svc: dict[str, Any], names: set[str]) -> None:
+    for net, spec in (svc.get("networks") or {}).items():
+        if not spec:
+            continue
+        aliases = [a for a in spec.get("aliases") or [] if a not in names]
+        spec.pop("aliases", None)
+        if aliases:
+            spec["aliases"] = aliases
+        svc["networks"][net] = spec or None
+
+
 def _health(svc: dict[str, Any]) -> None:
     h = svc.get("healthcheck")
     if not h:
+        return
+    if h.get("disable"):  # Docker runs no test then, whatever else is written
+        svc["healthcheck"] = {"disable": True}
         return
     test = list(h.get("test") or [])
     if test[:1] == ["CMD-SHELL"]:
@@ -298,16 +321,23 @@ class Tally:
 def tally(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: Fleet,
           unmapped: list[Unmapped]) -> Tally:
     """Each field of the original, after `comparable`'s normalisations: kept (the rendered
-    file has the same value there), named (removed with what import listed as not mapped)
-    or lost; and each field only the rendered file has."""
-    everything, _ = comparable(original, rendered, fleet, unmapped, drop_unmapped=False)
-    a, b = comparable(original, rendered, fleet, unmapped)
-    mine, theirs = leaves(a), leaves(b)
-    out = Tally(named=len(leaves(everything)) - len(mine))
-    for path, value in mine.items():
-        if path in theirs and theirs[path] == value:
-            out.kept.append(path)
-        else:
-            out.lost.append(f"{path}: {value!r} -> {theirs.get(path, '(absent)')!r}")
-    out.added = [f"{p}: {v!r}" for p, v in theirs.items() if p not in mine]
+    file has the same value there, whatever import noted about it), lost (it differs, and
+    import did not name it or a key above it as not mapped) or named (the rest); and each
+    field only the rendered file has, where import named nothing."""
+    everything, b = comparable(original, rendered, fleet, unmapped, drop_unmapped=False)
+    a, _ = comparable(original, rendered, fleet, unmapped)
+    full, mine, theirs = leaves(everything), leaves(a), leaves(b)
+    named = [u.path for u in unmapped]
+    out = Tally()
+    out.kept = [p for p, v in full.items() if p in theirs and theirs[p] == v]
+    out.lost = [f"{p}: {v!r} -> {theirs.get(p, '(absent)')!r}" for p, v in mine.items()
+                if p not in theirs or theirs[p] != v]
+    out.named = max(0, len(full) - len(out.kept) - len(out.lost))
+    out.added = [f"{p}: {v!r}" for p, v in theirs.items()
+                 if p not in mine and p not in full and not any(_covers(n, p) for n in named)]
     return out
+
+
+def _covers(named: str, path: str) -> bool:
+    """Whether a not-mapped path names `path` or a key above it."""
+    return path == named or path.startswith((named + ".", named + "["))
