@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dockyard.errors import DockyardError, ManifestError
+from dockyard.errors import DockyardError, ExitCode, FindingsError, ManifestError
 
 if TYPE_CHECKING:
     from dockyard.engine.build import ImageEvent
@@ -239,17 +239,34 @@ def _use_bars(uses: list[Any], width: int = 20) -> None:
     out.print(table)
 
 
+class RenderTarget(StrEnum):
+    compose = "compose"
+    kubernetes = "kubernetes"
+
+
 @app.command()
 def render(ctx: typer.Context,
-           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write.")
+           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write."),
+           render_target: RenderTarget = typer.Option(
+               RenderTarget.compose, "--target", help="compose: Dockerfiles, compose files; "
+               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard).")
            ) -> None:
-    """Write Dockerfiles, compose.<machine>.yaml and .env.example into a folder."""
+    """Write Dockerfiles, compose.<machine>.yaml and .env.example (or Kubernetes manifests)."""
     from dockyard.render.files import render_all
 
     fleet, plan = _load(ctx.obj)
     text = fleet.path.read_text(encoding="utf-8")
     output.mkdir(parents=True, exist_ok=True)
-    files = render_all(fleet, plan, text, os.path.relpath(fleet.root.resolve(), output.resolve()))
+    if render_target is RenderTarget.kubernetes:
+        from dockyard.render.kube import render_kubernetes
+
+        kube = render_kubernetes(fleet, plan, ctx.obj.profiles)
+        files = {f"{kube.folder}/{rel}": content for rel, content in kube.files.items()}
+        for line in kube.lost:  # what the manifest asks and Kubernetes cannot do
+            err.print(f"[yellow]kubernetes:[/yellow] {line}", highlight=False, soft_wrap=True)
+    else:
+        files = render_all(fleet, plan, text,
+                           os.path.relpath(fleet.root.resolve(), output.resolve()))
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -504,8 +521,7 @@ def _preflight(fleet: Fleet, plan: Plan, *, images: bool = False) -> None:
     programs = _image_programs(fleet, plan) if images else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
     if errors:
-        raise ManifestError("\n".join(str(f) for f in errors)
-                            + "\n(nothing was started: fix these, then run again)")
+        raise FindingsError(errors)
 
 
 @app.command()
@@ -693,7 +709,8 @@ def machine_detect(name: str | None = typer.Option(None, "--name", help="Machine
 
 
 def main() -> None:
-    """Entry point: one clear line per problem and a documented exit code, no traceback."""
+    """Entry point: one clear message per problem and the exit code errors.EXIT_CODES lists
+    for it, no traceback."""
     from rich.markup import escape
 
     try:
@@ -702,14 +719,14 @@ def main() -> None:
         # Escaped, no emoji: a message quotes the user's text (`[/x]` is not markup) and
         # locations (`fleet.yaml:100:3` is not the :100: emoji).
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, emoji=False)
-        sys.exit(exc.exit_code)
+        sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         err.print("interrupted: what already started was left as it is; `dockyard ps` shows it")
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:
         if os.environ.get("DOCKYARD_DEBUG"):
             raise
         err.print(f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} "
                   "(a dockyard bug: rerun with DOCKYARD_DEBUG=1 and report the traceback)",
                   highlight=False, emoji=False)
-        sys.exit(70)
+        sys.exit(int(ExitCode.INTERNAL))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.images import known
 from dockyard.checks.ports import WILDCARD
 from dockyard.checks.rules import Rule, image_repo
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
+from dockyard.names import is_secret_name as _is_secret
 from dockyard.plan.model import Plan
 
 CODES = {c.code: c for c in (
@@ -27,9 +27,6 @@ CODES = {c.code: c for c in (
          "publish on 127.0.0.1 (the default), or do not publish it: services reach it by name"),
 )}
 
-_SECRET_KEY = re.compile(r"(?:^|_)(PASSWORD|PASSWD|PASS|SECRET|SECRET_KEY|TOKEN|API_?KEY|"
-                         r"PRIVATE_KEY|ACCESS_KEY|CLIENT_SECRET)(?:_|$)", re.I)
-_NOT_A_VALUE = re.compile(r"_(FILE|PATH|DIR|LENGTH|TTL|EXPIRY|EXPIRES|HEADER|NAME|URL)$", re.I)
 # A variable use ${NAME...} or $NAME, after `$$` (a literal dollar) is removed.
 _VARIABLE = re.compile(r"\$\{[A-Za-z_]|\$[A-Za-z_]")
 _DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]+)\}")
@@ -37,11 +34,6 @@ _FLAGS = {"true", "false", "yes", "no", "on", "off", "0", "1", "none", "null", "
 DATASTORES = {"postgres", "redis", "mysql", "mariadb", "mongo", "qdrant/qdrant", "memcached",
               "elasticsearch", "neo4j", "rabbitmq", "clickhouse/clickhouse-server",
               "chromadb/chroma", "semitechnologies/weaviate", "milvusdb/milvus", "valkey/valkey"}
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_secret(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key)) and not _NOT_A_VALUE.search(key)
 
 
 def root_user(fleet: Fleet, plan: Plan) -> Iterator[Finding]:

@@ -33,14 +33,14 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from dockyard.errors import Location, ManifestError
-from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
+from dockyard.errors import InterpolationError, Location, ManifestError
+from dockyard.manifest.interpolate import interpolate, read_dotenv
 from dockyard.manifest.load import yaml_error
+from dockyard.names import is_name, manifest_name
 from dockyard.units import format_size, parse_size
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 DOCKER_HEALTH_DEFAULTS = {"interval": "30s", "timeout": "30s"}
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 # Service keys with no dockyard equivalent, and why (the default reason covers the rest).
 _REASONS = {
@@ -370,8 +370,7 @@ def import_compose(project: ComposeProject, *, out_dir: Path, fleet: str | None 
 
 def fleet_name(text: str) -> str:
     """A project name as a dockyard name: lowercase letters, digits, '-', '_', '.'."""
-    name = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-_.")
-    return name or "imported"
+    return manifest_name(text, "imported")
 
 
 class _Importer:
@@ -406,7 +405,7 @@ class _Importer:
     def _run(self, fleet: str | None) -> ImportResult:
         data = self.project.data
         name = fleet or self._fleet_name()
-        if not _NAME_RE.match(name):
+        if not is_name(name):
             raise ManifestError(f"fleet name {name!r} must be lowercase letters, digits, '-', "
                                 "'_' or '.'", fix=f"pass --fleet {fleet_name(name)}")
         services_in = data.get("services") or {}
@@ -1125,7 +1124,8 @@ def _size(text: str) -> str | int:
     return shown if parse_size(shown) == n else n
 
 
-_PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`]*$")
+# `?` too: libyaml reads `[0?]` (ruamel's flow output) as an unfinished sequence.
+_PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`?]*$")
 
 
 def _safe(value: Any) -> Any:

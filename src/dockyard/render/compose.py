@@ -7,11 +7,12 @@ from typing import Any
 
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import DependencySpec, ServiceSpec
+from dockyard.plan.family import has_python
+from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
-from dockyard.render.dockerfile import _family_has_python, _is_bind
-from dockyard.render.health import health_test
+from dockyard.render.dockerfile import _is_bind
 from dockyard.render.supervisor import MOUNT, agents_of, group_health, supervisor_command
 from dockyard.units import format_duration
 
@@ -41,7 +42,7 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
         if svc.build_args:
             build["args"] = dict(sorted(svc.build_args.items()))
         out["build"] = build
-    has_python = sp.built and _family_has_python(plan, svc.family)
+    python = sp.built and has_python(plan.families, svc.family)
     if svc.agents:
         # A container group: the rendered supervisor runs every agent (see supervisor.py).
         out["entrypoint"] = supervisor_command()
@@ -86,8 +87,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     networks = _service_networks(svc)
     if networks:
         out["networks"] = networks
-    health = (group_health(svc, has_python=has_python) if svc.agents
-              else (health_test(svc, has_python=has_python), svc.health) if svc.health
+    health = (group_health(svc, has_python=python) if svc.agents
+              else (health_test(svc, has_python=python), svc.health) if svc.health
               else None)
     if not svc.image_health:
         out["healthcheck"] = {"disable": True}
