@@ -116,7 +116,8 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
        (the original's image is named as not mapped); the rendered `build:` (which render
        writes for an own Dockerfile; else the manifest's context and `dockerfile:`) must
        equal the original's.
-    3. Labels `dev.dockyard.*` (services and volumes) are dropped; then empty `labels`.
+    3. Labels `dev.dockyard.*` (services and volumes) are dropped; then empty `labels`; a
+       volume's `driver: local` is the default, no driver.
     4. `restart` absent is `no` (Docker's default).
     5. Health checks: `CMD-SHELL x` is `CMD /bin/sh -c x` (what Docker runs); a test that only
        fetches a local URL (curl -f, wget, python urllib) is (http, port, path), whatever
@@ -147,6 +148,8 @@ def comparable(original: Mapping[str, Any], rendered: Mapping[str, Any], fleet: 
         for key in [k for k in doc if k.startswith("x-")]:
             del doc[key]
         for vol in (doc.get("volumes") or {}).values():
+            if vol.get("driver") == "local":
+                del vol["driver"]
             labels = {k: v for k, v in (vol.get("labels") or {}).items()
                       if not k.startswith("dev.dockyard.")}
             vol.pop("labels", None)

@@ -429,8 +429,10 @@ class _Importer:
             if key not in _TOP_LEVEL and not str(key).startswith("x-"):
                 self.note(str(key), _REASONS.get(str(key), _DEFAULT_REASON))
         for vol, spec in (data.get("volumes") or {}).items():
-            for key in spec or {}:
-                self.note(f"volumes.{vol}.{key}", "dockyard creates plain local named volumes")
+            for key, value in (spec or {}).items():
+                if (key, value) != ("driver", "local"):  # the default, said out loud
+                    self.note(f"volumes.{vol}.{key}", "dockyard creates plain local named "
+                              "volumes")
         for svc in services_in:
             new = fleet_name(str(svc))
             if new != svc:
