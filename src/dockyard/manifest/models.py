@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -83,11 +85,52 @@ class MachineSpec(Spec):
     gpus: list[GpuSpec] = Field([], description="the machine's GPUs, in device order")
     profile: dict[str, str] = Field({}, description="hardware profile env for every service here")
     host: str = Field("", description="address other machines reach it at")
+    engine: str = Field("local", description="its Docker engine: local, unix://, tcp://, "
+                                             "ssh:// or a docker context name")
 
     @field_validator("profile", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         return _env_values(value)
+
+    @field_validator("engine")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        problem = engine_problem(value)
+        if problem:
+            raise ValueError(f"engine {value!r} {problem}; write local, unix:///path/to/"
+                             "docker.sock, tcp://host:port, ssh://user@host[:port] or the "
+                             "name of a docker context")
+        return value
+
+
+# Docker's own rule for context names (cli/context/store).
+_CONTEXT_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$")
+
+
+def engine_problem(value: str) -> str:
+    """What is wrong with an engine endpoint as written, or "" (see engine/connection.py)."""
+    if "://" not in value:
+        return "" if _CONTEXT_RE.match(value) else "is not a URL or a docker context name"
+    parts = urlsplit(value)
+    if parts.scheme == "unix":
+        return "" if parts.path.startswith("/") and not parts.netloc else \
+            "needs an absolute socket path (unix:///…)"
+    if parts.scheme not in ("tcp", "ssh"):
+        return f"has scheme {parts.scheme}://, which dockyard does not speak"
+    if parts.path or parts.query or parts.fragment or (parts.username and parts.scheme == "tcp"):
+        return "has more than host and port"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "names no host"
+    if parts.scheme == "tcp" and port is None:
+        return "needs a port (tcp://host:2375)"
+    return ""
 
 
 class FamilySpec(Spec):
