@@ -579,6 +579,12 @@ services:
         ["manifest is empty", "start with `fleet: NAME`"],
     ),
     (
+        "cpus-past-any-machine",  # found by hypothesis: infinity once in milli-CPUs (exit 70)
+        "fleet: demo\nmachines: {box: {cpus: 0.01e308}}\nservices: {a: {image: 'x:1'}}\n",
+        "fleet.yaml:2:18",
+        ["machines.box.cpus", "less than or equal to 1000000"],
+    ),
+    (
         "top-level-list",
         "- fleet: demo\n- services: {}\n",
         "fleet.yaml:1:1",

@@ -23,6 +23,9 @@ from dockyard.units import parse_duration, parse_size
 
 # What users write, as the JSON Schema shows it (`dockyard schema`); `format` names the kind
 # for the manifest reference (docs/manifest.md).
+# More cores than any machine has: a bound keeps the planner's integer arithmetic finite
+# (`cpus: 0.01e308` was infinity once multiplied to milli-CPUs).
+MAX_CPUS = 1_000_000
 Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern":
                r"^\s*\d+(\.\d+)?\s*[kKmMgGtT]?i?[bB]?\s*$"}], "format": "size"})]
@@ -78,7 +81,7 @@ class MachineSpec(Spec):
     """A machine the fleet runs on: what it has, so placement and checks can judge it."""
 
     arch: Arch = Field("amd64", description="CPU architecture")
-    cpus: float = Field(0, ge=0, description="CPU cores for the fleet; 0: unknown")
+    cpus: float = Field(0, ge=0, le=MAX_CPUS, description="CPU cores for the fleet; 0: unknown")
     memory: Size = Field(0, description="host memory for the fleet; 0: unknown")
     cuda_driver: str = Field("", description="highest CUDA version the driver supports")
     driver: str = Field("", description="NVIDIA driver version, e.g. 580.95")
@@ -330,7 +333,7 @@ class ServiceSpec(Spec):
     profiles: list[str] = Field([], description="runs only when one of these is asked for")
     machine: str = Field("", description="the machine it runs on; default: placed by dockyard")
     gpu: GpuRequest | None = Field(None, description="its GPU memory budget")
-    cpus: float = Field(0, ge=0, description="CPU limit; 0: none")
+    cpus: float = Field(0, ge=0, le=MAX_CPUS, description="CPU limit; 0: none")
     memory: Size = Field(0, description="host memory limit; 0: none")
     user: str = Field("", description="user to run as; default: the image's (10001 for families)")
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = Field(
