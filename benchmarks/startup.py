@@ -265,15 +265,15 @@ def run_compose(rep: int, project: str, work: Path) -> Run:
 
 
 def ensure_images(work: Path, say: Callable[[str], None]) -> str:
+    """The example's images, current for its manifest (built, or rebuilt when stale, before
+    timing: `up --no-build` refuses a stale image)."""
     fleet, the_plan = load_fleet(free_port())
     wanted = [sp.image for sp in the_plan.on(MACHINE) if sp.built]
-    missing = [ref for ref in wanted if not ENGINE.image_id(ref)]
-    if not missing:
-        return f"present ({', '.join(wanted)})"
-    say(f"building missing images: {', '.join(missing)}")
     t0 = time.monotonic()
-    build(ENGINE, fleet, the_plan, work / "build-state", say=say, only_missing=True)
-    return f"built {', '.join(missing)} in {time.monotonic() - t0:.1f} s before timing"
+    report = build(ENGINE, fleet, the_plan, work / "build-state", say=say)
+    if not report.built:
+        return f"present ({', '.join(wanted)})"
+    return f"built {', '.join(report.built)} in {time.monotonic() - t0:.1f} s before timing"
 
 
 def preamble_costs(work: Path, samples: int = 3) -> dict[str, float]:

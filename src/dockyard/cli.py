@@ -161,7 +161,8 @@ def check(ctx: typer.Context,
     try:
         the_plan = make_plan(fleet)
         report = check_report(fleet, the_plan, _image_programs(_engine(ctx.obj, fleet), fleet,
-                                                               the_plan) if images else None)
+                                                               the_plan) if images else None,
+                              _host_ports_here(ctx.obj, fleet, the_plan))
     except PlacementError as exc:  # the other rules need a plan: this one finding says why
         report = infeasible(fleet, exc)
     if fmt is CheckFormat.json:
@@ -429,7 +430,7 @@ def rollback(ctx: typer.Context,
     for name, old, new in swap(engine, plan, services or None):
         out.print(f"{name}: current is now {new[7:19]} (was {old[7:19] or 'none'})",
                   highlight=False)
-    deploy_up(target, say=_say, build_missing=False)
+    deploy_up(target, say=_say, build_missing=False, accept_stale=True)
     out.print(f"fleet {fleet.spec.fleet} is up on {target.machine} with the previous images",
               highlight=False)
 
@@ -520,6 +521,31 @@ def adopt(ctx: typer.Context,
               "to review by hand", highlight=False, markup=False)
 
 
+def _host_ports_here(opts: Options, fleet: Fleet, plan: Plan) -> Any:
+    """DY103's facts when `check` runs on the machine it checks: the one `-m` names, or the
+    fleet's only machine when it is named after this host (as `dockyard machine detect`
+    names it); its engine must be local (a socket, or TCP on loopback). Else None: `check`
+    does not judge another machine's ports from here, nor depend on this host's."""
+    import socket
+
+    from dockyard.engine.connection import Engine, is_local_url
+    from dockyard.engine.hostports import host_ports
+    from dockyard.engine.machine import machine_name
+
+    names = sorted(fleet.spec.machines)
+    machine = opts.machine or (names[0] if len(names) == 1 else "")
+    if machine not in fleet.spec.machines or (
+            not opts.machine and machine != machine_name(socket.gethostname())):
+        return None
+    engine = Engine.for_machine(fleet, machine)
+    if engine.endpoint.context or not is_local_url(engine.endpoint.url):
+        return None
+    services = [sp for sp in plan.on(machine)
+                if not sp.spec.profiles or set(sp.spec.profiles) & set(opts.profiles)]
+    return host_ports(engine if engine.answers() else None, machine,
+                      opts.project or fleet.spec.fleet, services, local=True)
+
+
 def _image_programs(engine: Engine, fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
     """service -> programs its health probes run that its image (when present) has."""
     from dockyard.checks.health import programs_to_look_for
@@ -529,14 +555,25 @@ def _image_programs(engine: Engine, fleet: Fleet, plan: Plan) -> dict[str, set[s
     return programs_on_images(engine, images, programs_to_look_for(fleet, plan))
 
 
-def _preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None) -> None:
+def _preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None,
+               ports: Target | None = None) -> None:
     """Errors in the manifest stop engine commands before any container is touched.
-    `images`: also judge health probes by the programs found on that engine's images."""
+    `images`: also judge health probes by the programs found on that engine's images;
+    `ports`: then (the manifest being clean) the host ports that target's services publish,
+    by what already holds them on its machine (DY103)."""
     from dockyard.checks import Severity
     from dockyard.checks import check as run_checks
 
     programs = _image_programs(images, fleet, plan) if images is not None else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
+    if not errors and ports is not None:
+        from dockyard.checks.run import check_host_ports
+        from dockyard.engine.hostports import host_ports
+
+        held = host_ports(ports.engine, ports.machine, ports.project, ports.services(),
+                          local=ports.engine.is_local)
+        errors = [f for f in check_host_ports(fleet, plan, held)
+                  if f.severity is Severity.ERROR]
     if errors:
         raise FindingsError(errors)
 
@@ -553,7 +590,7 @@ def up(ctx: typer.Context,
 
     fleet, plan = _load(ctx.obj)
     target = _target(ctx.obj, fleet, plan)
-    _preflight(fleet, plan, images=target.engine)
+    _preflight(fleet, plan, images=target.engine, ports=target)
     if dry_run:
         _dry_run(target)
         return

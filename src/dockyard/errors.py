@@ -183,6 +183,20 @@ class RegistryUnavailable(EngineError):
     exit 1."""
 
 
+class StaleImages(DockyardError):
+    """`up --no-build` found images built from an older manifest entry than the one it would
+    run; it runs none of them (exit 1)."""
+
+    exit_code = ExitCode.FAILED
+
+
+class Interrupted(DockyardError):
+    """Ctrl-C (SIGINT) stopped a command; the message says what it left as it is. Exit 130,
+    never 0."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class UnhealthyError(DockyardError):
     """A service did not become healthy before its deadline; what started is left running
     and named. Exit 4."""

@@ -102,6 +102,8 @@ ELSEWHERE = {
     errors.EngineError: "tests/engine/test_registry.py (a push of images not built)",
     errors.BuildError: "tests/engine/test_families.py (a Dockerfile whose RUN fails)",
     errors.UnhealthyError: "tests/engine/test_failures.py (a service that never gets healthy)",
+    errors.StaleImages: "tests/engine/test_stale.py (`up --no-build` after an edited command)",
+    errors.Interrupted: "tests/engine/test_interrupts.py (SIGINT during up's health wait)",
 }
 
 

@@ -161,7 +161,11 @@ def test_entrypoint_on_a_built_service_keeps_its_command_in_compose() -> None:
     api = compose["services"]["api"]
     assert api["entrypoint"] == ["/usr/bin/tini", "--", "python3"]
     assert api["command"] == ["-m", "api"]
-    assert "command" not in compose["services"]["worker"]  # carried by the image's CMD
+    # A runtime setting: in compose too, so an edited command is what runs, not the old CMD.
+    worker = compose["services"]["worker"]
+    assert worker["command"] == ["/bin/sh", "-c", "python3 -m worker --queue jobs"]
+    assert 'CMD ["/bin/sh", "-c", "python3 -m worker --queue jobs"]' in render_case(
+        GOLDEN / "family-chain")["services/worker.Dockerfile"]  # the image runs alone too
 
 
 def test_own_dockerfile_is_not_rendered_and_compose_carries_the_command() -> None:
@@ -171,7 +175,7 @@ def test_own_dockerfile_is_not_rendered_and_compose_carries_the_command() -> Non
     compose = YAML(typ="safe").load(rendered["compose.local.yaml"])
     assert compose["services"]["legacy"]["command"] == [
         "gunicorn", "-b", "0.0.0.0:5000", "app:app"]
-    assert "command" not in compose["services"]["web"]
+    assert compose["services"]["web"]["command"] == ["flask", "run", "--host", "0.0.0.0"]
 
 
 def test_gpu_device_is_gpu_zero_inside_the_container() -> None:

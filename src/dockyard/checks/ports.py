@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from dockyard.checks.rules import Rule, copies, names
 from dockyard.findings import Code, Finding, Severity
@@ -16,9 +17,38 @@ CODES = {c.code: c for c in (
     Code("DY102", Severity.ERROR, "two processes of one container (agents, the service itself, "
          "a health check) use the same container port",
          "give each agent its own port; point `health.port` at the process it checks"),
+    Code("DY103", Severity.ERROR, "a host port a service publishes is already bound on its "
+         "machine, by another container or a process (judged by `up` before it starts "
+         "anything, and by `check` on the machine itself)",
+         "stop what holds it, or give the service another host port (`host:`)"),
 )}
 
 WILDCARD = {"0.0.0.0", "*", "", "::", "[::]"}
+
+
+@dataclass(frozen=True)
+class PortHolder:
+    """Something on a machine bound to a host port: a container (its name, compose project
+    and service) or a process (its name and pid, when this user may see them)."""
+
+    port: int
+    protocol: str = "tcp"
+    address: str = ""  # where it is bound: 0.0.0.0, 127.0.0.1, :: ...
+    container: str = ""
+    project: str = ""
+    service: str = ""
+    process: str = ""  # "nginx (pid 812)"; "" when not known or a container holds it
+
+
+@dataclass(frozen=True)
+class HostPorts:
+    """Facts for DY103, gathered on one machine (engine/hostports.py): what already holds
+    the host ports its services will publish."""
+
+    machine: str
+    project: str  # the fleet's compose project there: its own containers are no rivals
+    services: tuple[str, ...] = ()  # the services `up` starts there (profiles applied)
+    held: tuple[PortHolder, ...] = ()
 
 
 def _published(name: str, spec: ServiceSpec) -> Iterator[tuple[str, tuple[str | int, ...],
@@ -59,6 +89,56 @@ def host_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 f"{copy.machine}, already published by {other}",
                 f"give one of them another host port, e.g. `host: {port.host_port + 1}`",
                 service=copy.name)
+
+
+def host_ports_bound(fleet: Fleet, plan: Plan, facts: HostPorts) -> Iterator[Finding]:
+    """DY103: a port the machine's services will publish is already bound there.
+
+    The facts come from the machine (engine/hostports.py). A container of the fleet's own
+    compose project is no rival: `up` keeps it, or replaces it before the new one binds."""
+    rivals = [h for h in facts.held if not (h.container and h.project == facts.project)]
+    for name in facts.services:
+        sp = plan.services.get(name)
+        if sp is None or facts.machine not in sp.machines:
+            continue
+        for who, path, port in _published(name, sp.spec):
+            holder = next((h for h in rivals if h.port == port.host_port
+                           and h.protocol == port.protocol and overlaps(h.address, port.bind)),
+                          None)
+            if holder is None:
+                continue
+            yield Finding(
+                "DY103", Severity.ERROR, fleet.where(*path),
+                f"service {who} publishes host port {port.host_port} on machine "
+                f"{facts.machine}, but {_holder(holder)} already holds it",
+                f"{_stop(holder)}, or give {name} another host port, e.g. "
+                f"`host: {port.host_port + 1}`", service=name)
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Two bind addresses of one port collide: either is a wildcard, or they are the same
+    (a dual-stack `::` takes IPv4 too)."""
+    a, b = a.strip("[]"), b.strip("[]")
+    return a in WILDCARD or b in WILDCARD or a == b
+
+
+def _holder(h: PortHolder) -> str:
+    at = f" on {h.address}" if h.address and h.address not in WILDCARD else ""
+    if h.container:
+        project = f", compose project {h.project}" if h.project else ""
+        return f"container {h.container}{project}{at}"
+    if h.process:
+        return f"process {h.process}{at}"
+    return f"a process that is not a container{at}"
+
+
+def _stop(h: PortHolder) -> str:
+    if h.container:
+        return f"stop it (`docker stop {h.container}`)"
+    if h.process:
+        return "stop that process"
+    return (f"find it with `ss -{'u' if h.protocol == 'udp' else 't'}lnp 'sport = :{h.port}'` "
+            "and stop it")
 
 
 def together(mine: frozenset[str], theirs: frozenset[str]) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from dockyard.checks import cuda, health, images, memory, network, ports, security
+from dockyard.checks.ports import HostPorts
 from dockyard.checks.rules import Rule
 from dockyard.errors import PlacementError
 from dockyard.findings import Code, Finding, Severity
@@ -73,14 +74,18 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
 
 @gc_paused
 def check_report(fleet: Fleet, plan: Plan,
-                 programs: Mapping[str, Set[str]] | None = None) -> Report:
+                 programs: Mapping[str, Set[str]] | None = None,
+                 host_ports: HostPorts | None = None) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason.
 
     `programs`: service -> programs found on its built image (engine/programs.py), the facts
-    the health-probe rule then judges by instead of what is known about stock images."""
+    the health-probe rule then judges by instead of what is known about stock images.
+    `host_ports`: what holds the host ports of one machine (engine/hostports.py): DY103."""
     found = [f for rule in rules() for f in (
         health.health_binaries(fleet, plan, programs)
         if programs is not None and rule is health.health_binaries else rule(fleet, plan))]
+    if host_ports is not None:
+        found += ports.host_ports_bound(fleet, plan, host_ports)
     used: set[tuple[str, str]] = set()  # (service or "", code)
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []
@@ -126,6 +131,14 @@ def _stale(fleet: Fleet, used: set[tuple[str, str]]) -> Iterator[Finding]:
                       "remove the entry, or correct its code", service=service)
 
 
+def check_host_ports(fleet: Fleet, plan: Plan, facts: HostPorts) -> list[Finding]:
+    """DY103 alone (suppressions applied): `up` judges host ports once the manifest's own
+    checks passed, so a broken manifest stops before the machine is asked anything."""
+    kept: list[Finding] = []
+    _apply(fleet, list(ports.host_ports_bound(fleet, plan, facts)), set(), kept, [])
+    return sorted(kept, key=_sort_key)
+
+
 def infeasible(fleet: Fleet, error: PlacementError) -> Report:
     """When the planner finds no placement, the other rules have no plan to judge: the report
     is the one finding DY801, naming the smallest set of services that cannot be placed."""
@@ -134,6 +147,7 @@ def infeasible(fleet: Fleet, error: PlacementError) -> Report:
 
 
 def check(fleet: Fleet, plan: Plan,
-          programs: Mapping[str, Set[str]] | None = None) -> list[Finding]:
+          programs: Mapping[str, Set[str]] | None = None,
+          host_ports: HostPorts | None = None) -> list[Finding]:
     """The findings that count, sorted by place in the manifest."""
-    return check_report(fleet, plan, programs).findings
+    return check_report(fleet, plan, programs, host_ports).findings

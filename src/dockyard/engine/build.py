@@ -37,6 +37,7 @@ from dockyard.plan.model import BuildStep, Plan
 from dockyard.platforms import PLATFORMS, arch_of
 from dockyard.render.dockerfile import LOCK_FILE, render_family_dockerfile
 from dockyard.render.files import render_all
+from dockyard.render.fingerprint import SPEC_LABEL, spec_hashes
 
 INPUTS_LABEL = "dev.dockyard.inputs"
 PREV_TAG = "prev"
@@ -218,11 +219,12 @@ class _Job:
 class _Builder:
     def __init__(self, engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
                  now: datetime, substitutes: dict[str, str], arch: str, force: bool,
-                 only_missing: bool) -> None:
+                 only_missing: bool, specs: dict[str, str]) -> None:
         self.engine = engine
         self.fleet, self.plan, self.state, self.say = fleet, plan, state, say
         self.substitutes, self.arch = substitutes, arch
         self.force, self.only_missing = force, only_missing
+        self.specs = specs  # image ref -> what the manifest says it is made of
         self.work = state / "build"
         self.rendered = state / "render"
         self.run_tag = f"dy-build-{uuid.uuid4().hex[:10]}"
@@ -289,7 +291,8 @@ class _Builder:
                                  self.engine.image_id(self.base_ref(step)), hashed)
         current = image_labels(self.engine, step.image)
         if (self.only_missing and current) or (
-                not self.force and current.get(INPUTS_LABEL) == job.inputs):
+                not self.force and current.get(INPUTS_LABEL) == job.inputs
+                and current.get(SPEC_LABEL) == self.specs.get(step.image)):
             job.ref = step.image
             return False
         return True
@@ -321,6 +324,7 @@ class _Builder:
                 "labels": {
                     **self.labels,
                     INPUTS_LABEL: job.inputs,
+                    SPEC_LABEL: self.specs.get(step.image, ""),
                     f"dev.dockyard.{step.kind}": step.name,
                     "dev.dockyard.family": family,
                     "org.opencontainers.image.title": step.name,
@@ -395,6 +399,7 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
     write_render(fleet, plan, state)
+    specs = spec_hashes(plan)
     native = engine_arch(engine)
     arch = arch or native
     bootstrap.require_emulation(arch, native)
@@ -424,7 +429,7 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
                                        foreign=arch != native)
     builder = _Builder(engine, fleet, plan, state, say=say, now=now or datetime.now(UTC),
                        substitutes=report.substituted, arch=arch, force=force,
-                       only_missing=only_missing)
+                       only_missing=only_missing, specs=specs)
     report.tag = builder.stamp
     try:
         _run_dag(builder, plan, report, progress or (lambda event: say(event.line())),

@@ -13,10 +13,13 @@ from typing import Any
 
 from dockyard.engine.apply import UpReport, apply
 from dockyard.engine.build import build, write_render
-from dockyard.engine.observe import observe
+from dockyard.engine.observe import image_states, observe
 from dockyard.engine.run import run
 from dockyard.engine.target import Target, compose, containers
-from dockyard.ops.reconcile import Step, decide, unchanged
+from dockyard.errors import StaleImages
+from dockyard.ops.images import ImageNeeds, image_needs
+from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
+from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
            "plan_up", "status", "up", "up_steps"]
@@ -24,26 +27,52 @@ __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down
 Say = Callable[[str], None]
 
 
-def _missing_images(target: Target, *, say: Say, build_missing: bool) -> None:
-    """Pull (from `registry:`) or build the images of this machine's services not here."""
+def _image_needs(target: Target) -> ImageNeeds:
+    """The machine's built services whose image is not here, or is stale."""
+    mine = [sp for sp in target.services() if sp.built]
+    found = image_states(target.engine, [sp.image for sp in mine])
+    return image_needs(mine, found, spec_hashes(target.plan))
+
+
+def _ready_images(target: Target, *, say: Say, build_missing: bool,
+                  accept_stale: bool) -> None:
+    """Pull (from `registry:`) or build the images of this machine's services that are not
+    here or that were built from an older manifest entry; refuse to run a stale one when
+    building is off (`accept_stale`: rollback runs `:prev` images on purpose)."""
     engine = target.engine
     mine = target.services()
-    missing = [sp.name for sp in mine if sp.built and not engine.image_id(sp.image)]
+    needs = _image_needs(target)
+    if accept_stale:
+        needs = ImageNeeds(needs.missing)
+    missing = needs.missing
     if missing and target.fleet.spec.registry:
         # Pull-through: what the registry has is pulled; only what it lacks is built here.
         from dockyard.engine.registry import pull_missing
 
         absent = set(pull_missing(engine, target.fleet,
                                   [sp.image for sp in mine if sp.name in missing], say=say))
-        missing = [sp.name for sp in mine if sp.name in missing and sp.image in absent]
-    if missing and build_missing:
-        say(f"images missing for {', '.join(missing)}: building them first")
-        build(engine, target.fleet, target.plan, target.state, say=say, only_missing=True)
+        pulled = [sp for sp in mine if sp.name in missing and sp.image not in absent]
+        again = image_needs(pulled, image_states(engine, [sp.image for sp in pulled]),
+                            spec_hashes(target.plan)) if pulled else ImageNeeds()
+        needs = ImageNeeds([sp.name for sp in mine if sp.name in missing
+                            and sp.image in absent],
+                           needs.stale + ([] if accept_stale else again.stale))
+    if not needs:
+        return
+    if not build_missing:
+        if needs.stale:
+            raise StaleImages(needs.line("up does not run them with --no-build"),
+                              fix="run `dockyard build`, or `dockyard up` without --no-build")
+        return
+    say(needs.line("building them first"))
+    build(engine, target.fleet, target.plan, target.state, say=say,
+          only_missing=not needs.stale)
 
 
 def up_steps(target: Target) -> list[Step]:
     """What `up` would do now, service by service (the rendered files must be written)."""
-    return decide(target.services(), observe(target.engine, target))
+    return decide(target.services(), observe(target.engine, target),
+                  one_shots(target.plan.services))
 
 
 def plan_up(target: Target, *, say: Say) -> list[Step]:
@@ -51,19 +80,22 @@ def plan_up(target: Target, *, say: Say) -> list[Step]:
     file is written into the state folder (its config hashes are what containers are
     compared with); missing images are named, neither pulled nor built."""
     write_render(target.fleet, target.plan, target.state)
-    engine = target.engine
-    missing = [sp.name for sp in target.services() if sp.built and not engine.image_id(sp.image)]
-    if missing:
-        say(f"images missing for {', '.join(missing)}: up would "
-            f"{'pull or build' if target.fleet.spec.registry else 'build'} them first")
+    needs = _image_needs(target)
+    if needs:
+        how = "pull or build" if needs.missing and target.fleet.spec.registry else "build"
+        say(needs.line(f"up would {how} them first"))
     return up_steps(target)
 
 
-def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
-    """Start the machine's services level by level, each level once the previous is healthy."""
+def up(target: Target, *, say: Say, build_missing: bool = True,
+       accept_stale: bool = False) -> UpReport:
+    """Start the machine's services level by level, each level once the previous is healthy.
+
+    Images not here, or built from an older manifest entry, are built first (pulled first
+    from `registry:` when missing); `accept_stale` runs older images as they are (rollback)."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
-    _missing_images(target, say=say, build_missing=build_missing)
+    _ready_images(target, say=say, build_missing=build_missing, accept_stale=accept_stale)
     todo = up_steps(target)
     if unchanged(todo):
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)

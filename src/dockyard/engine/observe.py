@@ -18,7 +18,8 @@ from dockyard.engine.target import (
     Target,
     compose,
 )
-from dockyard.ops.observed import ContainerState, ObservedState, ProbeState
+from dockyard.ops.observed import ContainerState, ImageState, ObservedState, ProbeState
+from dockyard.render.fingerprint import SPEC_LABEL
 
 
 def config_hashes(target: Target) -> dict[str, str]:
@@ -26,6 +27,22 @@ def config_hashes(target: Target) -> dict[str, str]:
     out = compose(target, "config", "--hash", "*").stdout
     pairs = (line.split() for line in out.splitlines() if line.strip())
     return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def image_states(engine: Engine, refs: list[str]) -> dict[str, ImageState | None]:
+    """ref -> its ID and manifest hash label (None: not here); one lookup per ref."""
+    from docker.errors import ImageNotFound
+
+    found: dict[str, ImageState | None] = {}
+    for ref in dict.fromkeys(refs):
+        try:
+            image = engine.client.images.get(ref)
+        except ImageNotFound:
+            found[ref] = None
+            continue
+        found[ref] = ImageState(id=str(image.id),
+                                spec=str((image.labels or {}).get(SPEC_LABEL, "")))
+    return found
 
 
 def observe(engine: Engine, target: Target) -> ObservedState:

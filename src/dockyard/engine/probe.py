@@ -3,6 +3,7 @@ answer, instead of after the engine's next healthcheck interval."""
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -83,11 +84,14 @@ def _exec(container: Any, argv: list[str]) -> tuple[bool, str, int]:
 def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], *,
                  deadline: float, probe: Probe = probe_once, poll: float = 0.05,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
+                 sleep: Callable[[float], None] = time.sleep, one_shot: bool = False,
+                 stop: threading.Event | None = None) -> ProbeResult:
     """Probe until healthy, until the container stops, or until `deadline` seconds pass.
 
     An unhealthy answer before the deadline is not a failure: a model server may take
-    minutes to load (compose's --wait gives up at the first `unhealthy`, compose#12416)."""
+    minutes to load (compose's --wait gives up at the first `unhealthy`, compose#12416).
+    A one-shot (a service others wait for with `condition: completed`) is done when its
+    container exits 0, and failed when it exits otherwise. `stop` set: give up now (Ctrl-C)."""
     start = clock()
     output, state = "not probed yet", "unknown"
     while True:
@@ -96,19 +100,31 @@ def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], 
             container.reload()
             state = str(container.status)
             restarts = int(container.attrs.get("RestartCount", 0) or 0)
+            code = container.attrs.get("State", {}).get("ExitCode")
+            if one_shot and state in ("exited", "dead") and code == 0 and not restarts:
+                return ProbeResult(name, True, clock() - start, "completed (exit code 0)", state)
             # A restart policy hides a crash as "restarting": the process did exit.
             if state in ("exited", "dead") or restarts > 0 or state == "restarting":
-                code = container.attrs.get("State", {}).get("ExitCode")
                 # Once the restart policy has started it again, the engine reports the new
                 # run's exit code (0): the old one is only in the logs.
                 said = (f"container exited (exit code {code})" if state != "running"
                         else f"container exited and its restart policy started it again "
                              f"({restarts} restart(s))")
+                if one_shot and restarts:
+                    said += "; a one-shot others wait for needs `restart: \"no\"`"
                 return ProbeResult(name, False, clock() - start, said, state)
-            if state == "running":
+            if state == "running" and one_shot:
+                output = "running: waiting for it to exit 0"
+            elif state == "running":
                 ok, output = probe(container, svc)
                 if ok:
                     return ProbeResult(name, True, clock() - start, output, state)
         if clock() - start > deadline:
             return ProbeResult(name, False, clock() - start, output, state)
-        sleep(poll if svc.health is None or svc.health.http else max(poll, 0.25))
+        if stop is not None and stop.is_set():
+            return ProbeResult(name, False, clock() - start, "interrupted", state)
+        wait = poll if svc.health is None or svc.health.http else max(poll, 0.25)
+        if stop is not None:
+            stop.wait(wait)
+        else:
+            sleep(wait)

@@ -32,6 +32,14 @@ class ContainerState(Observed):
     probe: ProbeState | None = None
 
 
+class ImageState(Observed):
+    """An image ref as the engine has it: its ID, and the manifest hash dockyard labelled it
+    with when it built it (render/fingerprint.py; "" for an image it did not build)."""
+
+    id: str
+    spec: str = ""
+
+
 class ObservedState(Observed):
     project: str
     machine: str = ""
@@ -51,3 +59,4 @@ class ObservedState(Observed):
     @classmethod
     def from_json(cls, text: str) -> ObservedState:
         return cls.model_validate_json(text)
+

@@ -6,9 +6,15 @@ container with what the plan wants, in this order, and the first difference deci
   no container                                    -> create
   compose config hash differs                     -> recreate ("config changed")
   the container's image is not the ref's image    -> recreate ("image changed")
+  a one-shot that exited 0                        -> keep ("completed")
+  a one-shot still running                        -> wait (up waits for it to exit 0)
   not running (created, exited, restarting, ...)  -> start
   running, but dockyard's probe fails now         -> wait (up waits for it to turn healthy)
   running, current and healthy                    -> keep
+
+A one-shot is a service another one waits for with `condition: completed` (compose's
+service_completed_successfully): a migration or an init job. Having exited 0 with the current
+config and image, it is done; `up` does not run it again.
 
 Create and recreate are what `docker compose up --no-start` does for those services (it
 recreates on the same two differences); start and wait leave the container as it is; when
@@ -16,7 +22,7 @@ every step is keep, `up` changes nothing. Pure: no engine, no clock."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -39,6 +45,8 @@ class Reason(StrEnum):
     IMAGE_CHANGED = "image changed"
     NOT_RUNNING = "not running"
     UNHEALTHY = "unhealthy"
+    COMPLETED = "completed"
+    STILL_RUNNING = "one-shot still running"
     UP_TO_DATE = "up to date"
 
 
@@ -82,10 +90,17 @@ class Keep(Step):
     action = Action.KEEP
 
 
-def decide(plan_services: Sequence[ServicePlan], observed: ObservedState) -> list[Step]:
-    """One step per service, in start order (level, then name)."""
-    steps = [_decide(sp, observed) for sp in plan_services]
+def decide(plan_services: Sequence[ServicePlan], observed: ObservedState,
+           one_shot: Set[str] = frozenset()) -> list[Step]:
+    """One step per service, in start order (level, then name); `one_shot`: see one_shots."""
+    steps = [_decide(sp, observed, sp.name in one_shot) for sp in plan_services]
     return sorted(steps, key=lambda s: (s.level, s.service))
+
+
+def one_shots(services: Mapping[str, ServicePlan]) -> frozenset[str]:
+    """The services another one waits for with `condition: completed`: they run to an end."""
+    return frozenset(name for sp in services.values()
+                     for name, dep in sp.spec.depends_on.items() if dep.condition == "completed")
 
 
 def unchanged(steps: Sequence[Step]) -> bool:
@@ -103,7 +118,7 @@ def to_start(steps: Sequence[Step]) -> set[str]:
     return {s.service for s in steps if isinstance(s, (Create, Recreate, Start))}
 
 
-def _decide(sp: ServicePlan, observed: ObservedState) -> Step:
+def _decide(sp: ServicePlan, observed: ObservedState, one_shot: bool = False) -> Step:
     c = observed.container(sp.name)
     name, level = sp.name, sp.level
     if c is None:
@@ -117,6 +132,11 @@ def _decide(sp: ServicePlan, observed: ObservedState) -> Step:
         return Recreate(name, level, Reason.IMAGE_CHANGED,
                         f"{sp.image} is {_short(image)}, the container runs "
                         f"{_short(c.image_id)}")
+    if one_shot and c.state in ("exited", "dead") and c.exit_code == 0 \
+            and not c.restart_count:
+        return Keep(name, level, Reason.COMPLETED, "exit code 0")
+    if one_shot and c.state == "running":
+        return Wait(name, level, Reason.STILL_RUNNING, "up waits for it to exit 0")
     if c.state != "running":
         return Start(name, level, Reason.NOT_RUNNING, _state(c))
     if c.probe is None or not c.probe.healthy:

@@ -49,11 +49,12 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
         out["init"] = True
     elif svc.entrypoint:
         out["entrypoint"] = list(svc.entrypoint)
-    # Built images carry the command as CMD, but an own Dockerfile has its own CMD, and an
-    # `entrypoint:` set here makes compose drop the image's CMD: then compose must say it.
-    # A vLLM budget is a flag on the command, so that command is written here too.
-    if svc.command and not svc.agents and (not sp.built or svc.dockerfile or svc.entrypoint
-                                           or needs_command(svc)):
+    # The command is a runtime setting: it is written here even when a built image also
+    # carries it as CMD, so that an edited `command:` changes the container's config (and is
+    # what runs) rather than the image's old CMD. An own Dockerfile has its own CMD, and an
+    # `entrypoint:` set here makes compose drop the image's CMD. A vLLM budget is a flag on
+    # the command.
+    if svc.command and not svc.agents:
         out["command"] = budget_command(fleet, sp, machine, list(svc.command))
     elif not svc.command and not sp.built and needs_command(svc):
         out["command"] = budget_command(fleet, sp, machine, [])  # args to the image's server
