@@ -64,11 +64,23 @@ def names(items: list[str], limit: int = 5) -> str:
     return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
 
 
+def _has_registry(parts: list[str]) -> bool:
+    """Docker's rule: the first part of a reference is a registry host when it has a dot or
+    a port, or is localhost."""
+    return len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost")
+
+
+def image_registry(image: str) -> str:
+    """`ghcr.io/x/redis:7` -> `ghcr.io`; `python:3.11-slim` -> `docker.io` (Docker Hub)."""
+    parts = image.split("@")[0].split("/")
+    return parts[0] if _has_registry(parts) else "docker.io"
+
+
 def image_repo(image: str) -> str:
     """`ghcr.io/x/redis:7@sha256:..` -> `x/redis`; `docker.io/library/redis` -> `redis`."""
     ref = image.split("@")[0]
     parts = ref.split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+    if _has_registry(parts):
         parts = parts[1:]  # a registry host
     if parts and ":" in parts[-1]:
         parts[-1] = parts[-1].split(":")[0]

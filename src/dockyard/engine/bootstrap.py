@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dockyard import compat
+from dockyard.checks.rules import image_registry
 from dockyard.engine.connection import Engine
 from dockyard.engine.run import run
 from dockyard.errors import BuildError, EngineError
@@ -55,18 +56,44 @@ def image_exists(engine: Engine, ref: str, arch: str = "") -> bool:
     return not arch or image.attrs.get("Architecture") == arch
 
 
+# What the engine says when a registry cannot be reached at all (not: this image is not
+# there): then no other image is pulled from it for the rest of the run.
+_UNREACHABLE = ("dial tcp", "no such host", "i/o timeout", "connection refused",
+                "network is unreachable", "TLS handshake timeout", "Client.Timeout",
+                "context deadline exceeded", "connection reset")
+# (engine, registry) -> why it cannot be reached: remembered for this run (this process).
+_unreachable: dict[tuple[str, str], str] = {}
+
+
 def try_pull(engine: Engine, ref: str, arch: str = "") -> str:
     """Pull `ref` (for `arch` when given); return "" on success, else the engine's reason in
-    one line."""
+    one line. A registry found unreachable is not asked again in this run."""
     from docker.errors import APIError
 
+    key = (engine.describe(), image_registry(ref))
+    if key in _unreachable:
+        return _unreachable[key]
     repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
     try:
         engine.client.images.pull(repo, tag=tag,
                                   platform=PLATFORMS[arch].docker if arch else None)
     except APIError as exc:
-        return str(exc.explanation or exc).splitlines()[0]
+        reason = str(exc.explanation or exc).splitlines()[0]
+        if any(mark in reason for mark in _UNREACHABLE):
+            _unreachable[key] = f"{key[1]} cannot be reached: {reason}"
+            return _unreachable[key]
+        return reason
     return ""
+
+
+def substitution_lines(missing: dict[str, str], tag: str) -> list[str]:
+    """What a build says when bases cannot be pulled: one line per reason, so the bases of
+    one unreachable registry share one line."""
+    by_reason: dict[str, list[str]] = {}
+    for base, reason in sorted(missing.items()):
+        by_reason.setdefault(reason, []).append(base + caveat(base))
+    return [f"{' and '.join(bases)} cannot be pulled ({reason}); building on {tag}, Debian "
+            f"{SUITE} made with mmdebstrap" for reason, bases in by_reason.items()]
 
 
 # binfmt_misc: where the kernel's entries for another architecture's programs (QEMU) are.

@@ -2,8 +2,15 @@
 
 Each image builds as soon as its parent has (independent ones in parallel, bounded by the
 cores), under a tag of this run; only when every image built do the tags move: the image that
-was `:current` becomes `:prev`, the new one `:current` and `:<YYYYMMDD>-<gitsha>`. A failed
-build leaves `:current` and `:prev` as they were."""
+was `:current` becomes `:prev`, the new one `:current` and `:<YYYYMMDD>-<HHMMSS>-<gitsha>`
+(UTC; sortable, one per build). A failed or interrupted build leaves `:current` and `:prev`
+as they were.
+
+The moves are one step: written first to a journal (<state>/build/tags.json), done with
+Ctrl-C held (engine/interrupts.py), and the journal removed after. A run killed in the
+middle (kill -9, a power cut) leaves the journal, and the next build finishes its moves
+before anything else; it also removes the run tags (`:dy-build-*`) of runs that died, which
+each run records in <state>/build/runs/ with its process id."""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from dockyard.engine import bootstrap
 from dockyard.engine.composebuild import compose_build
 from dockyard.engine.connection import Engine
 from dockyard.engine.context import stage_context
+from dockyard.engine.interrupts import held, reach
 from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
 from dockyard.engine.run import run
@@ -111,7 +119,7 @@ def image_labels(engine: Engine, ref: str) -> dict[str, str]:
 def resolve_bases(engine: Engine, plan: Plan, *, say: Say, arch: str = "amd64",
                   foreign: bool = False) -> dict[str, str]:
     """External base -> the image to build on: itself when present or pullable, else a
-    bookworm base bootstrapped with mmdebstrap (and we say so)."""
+    bookworm base bootstrapped with mmdebstrap (and we say so, once per registry)."""
     roots = [s for s in plan.builds if s.kind == "family" and not s.parent]
     missing: dict[str, str] = {}
     for step in roots:
@@ -135,9 +143,8 @@ def resolve_bases(engine: Engine, plan: Plan, *, say: Say, arch: str = "amd64",
                         "or debian:bookworm-slim, which dockyard can bootstrap offline")
             packages.update(plan.families[step.name].apt)
     tag = bootstrap.bootstrap_tag(packages, arch)
-    for base, reason in sorted(missing.items()):
-        say(f"{base} cannot be pulled ({reason}); building on {tag}, Debian {bootstrap.SUITE} "
-            f"made with mmdebstrap{bootstrap.caveat(base)}")
+    for line in bootstrap.substitution_lines(missing, tag):
+        say(line)
     if not bootstrap.image_exists(engine, tag):
         say(f"bootstrapping {tag} with mmdebstrap for {arch} "
             f"({'a few minutes under QEMU' if foreign else 'about a minute'}, once)")
@@ -229,7 +236,8 @@ class _Builder:
         self.rendered = state / "render"
         self.run_tag = f"dy-build-{uuid.uuid4().hex[:10]}"
         self.revision = git_revision(fleet.root)
-        self.stamp = f"{now:%Y%m%d}-{self.revision}"
+        self.stamp = dated_tag(now, self.revision)
+        self.stopping = False  # Ctrl-C came: start nothing more, retry nothing
         manifest = fleet.path.read_bytes() if fleet.path.is_file() else b""
         self.labels = {
             "org.opencontainers.image.source": _source(fleet.root),
@@ -346,7 +354,9 @@ class _Builder:
             try:
                 compose_build(self.engine, self.work, f"{self.plan.fleet}-{name}", name,
                                {job.target: self.compose_service(job) for job in jobs})
-            except BuildError:
+            except BuildError as exc:
+                if self.stopping or exc.returncode in INTERRUPTED_CODES:
+                    raise  # compose got Ctrl-C too: building again would ignore it
                 for job in jobs:
                     self.build_alone(job)
         for job in jobs:
@@ -357,18 +367,28 @@ class _Builder:
         compose_build(self.engine, self.work, f"{self.plan.fleet}-{job.target}", job.target,
                       {job.target: self.compose_service(job)})
 
-    def promote(self) -> None:
-        """Every image built: move `:current` (old one to `:prev`) and add the dated tag."""
+    def moves(self) -> list[TagMove]:
+        """What promote does, image by image (read before anything moves)."""
         images = self.engine.client.images
-        for job in self.built:
-            repo = repo_of(job.step.image)
-            new = images.get(job.ref)
-            old = self.engine.image_id(job.step.image)
-            if old and old != new.id:
-                images.get(old).tag(repo, PREV_TAG)
-            new.tag(repo, CURRENT_TAG)
-            new.tag(repo, self.stamp)
-            images.remove(job.ref, noprune=True)
+        return [TagMove(repo_of(job.step.image), str(images.get(job.ref).id),
+                        self.engine.image_id(job.step.image), job.ref) for job in self.built]
+
+    def promote(self) -> None:
+        """Every image built: move `:current` (old one to `:prev`) and add the dated tag, for
+        every image or (Ctrl-C before it began) for none."""
+        if not self.built:
+            return
+        with held():
+            moves = self.moves()
+            journal = Journal(self.work)
+            journal.write(self.stamp, moves)
+            for i, move in enumerate(moves):
+                if i:
+                    reach("build.promote")
+                move.apply(self.engine, self.stamp)
+            for move in moves:
+                move.drop_run_tag(self.engine)
+            journal.remove()
 
     def discard(self) -> None:
         """A build failed: drop this run's tags; `:current` and `:prev` stay as they were."""
@@ -378,6 +398,125 @@ class _Builder:
             if job.ref.endswith(":" + self.run_tag):
                 with contextlib.suppress(APIError):
                     self.engine.client.images.remove(job.ref)
+
+
+INTERRUPTED_CODES = (130, -2)  # a child that SIGINT ended (shell convention, or signal 2)
+
+
+def dated_tag(now: datetime, revision: str) -> str:
+    """`20261201-093015-1a2b3c4d5e6f`: the build's UTC time to the second, then the commit;
+    sortable, and a new one for every build (the day alone was shared by a day's builds)."""
+    return f"{now.astimezone(UTC):%Y%m%d-%H%M%S}-{revision}"
+
+
+@dataclass(frozen=True)
+class TagMove:
+    """One image's tag moves: `new` becomes `:current` and the dated tag, `old` (the image
+    that was `:current`, "" when none) `:prev`; `run_ref` is the tag it was built under."""
+
+    repo: str
+    new: str
+    old: str
+    run_ref: str
+
+    def apply(self, engine: Engine, stamp: str) -> None:
+        """Idempotent: a journal replayed after a kill moves the same tags again."""
+        images = engine.client.images
+        new = images.get(self.new)
+        if self.old and self.old != self.new:
+            images.get(self.old).tag(self.repo, PREV_TAG)
+        new.tag(self.repo, CURRENT_TAG)
+        new.tag(self.repo, stamp)
+
+    def drop_run_tag(self, engine: Engine) -> None:
+        from docker.errors import ImageNotFound
+
+        with contextlib.suppress(ImageNotFound):
+            engine.client.images.remove(self.run_ref, noprune=True)
+
+
+class Journal:
+    """The tag moves of one build, written before they start (see the module)."""
+
+    def __init__(self, work: Path) -> None:
+        self.path = work / "tags.json"
+
+    def write(self, stamp: str, moves: list[TagMove]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"stamp": stamp, "moves": [m.__dict__ for m in moves]}, indent=1)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def finish(self, engine: Engine, say: Say) -> None:
+        """A build died while moving tags: finish its moves (every image it built is still
+        there under its run tag), so no repository is left half-moved."""
+        from docker.errors import ImageNotFound
+
+        if not self.path.is_file():
+            return
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        moves = [TagMove(**m) for m in data["moves"]]
+        done = []
+        with held():
+            for move in moves:
+                try:
+                    move.apply(engine, data["stamp"])
+                except ImageNotFound:
+                    continue  # its image was removed since: nothing to move to
+                done.append(move.repo)
+            for move in moves:
+                move.drop_run_tag(engine)
+            self.remove()
+        say(f"finished the tag moves of a build that was stopped while making them: "
+            f"{', '.join(done) or 'nothing left to move'} (tagged {data['stamp']})")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Runs:
+    """The builds of one state folder: each records its run tag and process id while it runs,
+    so the next one can remove the run tags of those that died (and never a live one's)."""
+
+    def __init__(self, work: Path) -> None:
+        self.folder = work / "runs"
+
+    def start(self, run_tag: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        record = self.folder / run_tag
+        record.write_text(str(os.getpid()), encoding="utf-8")
+        return record
+
+    def clean(self, engine: Engine, repos: list[str], say: Say) -> None:
+        from docker.errors import APIError
+
+        dead = []
+        for record in sorted(self.folder.glob("dy-build-*")) if self.folder.is_dir() else []:
+            text = record.read_text(encoding="utf-8").strip()
+            if text.isdigit() and _pid_alive(int(text)):
+                continue
+            for repo in repos:
+                with contextlib.suppress(APIError):
+                    engine.client.images.remove(f"{repo}:{record.name}", noprune=True)
+            record.unlink(missing_ok=True)
+            dead.append(record.name)
+        if dead:
+            say(f"removed the tags of {len(dead)} build(s) that were stopped before they "
+                f"ended ({', '.join(dead)})")
 
 
 def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
@@ -404,6 +543,9 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
     arch = arch or native
     bootstrap.require_emulation(arch, native)
     plan = with_service_layers(plan)  # a service's own requirements: a thin family under it
+    work = state / "build"
+    Journal(work).finish(engine, say)  # a build killed while moving tags: finish it first
+    Runs(work).clean(engine, sorted({repo_of(s.image) for s in plan.builds}), say)
     for name in plan.families:
         wanted = written_platforms(plan, name)
         if wanted and arch not in wanted:
@@ -431,14 +573,20 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
                        substitutes=report.substituted, arch=arch, force=force,
                        only_missing=only_missing, specs=specs)
     report.tag = builder.stamp
+    runs = Runs(builder.work)
+    record = runs.start(builder.run_tag)
     try:
         _run_dag(builder, plan, report, progress or (lambda event: say(event.line())),
                  jobs or max(1, os.cpu_count() or 1))
     except BaseException:
         builder.discard()
+        record.unlink(missing_ok=True)
         say("nothing was retagged: `:current` and `:prev` are as they were")
         raise
     builder.promote()
+    # Only now: a run stopped before this point leaves its record, and the next one removes
+    # the run tags it may have left.
+    record.unlink(missing_ok=True)
     report.built.sort()
     return report
 
@@ -542,6 +690,9 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
                         report.seconds[job.target] = round(seconds, 1)
                         event(job, "built", seconds, len(batch))
                         sorter.done(job.target)
+        except KeyboardInterrupt:
+            builder.stopping = True  # the builds running end (compose got it too), no retry
+            raise
         finally:
             wait(running)
     if failure is not None:

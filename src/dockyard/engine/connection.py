@@ -148,7 +148,10 @@ class Engine:
 
     def unavailable(self) -> EngineUnavailable:
         e = self.endpoint
-        if not e.address:
+        if not e.address and e.source == "DOCKER_HOST" and e.url != DEFAULT_SOCKET:
+            fix = ("start the engine DOCKER_HOST names, or correct DOCKER_HOST (unset, it is "
+                   f"{DEFAULT_SOCKET})")
+        elif not e.address:
             fix = INSTALL_HINT
         elif e.address.startswith("ssh://"):
             fix = (f"check that `ssh {urlsplit(e.address).netloc} docker info` works from "

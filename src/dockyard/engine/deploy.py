@@ -14,7 +14,6 @@ from typing import Any
 from dockyard.engine.apply import UpReport, apply
 from dockyard.engine.build import build, write_render
 from dockyard.engine.observe import image_states, observe
-from dockyard.engine.run import run
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import StaleImages
 from dockyard.ops.images import ImageNeeds, image_needs
@@ -105,11 +104,10 @@ def up(target: Target, *, say: Say, build_missing: bool = True,
 
 
 def down(target: Target, *, volumes: bool = False) -> None:
+    """`compose down` of the project (from its rendered file, or by name when there is
+    none); no engine answering is one sentence naming the endpoint (from compose())."""
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-    if target.compose_file.is_file():
-        compose(target, *args)
-    else:
-        run([*target.engine.compose_argv(target.project), *args])
+    compose(target, *args, by_name=not target.compose_file.is_file())
 
 
 @dataclass(frozen=True)
@@ -147,6 +145,7 @@ def status(target: Target) -> list[ServiceStatus]:
 
 
 def logs(target: Target, service: str | None, *, follow: bool, tail: int | None) -> None:
+    target.engine.client  # noqa: B018 - no engine: one sentence, before compose says its own
     args = ["logs", "--no-color"]
     if follow:
         args.append("--follow")

@@ -9,6 +9,7 @@ from typing import Any
 
 from dockyard.engine.connection import Engine
 from dockyard.engine.run import Result, run
+from dockyard.errors import EngineError
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan, ServicePlan
 
@@ -48,10 +49,19 @@ class Target:
                 if any(n in mine for n in level)]
 
 
-def compose(target: Target, *args: str, capture: bool = True, timeout: float = 900) -> Result:
-    """`docker compose` on the target's project, file and profiles, on its engine."""
-    argv = target.engine.compose_argv(target.project, [target.compose_file], target.profiles)
-    return run([*argv, *args], capture=capture, timeout=timeout)
+def compose(target: Target, *args: str, capture: bool = True, timeout: float = 900,
+            by_name: bool = False) -> Result:
+    """`docker compose` on the target's project, file and profiles, on its engine (`by_name`:
+    the project alone, no file). When it fails because no engine answers, that is the one
+    sentence said (endpoint and where it came from)."""
+    argv = (target.engine.compose_argv(target.project) if by_name else
+            target.engine.compose_argv(target.project, [target.compose_file], target.profiles))
+    try:
+        return run([*argv, *args], capture=capture, timeout=timeout)
+    except EngineError:
+        if not target.engine.answers():
+            raise target.engine.unavailable() from None
+        raise
 
 
 def containers(engine: Engine, project: str) -> dict[str, Any]:
