@@ -20,11 +20,14 @@ import functools
 import os
 import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from typer.testing import CliRunner
 
+from dockyard.cli import app
 from dockyard.errors import ManifestError
 from dockyard.manifest.interpolate import read_dotenv
 from dockyard.manifest.load import loads
@@ -488,3 +491,22 @@ def test_checklist_of_one_machine_needs_no_firewall_and_names_a_missing_address(
     lab = "\n".join(render_case("gpu-fleet").checklist)
     assert "from <address of small>" in lab  # small has no `host:`
     assert "from big.lab.internal" in lab
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def test_cli_writes_the_stack_and_prints_what_is_lost_and_the_checklist(tmp_path: Path) -> None:
+    manifest = GOLDEN / "gpu-fleet" / "fleet.yaml"
+    result = CliRunner().invoke(app, ["-f", str(manifest), "render", "--target", "swarm",
+                                      "-o", str(tmp_path)], env={"DB_PASSWORD": "pw-cli"})
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "swarm" / "lab"
+    assert sorted(p.name for p in folder.iterdir()) == ["nodes.sh", "stack.yaml"]
+    assert not (tmp_path / "compose.big.yaml").exists()
+    assert "swarm: " in result.output and "depends_on db (started) is not kept" in result.output
+    assert '"node-generic-resources": ["NVIDIA-GPU=0"]' in result.output
+    assert "pw-cli" not in "".join(p.read_text() for p in folder.iterdir()) + result.output
+    # The relative bind is rebased onto the fleet's folder, seen from the stack's.
+    llm = SAFE.load((folder / "stack.yaml").read_text())["services"]["llm"]
+    bind = next(v for v in llm["volumes"] if v.endswith(":/data"))
+    assert (folder / bind.split(":")[0]).resolve() == (manifest.parent / "data").resolve()
