@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -803,6 +804,11 @@ def main() -> None:
 
     try:
         app()  # standalone: typer prints usage errors itself and exits 2
+    except SystemExit as exc:
+        if exc.code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+            err.print("interrupted: what already started was left as it is; `dockyard ps` "
+                      "shows it", highlight=False)
+        raise
     except DockyardError as exc:
         # Escaped, no emoji: a message quotes the user's text (`[/x]` is not markup) and
         # locations (`fleet.yaml:100:3` is not the :100: emoji).
@@ -818,3 +824,25 @@ def main() -> None:
                   "(a dockyard bug: rerun with DOCKYARD_DEBUG=1 and report the traceback)",
                   highlight=False, emoji=False)
         sys.exit(int(ExitCode.INTERNAL))
+    finally:
+        _exit_130_on_a_late_interrupt()
+
+
+def _exit_130_on_a_late_interrupt() -> None:
+    """A Ctrl-C after the command ended, while Python joins worker threads on its way out,
+    was "Exception ignored ... KeyboardInterrupt" and exit 0: now it ends the process with
+    130 at once, so an interrupt never exits 0."""
+    import signal
+    import threading
+
+    if not any(t.is_alive() and not t.daemon for t in threading.enumerate()
+               if t is not threading.main_thread()):
+        return  # nothing to join: Python leaves at once
+
+    def leave(signum: int, frame: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(ExitCode.INTERRUPTED))
+
+    with contextlib.suppress(ValueError):  # not the main thread (tests calling main())
+        signal.signal(signal.SIGINT, leave)

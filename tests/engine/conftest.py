@@ -76,3 +76,76 @@ def project(engine: None) -> Iterator[str]:
     if vols:
         subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True)
     subprocess.run(["docker", "network", "rm", f"{name}_default"], capture_output=True)
+
+
+def _bootstrap_tags() -> list[str]:
+    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                          "dockyard/bootstrap"], capture_output=True, text=True, check=True)
+    return [t for t in out.stdout.split() if ":<none>" not in t]
+
+
+@pytest.fixture(scope="session")
+def python_image(engine: None) -> Iterator[str]:
+    """A stock image with python3 and tini under a tag of the session's own (a local
+    bootstrap base, made once when there is none); removed afterwards."""
+    if not _bootstrap_tags():
+        result = dockyard("bootstrap-base", timeout=900)
+        assert result.returncode == 0, result.stderr[-2000:]
+    ref = f"dytest-{uuid.uuid4().hex[:8]}/python:current"
+    subprocess.run(["docker", "tag", _bootstrap_tags()[0], ref], check=True)
+    yield ref
+    subprocess.run(["docker", "rmi", "-f", ref], capture_output=True)
+
+
+class Lines:
+    """A running `dockyard` whose stderr is read line by line as it comes (for tests that
+    act at a moment it announces: a level starting, a pause point)."""
+
+    def __init__(self, *args: str, cwd: Path, env: dict[str, str] | None = None) -> None:
+        import threading
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dockyard", *args], cwd=cwd, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "200", **(env or {})})
+        self.seen: list[str] = []
+        self._new = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._new:
+                self.seen.append(line)
+                self._new.notify_all()
+        with self._new:
+            self.seen.append("")  # end of output
+            self._new.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 300) -> str:
+        """The first stderr line holding `text`; fails when the process ends first."""
+        import time
+
+        end = time.monotonic() + timeout
+        with self._new:
+            while True:
+                for line in self.seen:
+                    if text in line:
+                        return line
+                if "" in self.seen:
+                    raise AssertionError(f"dockyard ended before saying {text!r}:\n"
+                                         + "".join(self.seen))
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {text!r} within {timeout} s:\n"
+                                         + "".join(self.seen))
+                self._new.wait(left)
+
+    def finish(self, timeout: float = 600) -> tuple[int, str, str]:
+        """Exit status, stdout and stderr once it ends."""
+        out = self.proc.stdout.read() if self.proc.stdout else ""
+        code = self.proc.wait(timeout)
+        with self._new:
+            while "" not in self.seen:
+                self._new.wait(5)
+        return code, out, "".join(self.seen)

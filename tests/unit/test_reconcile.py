@@ -22,6 +22,7 @@ from dockyard.ops.reconcile import (
     Step,
     Wait,
     decide,
+    one_shots,
     to_create,
     to_start,
     unchanged,
@@ -191,3 +192,73 @@ def test_dry_run_line() -> None:
     assert Keep("db", 0, Reason.UP_TO_DATE).line() == "0     db  keep      up to date"
     assert Wait("db", 0, Reason.UNHEALTHY, "exit 1").action == "wait"
     assert ProbeState(healthy=False).output == ""
+
+
+# One-shots: the fleet of tests/engine/test_one_shot.py, whose snapshots are recorded.
+ONE_SHOT = f"""\
+fleet: oneshot
+machines:
+  local: {{cpus: 2, memory: 4GiB}}
+services:
+  migrate:
+    image: {IMAGE}
+    command: [python3, -c, "import time; time.sleep(1.5); print('migrated', flush=True);
+              raise SystemExit(0)"]
+    restart: "no"
+  app:
+    image: {IMAGE}
+    command: [python3, -c, "import time; open('/tmp/ok', 'w'); time.sleep(600)"]
+    depends_on: {{migrate: {{condition: completed}}}}
+    health: {{cmd: [test, -f, /tmp/ok], interval: 1s, retries: 5}}
+"""
+
+
+@pytest.fixture(scope="module")
+def one_shot_plan() -> tuple[list[ServicePlan], frozenset[str]]:
+    the_plan = plan(loads(ONE_SHOT, environ={}))
+    return the_plan.on("local"), one_shots(the_plan.services)
+
+
+def test_a_service_waited_for_with_completed_is_a_one_shot(
+        one_shot_plan: tuple[list[ServicePlan], frozenset[str]]) -> None:
+    assert one_shot_plan[1] == {"migrate"}
+
+
+def test_a_one_shot_that_exited_0_is_kept_and_up_changes_nothing(
+        one_shot_plan: tuple[list[ServicePlan], frozenset[str]]) -> None:
+    services, once = one_shot_plan
+    steps = decide(services, recorded("one-shot-completed"), once)
+    assert steps == [Keep("migrate", 0, Reason.COMPLETED, "exit code 0"),
+                     Keep("app", 1, Reason.UP_TO_DATE)]
+    assert unchanged(steps)
+    # Without knowing it is a one-shot, the exited container would be started again.
+    assert decide(services, recorded("one-shot-completed"))[0].action is Action.START
+
+
+def test_a_one_shot_that_failed_runs_again(
+        one_shot_plan: tuple[list[ServicePlan], frozenset[str]]) -> None:
+    services, once = one_shot_plan
+    observed = recorded("one-shot-failed")
+    migrate = observed.container("migrate")
+    assert migrate is not None and (migrate.state, migrate.exit_code) == ("exited", 3)
+    steps = {s.service: s for s in decide(services, observed, once)}
+    assert steps["migrate"] == Start("migrate", 0, Reason.NOT_RUNNING, "exited (exit code 3)")
+    assert steps["app"] == Start("app", 1, Reason.NOT_RUNNING, "created")  # never started
+    # Its command edited (the config hash compose gives it now differs): recreated.
+    edited = observed.model_copy(update={"config_hashes": {
+        **observed.config_hashes, "migrate": "0" * 64}})
+    assert decide(services, edited, once)[0].action is Action.RECREATE
+
+
+def test_a_one_shot_still_running_is_waited_for_not_kept(
+        one_shot_plan: tuple[list[ServicePlan], frozenset[str]]) -> None:
+    """Running with no health check would count as healthy; a one-shot must end first."""
+    services, once = one_shot_plan
+    observed = recorded("one-shot-completed")
+    migrate = observed.container("migrate")
+    assert migrate is not None
+    running = migrate.model_copy(update={"state": "running"})
+    observed = observed.model_copy(update={"containers": {**observed.containers,
+                                                           "migrate": (running,)}})
+    assert decide(services, observed, once)[0] == Wait(
+        "migrate", 0, Reason.STILL_RUNNING, "up waits for it to exit 0")

@@ -196,7 +196,7 @@ def _failure_message(target: Target, failed: Iterable[ProbeResult], once: Set[st
         names.add(r.service)
         c = running.get(r.service)
         logs = c.logs(tail=20).decode(errors="replace").rstrip() if c is not None else ""
-        parts.append(f"{_what_failed(r, r.service in once)}; last health output: {r.output}\n"
+        parts.append(f"{_what_failed(r, r.service in once)}\n"
                      f"--- last 20 log lines of {r.service} ---\n{logs or '(no output)'}")
     found = {name: container_state(c) for name, c in running.items()}
     parts.append(left_behind([sp.name for sp in target.services()], found, failed=names,
@@ -205,15 +205,18 @@ def _failure_message(target: Target, failed: Iterable[ProbeResult], once: Set[st
 
 
 def _what_failed(r: ProbeResult, one_shot: bool) -> str:
-    """`service api did not become healthy within 30 s (it is still running)`, or how it
-    ended: exited, crash-looping, or a one-shot that did not complete."""
+    """One line for a service that failed: still running and not healthy (with its last
+    health output), exited, crash-looping, or a one-shot that did not end with exit 0."""
+    ended = r.state in ("exited", "dead") or r.state == "restarting" \
+        or "restart policy" in r.output
     if one_shot:
-        return (f"service {r.service}, a one-shot others wait for, did not complete with "
-                f"exit code 0 within {r.seconds:.0f} s (state: {r.state})")
+        if ended:
+            return f"service {r.service}, a one-shot others wait for, failed: {r.output}"
+        return (f"service {r.service}, a one-shot others wait for, did not finish within "
+                f"{r.seconds:.0f} s (state: {r.state})")
     if r.state in ("exited", "dead"):
-        return f"service {r.service} exited before it became healthy"
-    if r.state == "restarting" or "restart policy" in r.output:
-        return f"service {r.service} is crash-looping: it exited, and its restart policy " \
-               "keeps starting it"
+        return f"service {r.service} exited before it became healthy: {r.output}"
+    if ended:
+        return f"service {r.service} is crash-looping: {r.output}"
     return (f"service {r.service} did not become healthy within {r.seconds:.0f} s "
-            f"(state: {r.state})")
+            f"(state: {r.state}); last health output: {r.output}")

@@ -38,7 +38,13 @@ from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
-from dockyard.errors import BuildError, DockyardError, FindingsError, ManifestError
+from dockyard.errors import (
+    BuildError,
+    DockyardError,
+    FindingsError,
+    Interrupted,
+    ManifestError,
+)
 from dockyard.manifest.load import Fleet
 from dockyard.plan.family import cuda_stack_problem, own_requirements, with_service_layers
 from dockyard.plan.model import BuildStep, Plan
@@ -578,12 +584,21 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
     try:
         _run_dag(builder, plan, report, progress or (lambda event: say(event.line())),
                  jobs or max(1, os.cpu_count() or 1))
-    except BaseException:
+    except BaseException as exc:
         builder.discard()
         record.unlink(missing_ok=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted("interrupted while building images: nothing was retagged, "
+                              "`:current` and `:prev` are as they were",
+                              fix="`dockyard build` again builds what is left") from None
         say("nothing was retagged: `:current` and `:prev` are as they were")
         raise
-    builder.promote()
+    try:
+        builder.promote()
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while moving tags: every image built was tagged "
+                          f"(:current, :prev and {builder.stamp}), none was left half-moved",
+                          fix="nothing to do: the build had ended") from None
     # Only now: a run stopped before this point leaves its record, and the next one removes
     # the run tags it may have left.
     record.unlink(missing_ok=True)
