@@ -32,8 +32,22 @@ app = typer.Typer(
 )
 machine_app = typer.Typer(help="The machines a fleet runs on.", no_args_is_help=True)
 app.add_typer(machine_app, name="machine")
-out = Console()
-err = Console(stderr=True)
+# Wide enough for any table dockyard prints: without a terminal, nothing is cut or wrapped.
+NO_TTY_WIDTH = 10_000
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """On a terminal, rich's own console (its width; long lines wrap). Elsewhere (a pipe, a
+    log, CI) one message per line, never wrapped at 80 columns, and tables printed whole
+    (COLUMNS is not a terminal's width there)."""
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, soft_wrap=True, width=NO_TTY_WIDTH)
+
+
+out = _console()
+err = _console(stderr=True)
 EXAMPLE = Path(__file__).parent / "examples" / "quickstart" / "fleet.yaml"
 
 

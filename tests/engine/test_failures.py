@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 
 from dockyard.engine.run import run
 from dockyard.errors import FindingsError, ManifestError, MissingProgram, UnhealthyError
-from tests.engine.conftest import dockyard
+from tests.engine.conftest import dockyard, free_port
 
 pytestmark = pytest.mark.engine
 
@@ -33,6 +35,10 @@ services:
     command: [python3, -c, "raise SystemExit('config file missing')"]
     depends_on: [ok]
     health: {cmd: [python3, -c, "pass"], interval: 1s, retries: 30}
+  after:
+    image: quickstart/family-base-python:current
+    command: [python3, -c, "import time; time.sleep(600)"]
+    depends_on: [slowpoke]
 """
 
 
@@ -51,20 +57,24 @@ def test_unhealthy_service_is_named_with_health_output_and_logs(
     err = result.stderr
     assert "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1, err
-    assert "service slowpoke did not become healthy" in err
-    assert "model not loaded" in err  # its last health output
+    assert "service slowpoke did not become healthy within" in err
+    assert "(state: running); last health output: model not loaded" in err
     assert "booting the model" in err  # its last log lines
-    assert "service crasher did not become healthy" in err
-    # exit code 1, or (when the restart policy was quicker than the probe) restarted
-    assert ("container exited (exit code 1)" in err
-            or "container exited and its restart policy started it again" in err), err
+    # exited (exit code 1), or (when the restart policy was quicker than the probe) looping
+    assert ("service crasher exited before it became healthy: container exited (exit code 1)"
+            in err or "service crasher is crash-looping: container exited" in err), err
     assert "config file missing" in err
-    assert "left running: ok" in err  # what started is reported and left running
-    states = subprocess.run(["docker", "ps", "--filter",
-                             f"label=com.docker.compose.project={project}", "--format",
-                             '{{.Label "com.docker.compose.service"}}'],
-                            capture_output=True, text=True).stdout.split()
-    assert "ok" in states
+    # What is left, exactly: ok runs, slowpoke runs unhealthy, crasher exited or loops,
+    # after was created and never started.
+    assert "left running: ok, slowpoke (not healthy)" in err, err
+    assert ("exited: crasher (exit code 1)" in err
+            or "crash-looping (its restart policy keeps starting it): crasher" in err), err
+    assert "created, never started: after" in err, err
+    states = dict(line.split() for line in subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+         "--format", '{{.Label "com.docker.compose.service"}} {{.State}}'],
+        capture_output=True, text=True).stdout.splitlines())
+    assert states["ok"] == states["slowpoke"] == "running" and states["after"] == "created"
 
 
 def test_invalid_manifest_touches_no_container(engine: None, project: str,
@@ -89,14 +99,19 @@ def test_port_collision_stops_up_before_any_container(engine: None, project: str
     assert _containers(project) == []
 
 
-def test_no_engine_is_one_sentence(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [("ps",), ("down",), ("logs",), ("up",)])
+def test_a_wrong_docker_host_is_one_sentence_naming_it(tmp_path: Path,
+                                                       args: tuple[str, ...]) -> None:
     (tmp_path / "fleet.yaml").write_text(BROKEN)
     sock = f"unix://{tmp_path}/no-such-docker.sock"
-    result = dockyard("ps", cwd=tmp_path, env={"DOCKER_HOST": sock})
-    assert result.returncode == 3
-    assert f"no Docker engine answers at {sock}" in result.stderr
-    assert "install-engine.sh" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = dockyard(*args, cwd=tmp_path, env={"DOCKER_HOST": sock})
+    assert result.returncode == 3, result.stderr
+    err = result.stderr
+    assert [line for line in err.splitlines() if line.strip()] == [
+        f"error: no Docker engine answers at {sock} (DOCKER_HOST) (fix: start the engine "
+        "DOCKER_HOST names, or correct DOCKER_HOST (unset, it is "
+        "unix:///var/run/docker.sock))"], err
+    assert "install-engine.sh" not in err and "`docker compose" not in err
 
 
 def test_a_docker_cli_plugin_that_is_not_installed_is_a_missing_program() -> None:
@@ -107,3 +122,63 @@ def test_a_docker_cli_plugin_that_is_not_installed_is_a_missing_program() -> Non
     assert caught.value.program == "docker dockyard-no-such-plugin"
     assert caught.value.exit_code == 5
     assert "is not installed: it is a Docker CLI plugin" in str(caught.value)
+
+
+PORTS = """\
+fleet: ports
+machines:
+  local: {{cpus: 2, memory: 4GiB}}
+services:
+  web:
+    image: {image}
+    command: [python3, -m, http.server, "8000"]
+    ports: {{http: "127.0.0.1:{port}:8000"}}
+    health: {{cmd: [python3, -c, "pass"], interval: 1s, retries: 3}}
+"""
+
+
+def test_a_host_port_bound_by_a_process_stops_up_before_anything(
+        python_image: str, project: str, tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "fleet.yaml").write_text(PORTS.format(image=python_image, port=port))
+    env = {"DOCKYARD_STATE": str(tmp_path / "state")}
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        result = dockyard("-p", project, "up", cwd=tmp_path, env=env)
+        checked = dockyard("-p", project, "-m", "local", "check", cwd=tmp_path, env=env)
+    assert result.returncode == FindingsError.exit_code == 1, result.stderr  # not 70
+    err = result.stderr
+    assert "internal error" not in err and "Traceback" not in err
+    assert f"DY103: service web publishes host port {port} on machine local, but process " \
+        in err and f"(pid {os.getpid()}) on 127.0.0.1 already holds it" in err, err
+    assert "nothing was started" in err and _containers(project) == []
+    # `check` on the machine itself says the same.
+    assert checked.returncode == 1 and "DY103" in checked.stdout, checked.stdout
+
+
+def test_a_host_port_held_by_another_container_is_named(
+        python_image: str, project: str, tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "fleet.yaml").write_text(PORTS.format(image=python_image, port=port))
+    other = f"{project}-other"
+    subprocess.run(["docker", "run", "-d", "--name", other, "--label",
+                    f"com.docker.compose.project={project}-x", "-p", f"127.0.0.1:{port}:80",
+                    python_image, "sleep", "600"], check=True, capture_output=True)
+    try:
+        result = dockyard("-p", project, "up", cwd=tmp_path,
+                          env={"DOCKYARD_STATE": str(tmp_path / "state")})
+    finally:
+        subprocess.run(["docker", "rm", "-f", other], capture_output=True)
+    assert result.returncode == 1, result.stderr
+    assert (f"host port {port} on machine local, but container {other}, compose project "
+            f"{project}-x on 127.0.0.1 already holds it") in result.stderr, result.stderr
+    assert f"stop it (`docker stop {other}`), or give web another host port" in result.stderr
+    assert _containers(project) == []
+    # Once it is gone, up starts, and an up of the running fleet is not its own rival.
+    first = dockyard("-p", project, "up", cwd=tmp_path,
+                     env={"DOCKYARD_STATE": str(tmp_path / "state")})
+    assert first.returncode == 0, first.stderr
+    again = dockyard("-p", project, "up", cwd=tmp_path,
+                     env={"DOCKYARD_STATE": str(tmp_path / "state")})
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stderr

@@ -128,7 +128,7 @@ def test_push_remove_then_up_pulls_back_and_runs(registry: str, tiny_fleet: tupl
         tags = set(_get(f"http://{registry}/v2/{name}/{repo}/tags/list")["tags"])  # type: ignore[arg-type]
         mine = {ref.rsplit(":", 1)[1] for ref in local_tags if ref.split(":")[-2].endswith(repo)}
         assert "current" in tags and mine <= tags, (repo, tags, mine)
-        assert any(re.fullmatch(r"\d{8}-\w+", t) for t in tags), tags  # the dated tag
+        assert any(re.fullmatch(r"\d{8}-\d{6}-\w+", t) for t in tags), tags  # the dated tag
 
     _remove(local_tags)
     assert _local_refs(f"{registry}/{name}/") == []

@@ -732,13 +732,15 @@ def rollback(engine: Engine, plan: Plan,
         repo = repo_of(image)
         current, prev = engine.image_id(image), engine.image_id(f"{repo}:{PREV_TAG}")
         if not prev and named:
-            raise ManifestError(f"service {name} has no previous image ({repo}:{PREV_TAG})",
-                                fix="`:prev` appears once a build changed the image; "
-                                    "nothing was retagged")
+            # Not a bad manifest (exit 2): there is nothing to go back to yet (exit 1).
+            raise DockyardError(f"service {name} has no previous image ({repo}:{PREV_TAG}): "
+                                "nothing was retagged",
+                                fix="`:prev` appears once a build changed the image")
         if prev:
             swaps.append((name, repo, current, prev))
     if not swaps:
-        raise ManifestError("no service has a previous image (`:prev`) to go back to",
+        raise DockyardError("no service has a previous image (`:prev`) to go back to: "
+                            "nothing was retagged",
                             fix="`:prev` appears once a build changed an image")
     done: list[tuple[str, str, str]] = []
     for name, repo, current, prev in swaps:  # all checked first: all or nothing
