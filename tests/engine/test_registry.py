@@ -158,7 +158,7 @@ def test_push_remove_then_up_pulls_back_and_runs(registry: str, tiny_fleet: tupl
     prev = f"{registry}/{name}/echo:prev"
     assert f"pushing {prev}" in again.stderr + again.stdout
     tags = set(_get(f"http://{registry}/v2/{name}/echo/tags/list")["tags"])  # type: ignore[arg-type]
-    assert {"current", "prev"} <= tags and sum(bool(re.fullmatch(r"\d{8}-\w+", t))
+    assert {"current", "prev"} <= tags and sum(bool(re.fullmatch(r"\d{8}-\d{6}-\w+", t))
                                                for t in tags) >= 1, tags
     # A machine that has only the new image: `rollback` pulls `:prev` and runs it.
     _remove([prev])
