@@ -3,6 +3,7 @@ once said "left running: ok" while `never` still ran unhealthy and `after` was o
 
 from __future__ import annotations
 
+from dockyard.engine.apply import port_taken
 from dockyard.ops.observed import ContainerState
 from dockyard.ops.outcome import left_behind
 
@@ -41,3 +42,14 @@ def test_an_interrupted_wait_says_who_was_not_healthy_yet() -> None:
     found = {"db": box("db", "running"), "api": box("api", "running")}
     assert left_behind(["db", "api"], found, waiting={"api"}) == (
         "left running: db, api (not healthy yet)")
+
+
+def test_a_port_taken_at_start_is_read_from_the_engines_words() -> None:
+    """Docker 20.10's two wordings: another container's port, and a process's."""
+    assert port_taken("driver failed programming external connectivity on endpoint p-web-1 "
+                      "(1f2e): Bind for 127.0.0.1:8080 failed: port is already allocated"
+                      ) == ("127.0.0.1", "8080")
+    assert port_taken("driver failed programming external connectivity on endpoint p-web-1 "
+                      "(1f2e): Error starting userland proxy: listen tcp4 0.0.0.0:5432: bind: "
+                      "address already in use") == ("0.0.0.0", "5432")
+    assert port_taken("OCI runtime create failed: no such file") is None

@@ -102,6 +102,12 @@ def _start_level(target: Target, names: list[str]) -> None:
             list(pool.map(lambda nc: _start(target.machine, *nc), waiting))
 
 
+def port_taken(said: str) -> tuple[str, str] | None:
+    """(address, port) when the engine's start error says a host port is taken."""
+    found = _PORT_TAKEN.search(said)
+    return (found[1], found[2]) if found else None
+
+
 def _start(machine: str, name: str, container: Any) -> None:
     """Start one container; a host port taken since the preflight is one sentence."""
     from docker.errors import APIError
@@ -110,10 +116,10 @@ def _start(machine: str, name: str, container: Any) -> None:
         container.start()
     except APIError as exc:
         said = str(exc.explanation or exc)
-        taken = _PORT_TAKEN.search(said)
+        taken = port_taken(said)
         if taken is None:
             raise EngineError(f"service {name} did not start: {said}") from None
-        address, port, _ = taken.groups()
+        address, port = taken
         raise EngineError(
             f"service {name} did not start: host port {port} ({address}) is already in use "
             "on this machine", stderr=said,
