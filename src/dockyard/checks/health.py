@@ -35,6 +35,9 @@ CODES = {c.code: c for c in (
          "program the image has"),
     Code("DY504", Severity.ERROR, "a `cmd` health check runs a program the image does not "
          "have", "use a program the image has (e.g. the server's own CLI), or install it"),
+    Code("DY506", Severity.ERROR, "a one-shot (others wait for it with `condition: "
+         "completed`) has a restart policy that starts it again after it exits 0, so it never "
+         "completes", 'give it `restart: "no"` (or `on-failure`)'),
 )}
 
 # Shell words that are not programs to look for.
@@ -55,16 +58,38 @@ def dependency_without_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                     "{condition: started}}`", service=name)
 
 
+def one_shot_restarts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY506: `always` or `unless-stopped` starts a one-shot again once it exits 0 (the
+    manifest's default is unless-stopped), so what waits for it to complete never starts."""
+    waiting: dict[str, list[str]] = {}
+    for name, svc in sorted(fleet.spec.services.items()):
+        for dep, how in svc.depends_on.items():
+            if how.condition == "completed":
+                waiting.setdefault(dep, []).append(name)
+    for name, dependents in sorted(waiting.items()):
+        restart = fleet.spec.services[name].restart
+        if restart in ("always", "unless-stopped"):
+            yield Finding(
+                "DY506", Severity.ERROR, fleet.where("services", name, "restart"),
+                f"service {name} is a one-shot ({', '.join(dependents)} wait for it to "
+                f"complete), but `restart: {restart}` starts it again after it exits 0",
+                f'give {name} `restart: "no"` (or `on-failure`)', service=name)
+
+
 def missing_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY502: a service with no health check is called healthy as soon as it runs, so what
     depends on it starts too early. Nobody depending on it, nothing starts early: only the
     note DY505 (an upgrade cannot be gated on it)."""
     dependents: dict[str, list[str]] = {}
+    one_shots = set()
     for name, svc in sorted(fleet.spec.services.items()):
-        for dep in svc.depends_on:
-            dependents.setdefault(dep, []).append(name)
+        for dep, how in svc.depends_on.items():
+            if how.condition == "completed":  # a one-shot: exiting 0 is its health
+                one_shots.add(dep)
+            else:
+                dependents.setdefault(dep, []).append(name)
     for name, svc in sorted(fleet.spec.services.items()):
-        if svc.health is not None:
+        if svc.health is not None or (name in one_shots and name not in dependents):
             continue
         if name in dependents:
             yield Finding(
@@ -209,4 +234,5 @@ def health_binaries(fleet: Fleet, plan: Plan,
                 break
 
 
-RULES: list[Rule] = [dependency_without_health, missing_health, health_binaries]
+RULES: list[Rule] = [dependency_without_health, missing_health, health_binaries,
+                     one_shot_restarts]

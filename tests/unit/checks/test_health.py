@@ -84,6 +84,43 @@ services:
     assert_finding(note, "DY505", Severity.INFO, "fleet.yaml:8:3", "worker")
 
 
+def test_dy502_and_dy505_quiet_for_a_one_shot() -> None:
+    """A migration others wait for with `condition: completed`: its exit 0 is its health."""
+    text = BASE + """\
+services:
+  migrate:
+    image: ghcr.io/x/migrate:1.0
+    restart: "no"
+  api:
+    image: nginx:1.27
+    depends_on: {migrate: {condition: completed}}
+""" + HEALTH
+    assert findings(text, "DY502") == [] and findings(text, "DY505") == []
+    assert findings(text, "DY506") == []
+
+
+def test_dy506_a_one_shot_that_its_restart_policy_starts_again() -> None:
+    text = BASE + """\
+services:
+  migrate:
+    image: ghcr.io/x/migrate:1.0
+  init:
+    image: ghcr.io/x/init:1.0
+    restart: always
+  api:
+    image: nginx:1.27
+    depends_on: {migrate: {condition: completed}, init: {condition: completed}}
+""" + HEALTH
+    found = {f.service: f for f in findings(text, "DY506")}
+    assert set(found) == {"migrate", "init"}
+    assert_finding(found["init"], "DY506", Severity.ERROR, "fleet.yaml:9:5", "init")
+    assert found["migrate"].message == ("service migrate is a one-shot (api wait for it to "
+                                        "complete), but `restart: unless-stopped` starts it "
+                                        "again after it exits 0")
+    assert found["migrate"].where.line == 5  # the manifest's default: the service itself
+    assert 'restart: "no"' in found["migrate"].fix
+
+
 def test_dy502_no_finding_with_health() -> None:
     text = BASE + """\
 services:
