@@ -125,6 +125,10 @@ def _folder_secrets(api: Any, container: str, folder: str) -> list[str]:
                     found.append(posixpath.join(parent, member.name))
     except (tarfile.TarError, OSError):
         pass  # cut short at the limit: what was found so far stands
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # the rest of a folder cut short is not read
     return found
 
 
