@@ -263,6 +263,7 @@ def _use_bars(uses: list[Any], width: int = 20) -> None:
 class RenderTarget(StrEnum):
     compose = "compose"
     kubernetes = "kubernetes"
+    swarm = "swarm"
 
 
 @app.command()
@@ -270,7 +271,8 @@ def render(ctx: typer.Context,
            output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write."),
            render_target: RenderTarget = typer.Option(
                RenderTarget.compose, "--target", help="compose: Dockerfiles, compose files; "
-               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard).")
+               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard); "
+               "swarm: a stack in DIR/swarm/<fleet>/ for docker stack deploy.")
            ) -> None:
     """Write Dockerfiles, compose.<machine>.yaml and .env.example (or Kubernetes manifests)."""
     from dockyard.render.files import render_all
@@ -285,6 +287,18 @@ def render(ctx: typer.Context,
         files = {f"{kube.folder}/{rel}": content for rel, content in kube.files.items()}
         for line in kube.lost:  # what the manifest asks and Kubernetes cannot do
             err.print(f"[yellow]kubernetes:[/yellow] {line}", highlight=False, soft_wrap=True)
+    elif render_target is RenderTarget.swarm:
+        from dockyard.render.swarm import FOLDER, render_swarm
+
+        folder = output / FOLDER / plan.fleet  # relative binds are rebased onto the fleet's
+        stack = render_swarm(fleet, plan, ctx.obj.profiles,
+                             os.path.relpath(fleet.root.resolve(), folder.resolve()))
+        files = {f"{stack.folder}/{rel}": content for rel, content in stack.files.items()}
+        for line in stack.lost:  # what the manifest asks and Swarm cannot do
+            err.print(f"[yellow]swarm:[/yellow] {line}", highlight=False, soft_wrap=True)
+        out.print(f"before deploying (also in {stack.folder}/nodes.sh):", highlight=False)
+        for line in stack.checklist:
+            out.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
     else:
         files = render_all(fleet, plan, text,
                            os.path.relpath(fleet.root.resolve(), output.resolve()))
