@@ -25,6 +25,7 @@ from dockyard.render.compose import render_compose
 from dockyard.render.env import render_env_example
 from dockyard.render.files import render_all
 from dockyard.render.kube import render_kubernetes
+from dockyard.render.swarm import render_swarm
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = frozenset({"PW", "API_KEY"})
@@ -243,6 +244,12 @@ def test_import_keeps_env_file_a_reference_and_render_gives_it_back(tmp_path: Pa
                                    {"path": "../../later.env", "required": False},
                                    "../../.env"]
     assert service["environment"] == {"COMPOSE_PROFILES": None, "MODE": "prod"}
+    # A Swarm stack reads the files where `docker stack deploy` runs; what it cannot keep is said.
+    swarm = render_swarm(fleet, plan(fleet), root="../..")
+    [stack] = [body for rel, body in swarm.files.items() if rel.endswith("stack.yaml")]
+    assert YAML(typ="safe").load(stack)["services"]["app"]["env_file"] == [
+        "../../app.env", "../../later.env", "../../.env"]
+    assert sum("env_file" in line for line in swarm.lost) == 2
 
 
 # -- every example and golden fleet: no secret value in any rendered byte ------------------------
@@ -272,8 +279,12 @@ def test_no_secret_value_reaches_a_rendered_file(manifest: Path, environ: Path) 
         files = {m: render_compose(fleet, the_plan, m, "../..")
                  for m in fleet.spec.machines if the_plan.on(m)}
         files[".env.example"] = render_env_example(text)
-    files.update({f"kubernetes/{rel}": body
-                  for rel, body in render_kubernetes(fleet, the_plan).files.items()})
+    for target, render in (("kubernetes", render_kubernetes), ("swarm", render_swarm)):
+        try:
+            files.update({f"{target}/{rel}": body
+                          for rel, body in render(fleet, the_plan).files.items()})
+        except ManifestError:  # a seed's defect it refuses (two names as one): nothing written
+            assert manifest.name == "fleet.yaml" and manifest.parent.parent.name == "examples"
     leaks = [f"{rel}: {name}" for rel, body in files.items() for name in secrets
              if marked[name] in body]
     assert leaks == []
