@@ -42,7 +42,7 @@ ENV = {"PW": "hunter2", "API_KEY": "sk-123", "HOST": "db", "PRICE": "$5", "EMPTY
     ("${PW:?set PW in .env}", "${PW:?set PW in .env}"),  # required: compose says so at up
     ("postgres://app:${PW}@${HOST}:5432/app", "postgres://app:${PW}@db:5432/app"),  # in a URL
     ("${HOST:-${PW}}", "${HOST:-${PW}}"),  # a secret nested in another's default
-    ("${PW:+--password}", "${PW:+--password}"),
+    ("${HOST:+--password=${PW}}", "${HOST:+--password=${PW}}"),  # an alternative that is one
     ("$$PW costs ${PRICE} for ${PW}", "$$PW costs $$5 for ${PW}"),  # `$$` and `$` in a value
     ("-a ${API_KEY} -h ${HOST:-localhost}", "-a ${API_KEY} -h db"),
 ])
@@ -50,7 +50,9 @@ def test_a_secret_is_kept_as_written_and_the_rest_filled_in(text: str, kept: str
     assert keep_secrets(text, ENV, SECRETS) == kept
 
 
-@pytest.mark.parametrize("text", ["${HOST}", "$$PW", "plain", "${EMPTY:-x}", "$${PW}"])
+# `${PW:+--auth}` is `--auth` or nothing: the secret's value is not in it.
+@pytest.mark.parametrize("text", ["${HOST}", "$$PW", "plain", "${EMPTY:-x}", "$${PW}",
+                                  "${PW:+--auth}"])
 def test_text_naming_no_secret_has_no_reference(text: str) -> None:
     assert keep_secrets(text, ENV, SECRETS) is None
 

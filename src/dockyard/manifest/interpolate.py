@@ -84,8 +84,8 @@ def secret_variables(texts: Iterable[str]) -> frozenset[str]:
 
 
 def keep_secrets(text: str, env: Mapping[str, str], secrets: frozenset[str]) -> str | None:
-    """`text` as compose must read it, with each variable that names one of `secrets` kept as
-    written (`${DB_PASSWORD:?set it}`, also inside a URL) for compose to fill in from its
+    """`text` as compose must read it, with each variable whose value is one of `secrets` kept
+    as written (`${DB_PASSWORD:?set it}`, also inside a URL) for compose to fill in from its
     environment; every other variable is its value here, with `$` doubled, and `$$` stays.
     None when `text` names no secret (then its value is all there is to write)."""
     kept = False
@@ -94,13 +94,22 @@ def keep_secrets(text: str, env: Mapping[str, str], secrets: frozenset[str]) -> 
         nonlocal kept
         if match[1]:
             return "$$"
-        if any(name in secrets for name, _ in variables(match[0])):
+        if _uses(match[0], secrets):
             kept = True
             return match[0]
         return interpolate(match[0], env, lenient=True).replace("$", "$$")
 
     out = _TOKEN.sub(replace, text)
     return out if kept else None
+
+
+def _uses(token: str, secrets: frozenset[str]) -> bool:
+    """Whether a variable's value holds a secret's: `${S:+alt}` is `alt`, not S."""
+    braced = token[2:-1] if token.startswith("${") else ""
+    parsed = _BRACED.match(braced) if braced else None
+    if parsed and (parsed[2] or "").endswith("+"):
+        return any(name in secrets for name, _ in variables(parsed[3] or ""))
+    return any(name in secrets for name, _ in variables(token))
 
 
 def read_dotenv(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
