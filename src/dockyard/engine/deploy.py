@@ -76,8 +76,8 @@ def down(target: Target, *, volumes: bool = False) -> None:
     """Stop and remove the project's containers (and networks; named volumes too when asked).
 
     By project name alone, without the rendered file: compose then finds what to remove by its
-    labels, and needs neither the file nor the secrets it names (`.env` may be gone). It runs
-    in the state folder, where no compose.yaml of the user's is picked up."""
+    labels, and needs neither the file nor the secrets it names (`.env` may be gone); a
+    compose.yaml it finds near the working directory is not read for that (compose 2.40)."""
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
     run([*target.engine.compose_argv(target.project), *args],
         cwd=target.state if target.state.is_dir() else None)
