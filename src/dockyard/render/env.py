@@ -34,8 +34,8 @@ def render_env_example(manifest_text: str) -> str:
             found.setdefault(key, entry)
             if arg:  # ${A:-${B}}: B is read too
                 for nested, _ in variables(arg):
-                    found.setdefault(nested, f"# secret\n"
-                                     f"{nested}=" if nested in secrets else f"{nested}=")
+                    secret = "# secret\n" if nested in secrets else ""
+                    found.setdefault(nested, f"{secret}{nested}=")
     head = ("# Variables fleet.yaml reads; copy to .env beside it and fill in. "
             "Rendered by dockyard.\n")
     return head + "".join(f"{found[k]}\n" for k in sorted(found))
