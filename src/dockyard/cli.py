@@ -92,11 +92,12 @@ def _manifest(opts: Options) -> Path:
     return found
 
 
-def _load(opts: Options) -> tuple[Fleet, Plan]:
+def _load(opts: Options, *, lenient: bool = False) -> tuple[Fleet, Plan]:
+    """`lenient`: unset required variables are no error (a command that needs no values)."""
     from dockyard.manifest.load import load
     from dockyard.plan import plan
 
-    fleet = load(_manifest(opts))
+    fleet = load(_manifest(opts), lenient=lenient)
     return fleet, plan(fleet)
 
 
@@ -162,7 +163,8 @@ def check(ctx: typer.Context,
                                           help="text, json or sarif (SARIF 2.1.0)"),
           images: bool = typer.Option(False, "--images",
                                       help="Also look inside the built images present on the "
-                                           "engine (health probes' programs).")) -> None:
+                                           "engine (health probes' programs, env files and "
+                                           "keys).")) -> None:
     """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
     from dockyard import __version__
     from dockyard.checks import check_report
@@ -175,9 +177,12 @@ def check(ctx: typer.Context,
     fleet = load(_manifest(ctx.obj))
     try:
         the_plan = make_plan(fleet)
-        report = check_report(fleet, the_plan, _image_programs(_engine(ctx.obj, fleet), fleet,
-                                                               the_plan) if images else None,
-                              _host_ports_here(ctx.obj, fleet, the_plan))
+        engine = _engine(ctx.obj, fleet) if images else None
+        report = check_report(
+            fleet, the_plan,
+            _image_programs(engine, fleet, the_plan) if engine is not None else None,
+            _image_secrets(engine, the_plan) if engine is not None else None,
+            _host_ports_here(ctx.obj, fleet, the_plan))
     except PlacementError as exc:  # the other rules need a plan: this one finding says why
         report = infeasible(fleet, exc)
     if fmt is CheckFormat.json:
@@ -584,6 +589,13 @@ def _image_programs(engine: Engine, fleet: Fleet, plan: Plan) -> dict[str, set[s
     return programs_on_images(engine, images, programs_to_look_for(fleet, plan))
 
 
+def _image_secrets(engine: Engine, plan: Plan) -> dict[str, list[str]]:
+    """service -> env files and keys in its built image (when present)."""
+    from dockyard.engine.programs import secrets_in_images
+
+    return secrets_in_images(engine, {n: sp.image for n, sp in plan.services.items() if sp.built})
+
+
 def _preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None,
                ports: Target | None = None) -> None:
     """Errors in the manifest stop engine commands before any container is touched.
@@ -652,7 +664,7 @@ def down(ctx: typer.Context,
     """Stop and remove the fleet's containers; volumes are kept unless --volumes."""
     from dockyard.engine.deploy import down as deploy_down
 
-    fleet, plan = _load(ctx.obj)
+    fleet, plan = _load(ctx.obj, lenient=True)  # stopping needs no secrets: .env may be gone
     target = _target(ctx.obj, fleet, plan)
     deploy_down(target, volumes=volumes)
     kept = "volumes deleted" if volumes else "volumes kept"

@@ -7,7 +7,7 @@ in `CODES`. A new concern is one more module here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -75,15 +75,19 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
 @gc_paused
 def check_report(fleet: Fleet, plan: Plan,
                  programs: Mapping[str, Set[str]] | None = None,
+                 secret_files: Mapping[str, Sequence[str]] | None = None,
                  host_ports: HostPorts | None = None) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason.
 
     `programs`: service -> programs found on its built image (engine/programs.py), the facts
     the health-probe rule then judges by instead of what is known about stock images.
+    `secret_files`: service -> env files and keys found in its built image (DY707).
     `host_ports`: what holds the host ports of one machine (engine/hostports.py): DY103."""
     found = [f for rule in rules() for f in (
         health.health_binaries(fleet, plan, programs)
         if programs is not None and rule is health.health_binaries else rule(fleet, plan))]
+    if secret_files is not None:
+        found += security.image_secrets(fleet, plan, secret_files)
     if host_ports is not None:
         found += ports.host_ports_bound(fleet, plan, host_ports)
     used: set[tuple[str, str]] = set()  # (service or "", code)
@@ -150,4 +154,4 @@ def check(fleet: Fleet, plan: Plan,
           programs: Mapping[str, Set[str]] | None = None,
           host_ports: HostPorts | None = None) -> list[Finding]:
     """The findings that count, sorted by place in the manifest."""
-    return check_report(fleet, plan, programs, host_ports).findings
+    return check_report(fleet, plan, programs, host_ports=host_ports).findings

@@ -104,10 +104,14 @@ def up(target: Target, *, say: Say, build_missing: bool = True,
 
 
 def down(target: Target, *, volumes: bool = False) -> None:
-    """`compose down` of the project (from its rendered file, or by name when there is
-    none); no engine answering is one sentence naming the endpoint (from compose())."""
+    """Stop and remove the project's containers (and networks; named volumes too when asked).
+
+    By project name alone, without the rendered file: compose then finds what to remove by its
+    labels, and needs neither the file nor the secrets it names (`.env` may be gone); a
+    compose.yaml it finds near the working directory is not read for that (compose 2.40).
+    No engine answering is one sentence naming the endpoint (see compose())."""
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-    compose(target, *args, by_name=not target.compose_file.is_file())
+    compose(target, *args, by_name=True, cwd=target.state if target.state.is_dir() else None)
 
 
 @dataclass(frozen=True)

@@ -50,14 +50,19 @@ class Target:
 
 
 def compose(target: Target, *args: str, capture: bool = True, timeout: float = 900,
-            by_name: bool = False) -> Result:
+            by_name: bool = False, cwd: Path | None = None) -> Result:
     """`docker compose` on the target's project, file and profiles, on its engine (`by_name`:
     the project alone, no file). When it fails because no engine answers, that is the one
-    sentence said (endpoint and where it came from)."""
+    sentence said (endpoint and where it came from).
+
+    The rendered file names secrets as `${VAR}` and holds no values: compose gets them in its
+    environment (the values the manifest was loaded with, from .env or the shell), so they
+    reach the containers and compose's config hashes, and no file of dockyard's holds them."""
     argv = (target.engine.compose_argv(target.project) if by_name else
             target.engine.compose_argv(target.project, [target.compose_file], target.profiles))
     try:
-        return run([*argv, *args], capture=capture, timeout=timeout)
+        return run([*argv, *args], capture=capture, timeout=timeout, cwd=cwd,
+                   env=dict(target.fleet.compose_env))
     except EngineError:
         if not target.engine.answers():
             raise target.engine.unavailable() from None
