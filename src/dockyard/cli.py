@@ -79,12 +79,19 @@ def _options(
     ctx.obj = Options(file, project, machine, profile)
 
 
-def _manifest(opts: Options) -> Path:
+def _manifest(opts: Options, *, destructive: str = "") -> Path:
+    """-f, else fleet.yaml here or above, else the bundled example; never the example for a
+    `destructive` command (its name): that would act on a fleet the user did not mean."""
     if opts.file is not None:
         return opts.file
     from dockyard.manifest.load import find_manifest
 
     found = find_manifest(Path.cwd())
+    if found is None and destructive:
+        raise ManifestError(f"no fleet.yaml here or above, and `{destructive}` does not fall "
+                            "back to the bundled example fleet",
+                            fix=f"pass the manifest: dockyard -f path/to/fleet.yaml "
+                                f"{destructive}, or run it in the fleet's folder")
     if found is None:
         err.print(f"[dim]no fleet.yaml here or above; using the bundled example fleet "
                   f"({EXAMPLE.parent.name})[/dim]")
@@ -92,12 +99,15 @@ def _manifest(opts: Options) -> Path:
     return found
 
 
-def _load(opts: Options, *, lenient: bool = False) -> tuple[Fleet, Plan]:
-    """`lenient`: unset required variables are no error (a command that needs no values)."""
+def _load(opts: Options, *, lenient: bool = False, destructive: str = ""
+          ) -> tuple[Fleet, Plan]:
+    """`lenient`: unset required variables are no error (a command that needs no values);
+    `destructive`: the command's name, when it must not fall back to the bundled example."""
     from dockyard.manifest.load import load
     from dockyard.plan import plan
 
-    fleet = load(_manifest(opts), lenient=lenient)
+    fleet = load(_manifest(opts, destructive=destructive), lenient=lenient)
+    fleet.check_profiles(opts.profiles)
     return fleet, plan(fleet)
 
 
@@ -175,6 +185,7 @@ def check(ctx: typer.Context,
     from dockyard.plan import plan as make_plan
 
     fleet = load(_manifest(ctx.obj))
+    fleet.check_profiles(ctx.obj.profiles)
     try:
         the_plan = make_plan(fleet)
         engine = _engine(ctx.obj, fleet) if images else None
@@ -210,8 +221,9 @@ def plan_cmd(ctx: typer.Context,
     for level in plan.levels:
         for name in level:
             sp = plan.services[name]
+            # As the manifest orders them, agents' too: what the rendered compose publishes.
             ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" if p.publish else f"{p.port}"
-                              for _, p in sorted(sp.spec.ports.items()))
+                              for p in sp.ports)
             gpus = {m: list(sp.gpus_on(m)) for m in sp.machines}
             gpu = ("; ".join(f"{_gib(sp.gpu_memory)} on {m} GPU {','.join(map(str, g))}"
                              for m, g in gpus.items() if g) or "-")
@@ -271,7 +283,7 @@ def _use_bars(uses: list[Any], width: int = 20) -> None:
             bar = f"[{color}]{'█' * filled}[/{color}][dim]{'░' * (width - filled)}[/dim]"
             pct = f"{share:.0%} ({amount})"
             amount = ""
-        table.add_row(u.machine, u.label, bar, pct + amount,
+        table.add_row(u.machine, u.label, bar, f"{pct} ({amount})" if amount else pct,
                       ", ".join(u.services[:6]) + (" …" if len(u.services) > 6 else ""))
     out.print(table)
 
@@ -446,7 +458,7 @@ def rollback(ctx: typer.Context,
     from dockyard.engine.build import rollback as swap
     from dockyard.engine.deploy import up as deploy_up
 
-    fleet, plan = _load(ctx.obj)
+    fleet, plan = _load(ctx.obj, destructive="rollback")
     unknown = [n for n in services or [] if n not in plan.services]
     if unknown:
         raise ManifestError(f"unknown service {unknown[0]!r}",
@@ -664,7 +676,9 @@ def down(ctx: typer.Context,
     """Stop and remove the fleet's containers; volumes are kept unless --volumes."""
     from dockyard.engine.deploy import down as deploy_down
 
-    fleet, plan = _load(ctx.obj, lenient=True)  # stopping needs no secrets: .env may be gone
+    # Stopping needs no secrets (.env may be gone), and never acts on the bundled example.
+    fleet, plan = _load(ctx.obj, lenient=True,
+                        destructive="down --volumes" if volumes else "down")
     target = _target(ctx.obj, fleet, plan)
     deploy_down(target, volumes=volumes)
     kept = "volumes deleted" if volumes else "volumes kept"

@@ -7,7 +7,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -66,6 +66,21 @@ class Fleet:
             probe = probe[:-1]
         line, col = self.positions.get(probe, (0, 0))
         return Location(self.path.name if line else str(self.path.name), line, col)
+
+    @property
+    def profiles(self) -> list[str]:
+        """Every profile a service of the fleet is in, sorted."""
+        return sorted({p for svc in self.spec.services.values() for p in svc.profiles})
+
+    def check_profiles(self, asked: Sequence[str]) -> None:
+        """Refuse a `--profile` no service is in, in one sentence naming those there are."""
+        unknown = [p for p in asked if p not in self.profiles]
+        if unknown:
+            known = ", ".join(self.profiles) or "none: no service has `profiles:`"
+            raise ManifestError(
+                f"no service is in profile {', '.join(map(repr, unknown))} (the fleet's "
+                f"profiles: {known})",
+                fix="pass --profile with one of them, or add it to a service's `profiles:`")
 
 
 def find_manifest(start: Path) -> Path | None:

@@ -96,6 +96,13 @@ class ServicePlan:
     def published(self) -> list[tuple[str, PortSpec]]:
         return [(n, p) for n, p in sorted(self.spec.ports.items()) if p.publish]
 
+    @property
+    def ports(self) -> list[PortSpec]:
+        """Every port of the container in the manifest's order: the service's own, then each
+        agent's (a container group's agents publish theirs through it too)."""
+        return [*self.spec.ports.values(),
+                *(p for agent in self.spec.agents.values() for p in agent.ports.values())]
+
 
 @dataclass(frozen=True)
 class Plan:
