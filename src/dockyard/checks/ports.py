@@ -19,7 +19,8 @@ CODES = {c.code: c for c in (
          "give each agent its own port; point `health.port` at the process it checks"),
     Code("DY103", Severity.ERROR, "a host port a service publishes is already bound on its "
          "machine, by another container or a process (judged by `up` before it starts "
-         "anything, and by `check` on the machine itself)",
+         "anything, and by `check` on the machine itself: the one `-m` names, or the one "
+         "named after this host)",
          "stop what holds it, or give the service another host port (`host:`)"),
 )}
 
