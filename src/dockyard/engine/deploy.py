@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +14,10 @@ from dockyard.engine.client import docker
 from dockyard.engine.probe import ProbeResult, probe_once, wait_healthy
 from dockyard.engine.run import Result, run
 from dockyard.errors import UnhealthyError
+from dockyard.events import LevelHealthy, LevelStarted, Progress, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan, ServicePlan
 
-Say = Callable[[str], None]
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 HASH_LABEL = "com.docker.compose.config-hash"
@@ -89,7 +89,7 @@ def up_to_date(target: Target) -> bool:
     return True
 
 
-def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
+def up(target: Target, *, emit: Sink, build_missing: bool = True) -> UpReport:
     """Start the machine's services level by level, each level once the previous is healthy."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
@@ -100,11 +100,11 @@ def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
         from dockyard.engine.registry import pull_missing
 
         absent = set(pull_missing(target.fleet, [sp.image for sp in mine if sp.name in missing],
-                                  say=say))
+                                  emit=emit))
         missing = [sp.name for sp in mine if sp.name in missing and sp.image in absent]
     if missing and build_missing:
-        say(f"images missing for {', '.join(missing)}: building them first")
-        build(target.fleet, target.plan, target.state, say=say, only_missing=True)
+        emit(Progress(f"images missing for {', '.join(missing)}: building them first"))
+        build(target.fleet, target.plan, target.state, emit=emit, only_missing=True)
     if up_to_date(target):
         return UpReport(changed=False, seconds=time.monotonic() - t0)
     report = UpReport(changed=True)
@@ -116,7 +116,7 @@ def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
     for level in target.levels():
         t_level = time.monotonic()
         names = [sp.name for sp in level]
-        say(f"starting {', '.join(names)}")
+        emit(LevelStarted(tuple(names)))
         _start_level(target, names)
         results = _wait_level(target, level)
         report.results.extend(results)
@@ -126,7 +126,7 @@ def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
             raise UnhealthyError(_failure_message(target, failed),
                                  fix="see the health output and logs above; "
                                      f"`dockyard logs {failed[0].service}` shows more")
-        say("healthy: " + ", ".join(f"{r.service} ({r.seconds:.1f}s)" for r in results))
+        emit(LevelHealthy(tuple((r.service, r.seconds) for r in results)))
     report.seconds = time.monotonic() - t0
     return report
 

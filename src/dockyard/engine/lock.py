@@ -17,13 +17,13 @@ import json
 import re
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dockyard.checks.finding import Finding, Severity
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, Location, ManifestError
+from dockyard.events import Locking, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.render.dockerfile import (
@@ -50,7 +50,6 @@ _NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) has no wheels with 
                        r"platform tag")
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -287,7 +286,7 @@ def _uv_reason(stderr: str) -> str:
 
 
 def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes: Indexes,
-                say: Say, force: bool = False) -> tuple[Path, bool]:
+                emit: Sink, force: bool = False) -> tuple[Path, bool]:
     """Make (or reuse) `locks/<family>.<platform>.txt`; return its path and whether it was made.
 
     Raise ManifestError when the family cannot be resolved, or would move a parent's pin."""
@@ -310,7 +309,7 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
                                 " the torch wheels bring CUDA with them")
     found = _indexes_for(plan, family, platform, indexes)
     full = family_requirements(plan, family)
-    say(f"locking family {family} for {platform}, Python {python}: {len(full)} requirement(s)")
+    emit(Locking(family, platform, python, len(full)))
     parent_pins = parse_lock(parent_text)
     try:
         text = compile_lock(full, platform=platform, python=python, indexes=found,
@@ -375,7 +374,7 @@ def _refuse(fleet: Fleet, plan: Plan, family: str, parent: str,
             f"on `{root}` and call it over the network, or pin {name}=={theirs} in it")
 
 
-def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: Say,
+def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, emit: Sink,
              force: bool = False, platforms: list[str] | None = None,
              also: str = "") -> LockReport:
     """Lock every family with requirements, parents first, for each of its platforms."""
@@ -394,7 +393,7 @@ def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: S
                 continue
             try:
                 path, made = lock_family(fleet, plan, step.name, platform, indexes=indexes,
-                                         say=say, force=force)
+                                         emit=emit, force=force)
             except NoWheel as exc:
                 report.missing.add((step.name, platform))
                 _, where = requirement_where(fleet, plan, step.name, exc.package)

@@ -1,0 +1,50 @@
+"""`dockyard check`, and the same checks stopping engine commands before they touch anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dockyard.errors import ManifestError
+
+if TYPE_CHECKING:
+    from dockyard.checks.run import Report
+    from dockyard.manifest.load import Fleet
+    from dockyard.plan.model import Plan
+
+
+def image_programs(fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
+    """service -> programs its health probes run that its image (when present) has."""
+    from dockyard.checks.health import programs_to_look_for
+    from dockyard.engine.programs import programs_on_images
+
+    images = {name: sp.image for name, sp in plan.services.items()}
+    return programs_on_images(images, programs_to_look_for(fleet, plan))
+
+
+def preflight(fleet: Fleet, plan: Plan, *, images: bool = False) -> None:
+    """Raise when the manifest has errors: they stop engine commands before any container is
+    touched. `images`: also judge health probes by the programs found on the images present."""
+    from dockyard.checks import Severity
+    from dockyard.checks import check as run_checks
+
+    programs = image_programs(fleet, plan) if images else None
+    errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
+    if errors:
+        raise ManifestError("\n".join(str(f) for f in errors)
+                            + "\n(nothing was started: fix these, then run again)")
+
+
+def check_fleet(fleet: Fleet, *, images: bool = False) -> Report:
+    """Every finding on the manifest (`images`: and on the built images present). When no
+    placement fits, the other rules lack a plan: the one finding DY801 says why."""
+    from dockyard.checks import check_report
+    from dockyard.checks.run import infeasible
+    from dockyard.errors import PlacementError
+    from dockyard.plan import plan as make_plan
+
+    try:
+        the_plan = make_plan(fleet)
+        return check_report(fleet, the_plan, image_programs(fleet, the_plan) if images
+                            else None)
+    except PlacementError as exc:
+        return infeasible(fleet, exc)

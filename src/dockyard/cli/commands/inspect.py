@@ -1,0 +1,86 @@
+"""Commands that read the manifest (and the images present) and change nothing:
+check, plan, render, images."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from dockyard.cli import views
+from dockyard.cli.options import CheckFormat, Format, load, manifest
+
+
+def check(ctx: typer.Context,
+          fmt: CheckFormat = typer.Option(CheckFormat.text, "--format",
+                                          help="text, json or sarif (SARIF 2.1.0)"),
+          images: bool = typer.Option(False, "--images",
+                                      help="Also look inside the built images present on the "
+                                           "engine (health probes' programs).")) -> None:
+    """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
+    from dockyard import __version__
+    from dockyard.actions.check import check_fleet
+    from dockyard.checks.report import artifact_uri, render_json, render_sarif, render_text
+    from dockyard.manifest.load import load as load_fleet
+
+    fleet = load_fleet(manifest(ctx.obj))
+    found = check_fleet(fleet, images=images)
+    if fmt is CheckFormat.json:
+        text = render_json(found)
+    elif fmt is CheckFormat.sarif:
+        text = render_sarif(found, version=__version__, uri=artifact_uri(fleet.path, Path.cwd()))
+    else:
+        text = render_text(found, fleet.path.name)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    if found.errors:
+        raise typer.Exit(1)
+
+
+def plan_cmd(ctx: typer.Context,
+             fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Show where each service runs, its image, ports, GPU memory and start level, each GPU's
+    and machine's use as bars, and how the placement was solved."""
+    from dockyard.plan.place import usage
+
+    fleet, plan = load(ctx.obj)
+    uses = usage(fleet, plan)
+    if fmt is Format.json:
+        views.plan_json(plan, uses)
+    else:
+        views.plan_table(plan, uses)
+
+
+def render(ctx: typer.Context,
+           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write.")
+           ) -> None:
+    """Write Dockerfiles, compose.<machine>.yaml and .env.example into a folder."""
+    from dockyard.render.files import render_all
+
+    fleet, plan = load(ctx.obj)
+    text = fleet.path.read_text(encoding="utf-8")
+    output.mkdir(parents=True, exist_ok=True)
+    files = render_all(fleet, plan, text, os.path.relpath(fleet.root.resolve(), output.resolve()))
+    for rel, content in files.items():
+        target = output / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    views.line(f"wrote {len(files)} files to {output}/")
+
+
+def images(ctx: typer.Context,
+           fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+    """Each image's size, the bytes it shares with the fleet's other images, and budgets."""
+    import json
+
+    from dockyard.engine.images import images as fleet_images
+
+    fleet, plan = load(ctx.obj)
+    report = fleet_images(fleet, plan)
+    if fmt is Format.json:
+        views.out.print_json(json.dumps({**report.sizes.as_dict(), "absent": report.absent,
+                                         "findings": [f.as_dict() for f in report.findings]}))
+        return
+    views.images_table(fleet, report)
