@@ -48,10 +48,13 @@ def gpu_budget(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY201 / DY202: per GPU device, the budgets of every copy that reserves it."""
     used: dict[tuple[str, int], list[str]] = defaultdict(list)
     total: dict[tuple[str, int], int] = defaultdict(int)
+    # A fleet that lists no GPU anywhere (`local: {}`, as import writes it) has not said what
+    # its machines have: their GPUs are unknown, not zero.
+    described = any("gpus" in m.model_fields_set for m in fleet.spec.machines.values())
     for copy in copies(plan):
         gpu = copy.spec.gpu
         machine = fleet.spec.machines.get(copy.machine)
-        if gpu is None or not gpu.count or machine is None:
+        if gpu is None or not gpu.count or machine is None or not described:
             continue
         listed = len(machine.gpus)
         missing = [d for d in copy.gpus if d >= listed]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockyard.checks.finding import Code, Finding, Severity
+from dockyard.checks.ports import together
 from dockyard.checks.rules import Rule, copies
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
@@ -23,6 +24,9 @@ CODES = {c.code: c for c in (
          "use an absolute host path or a named volume"),
     Code("DY405", Severity.WARNING, "an env URL names a host that is no service or machine of "
          "the fleet", "correct the name to the service that answers, or add the service"),
+    Code("DY406", Severity.WARNING, "an env value or argument hard-codes a container address "
+         "(Docker's 172.16.0.0/12 pool): it changes whenever the container is recreated",
+         "use the service's name, which the fleet's network resolves"),
     Code("DY404", Severity.ERROR, "a dependency runs on another machine and has no reachable "
          "endpoint (no published port, or the machine has no `host:`)",
          "publish a port on the dependency and set `machines.<m>.host`, or co-locate them"),
@@ -40,6 +44,14 @@ _HOST_KEY = re.compile(r"_(HOST|HOSTNAME|ADDR|ADDRESS|SERVER|URL|URI|ENDPOINT|DS
 # ... unless the key configures what the service itself listens on.
 _LISTEN_KEY = re.compile(r"BIND|LISTEN|^(HOST|HOSTNAME|SERVER_HOST|UVICORN_HOST|GUNICORN_HOST|"
                          r"APP_HOST|HTTP_HOST|WEB_HOST|API_HOST)$", re.I)
+# Keys whose value browsers or outside clients use, not this container: the public URL of a
+# site, an OAuth callback, an endpoint "external" to the fleet (Supabase's API_EXTERNAL_URL,
+# NextAuth's NEXTAUTH_URL, Langfuse's *_EXTERNAL_ENDPOINT).
+_PUBLIC_KEY = re.compile(r"(^|_)(SITE|PUBLIC|EXTERNAL|BROWSER|REDIRECT|CALLBACK|ORIGINS?|CORS|"
+                         r"FRONTEND|CONSOLE|NEXTAUTH)(_|$)", re.I)
+# A command-line flag that takes what the program listens on (`-listen-client-urls URL`).
+_LISTEN_FLAG = re.compile(r"-[\w-]*(listen|bind)[\w-]*[= ]?\S*$", re.I)
+_CONTAINER_IP = re.compile(r"(?<![\d.])172\.(1[6-9]|2\d|3[01])\.\d{1,3}\.\d{1,3}(?![\d.])")
 _VARIABLE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMES = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -87,6 +99,16 @@ def _envs(name: str, svc: ServiceSpec) -> Iterator[tuple[tuple[str | int, ...], 
             yield ("services", name, "agents", agent_name, "command", i), "command", arg
 
 
+def _own_words(name: str, svc: ServiceSpec) -> set[str]:
+    """What a service's own settings start with: its name, its image's (SEARXNG_BASE_URL in
+    searxng/searxng, LOGFLARE_NODE_HOST in supabase/logflare)."""
+    words = {name.lower(), name.replace("-", "_").lower()}
+    if svc.image:
+        repo = svc.image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
+        words |= {repo, repo.replace("-", "_")}
+    return words
+
+
 def _own_ports(svc: ServiceSpec) -> set[int]:
     return {p.port for p in svc.ports.values()} | {
         p.port for a in svc.agents.values() for p in a.ports.values()}
@@ -109,11 +131,48 @@ def loopback_targets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             index = built[0]
             own = _own_ports(svc)
             here = index.machines.get(name, ("",))[0]
+            if _PUBLIC_KEY.search(key) or key.split("_")[0].lower() in _own_words(name, svc):
+                continue  # for browsers and outside clients, or the service's own address
             for match in matches:
+                if key in ("command", "entrypoint") and _listens(svc, path, value, match):
+                    continue
                 finding = _judge(fleet, index, name, here, own, path, key, value, match)
                 if finding:
                     yield finding
                     break
+
+
+def _listens(svc: ServiceSpec, path: tuple[str | int, ...], value: str,
+             match: re.Match[str]) -> bool:
+    """An address a command listens on: after a listen/bind flag, or 0.0.0.0 (all interfaces:
+    nothing dials it)."""
+    if match["host"] == "0.0.0.0":
+        return True
+    before = value[:match.start()].rstrip()
+    index = path[-1]
+    if not before and len(path) == 4 and isinstance(index, int) and index > 0:
+        before = getattr(svc, str(path[2]))[index - 1]  # `[-listen-client-urls, URL]`
+    return bool(_LISTEN_FLAG.search(before))
+
+
+def container_addresses(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY406: `REDIS_HOST: 172.17.0.3` works until the container is recreated."""
+    machine_ips = {m.host for m in fleet.spec.machines.values() if m.host}
+    for name, svc in sorted(fleet.spec.services.items()):
+        for path, key, value in _envs(name, svc):
+            if "172." not in value:
+                continue
+            match = _CONTAINER_IP.search(value)
+            if match is None or match.group(0) in machine_ips:
+                continue
+            if match.group(0) not in _VARIABLE.sub("", fleet.raw.get(path, value)):
+                continue  # it came from a variable
+            yield Finding(
+                "DY406", Severity.WARNING, fleet.where(*path),
+                f"service {name}: {key} hard-codes {match.group(0)}, a container address from "
+                "Docker's pool: it changes whenever that container is recreated",
+                "use the name of the service that answers there, which the fleet's network "
+                "resolves", service=name)
 
 
 def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
@@ -136,6 +195,11 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
     if not loopback and host not in _VARIABLE.sub("", fleet.raw.get(path, host)):
         return None  # the address came from a variable (`http://${B_HOST}:80`): not hard-coded
     target = _target(index, here, host, port)
+    if loopback and port is not None and _host_side(index, here, port):
+        return None  # a published host port that differs from the container's: host-side URL
+    if target and not together(frozenset(fleet.spec.services[name].profiles),
+                               frozenset(fleet.spec.services[target[0]].profiles)):
+        return None  # a placeholder for a backend of another profile, never run beside it
     shown = f"{scheme}://" if scheme else ""
     where = fleet.where(*path)
     if target:
@@ -161,6 +225,13 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
         "DY402", Severity.WARNING, where,
         f"service {name}: {key} hard-codes {host}, the address of machine {owner}"
         + (f" where {target[0]} answers" if target else ""), fix, service=name)
+
+
+def _host_side(index: _Index, here: str, port: int) -> bool:
+    """`localhost:9090` where minio publishes 9090 -> 9000: an address on the host (for a
+    browser), which no container of the fleet would dial for minio."""
+    owner = index.by_host_port.get((here, port))
+    return owner is not None and owner[1] != port
 
 
 def _target(index: _Index, here: str, host: str, port: int | None) -> tuple[str, int] | None:
@@ -256,5 +327,5 @@ def unknown_hosts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 break
 
 
-RULES: list[Rule] = [loopback_targets, relative_volumes, cross_machine_dependencies,
-                     unknown_hosts]
+RULES: list[Rule] = [loopback_targets, container_addresses, relative_volumes,
+                     cross_machine_dependencies, unknown_hosts]

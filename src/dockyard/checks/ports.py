@@ -40,18 +40,18 @@ def host_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     Counted per copy (`machines:` puts one on each machine) and per agent of a container
     group. A port on all interfaces collides with the same port on any address.
     """
-    # (machine, host port, protocol) -> {bind address ("*" for all): first owner}
-    seen: dict[tuple[str, int, str], dict[str, str]] = {}
+    # (machine, host port, protocol) -> {bind address ("*" for all): owners so far}
+    seen: dict[tuple[str, int, str], dict[str, list[tuple[str, frozenset[str]]]]] = {}
     for copy in copies(plan):
+        profiles = frozenset(copy.spec.profiles)
         for who, path, port in _published(copy.name, copy.spec):
             bind = "*" if port.bind in WILDCARD else port.bind
             owners = seen.setdefault((copy.machine, port.host_port, port.protocol), {})
-            if bind == "*":
-                other = next(iter(owners.values()), None)
-            else:
-                other = owners.get(bind) or owners.get("*")
+            rivals = ([o for os in owners.values() for o in os] if bind == "*"
+                      else [*owners.get(bind, []), *owners.get("*", [])])
+            other = next((name for name, theirs in rivals if together(profiles, theirs)), None)
+            owners.setdefault(bind, []).append((who, profiles))
             if other is None:
-                owners[bind] = who
                 continue
             yield Finding(
                 "DY101", Severity.ERROR, fleet.where(*path),
@@ -59,6 +59,12 @@ def host_port_collisions(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 f"{copy.machine}, already published by {other}",
                 f"give one of them another host port, e.g. `host: {port.host_port + 1}`",
                 service=copy.name)
+
+
+def together(mine: frozenset[str], theirs: frozenset[str]) -> bool:
+    """Whether two services can run at once: one without profiles runs in every run; two
+    whose profiles do not meet are alternatives (ollama-cpu or ollama-gpu), never both."""
+    return not mine or not theirs or bool(mine & theirs)
 
 
 def _health_port(health: HealthSpec | None, ports: dict[str, PortSpec]) -> int | None:

@@ -58,6 +58,7 @@ app.command()(run.status)
 app.command()(run.logs)
 app.command("import")(importer.import_)
 app.command("bootstrap-base")(build.bootstrap_base)
+app.command()(inspect.schema)
 machine_app.command("detect")(machine.detect)
 
 

@@ -20,6 +20,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class SchemaFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+
+
 class CheckFormat(StrEnum):
     text = "text"
     table = "table"  # the same as text

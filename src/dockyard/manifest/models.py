@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -20,8 +21,15 @@ from dockyard.units import parse_duration, parse_size
 NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 _NAME_RE = re.compile(NAME)
 
-Size = Annotated[int, BeforeValidator(parse_size)]
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+# What users write, as the JSON Schema shows it (`dockyard schema`); `format` names the kind
+# for the manifest reference (docs/manifest.md).
+Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern":
+               r"^\s*\d+(\.\d+)?\s*[kKmMgGtT]?i?[bB]?\s*$"}], "format": "size"})]
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(
+    {"anyOf": [{"type": "number", "minimum": 0},
+               {"type": "string", "pattern": r"^\s*((\d+(\.\d+)?)(ms|h|m|s))+\s*$"}],
+     "format": "duration"})]
 
 
 def _words(value: Any) -> Any:
@@ -31,7 +39,9 @@ def _words(value: Any) -> Any:
     return value
 
 
-Command = Annotated[list[str], BeforeValidator(_words)]
+Command = Annotated[list[str], BeforeValidator(_words), WithJsonSchema(
+    {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+     "format": "command"})]
 
 
 def _name(value: str) -> str:
@@ -56,19 +66,23 @@ class Spec(BaseModel):
 
 
 class GpuSpec(Spec):
-    model: str = ""
+    """One GPU of a machine, as `dockyard machine detect` prints it."""
+
+    model: str = Field("", description="the GPU's name, e.g. RTX 4090 or GB10")
     sm: str = Field("", description="compute capability, e.g. 8.9 for an RTX 4090")
-    memory: Size = 0
+    memory: Size = Field(0, description="the GPU's memory; 0: unknown")
     unified: bool = Field(False, description="shares the machine's RAM (DGX Spark / GB10)")
 
 
 class MachineSpec(Spec):
-    arch: Literal["amd64", "arm64"] = "amd64"
-    cpus: float = Field(0, ge=0)
-    memory: Size = 0
+    """A machine the fleet runs on: what it has, so placement and checks can judge it."""
+
+    arch: Literal["amd64", "arm64"] = Field("amd64", description="CPU architecture")
+    cpus: float = Field(0, ge=0, description="CPU cores for the fleet; 0: unknown")
+    memory: Size = Field(0, description="host memory for the fleet; 0: unknown")
     cuda_driver: str = Field("", description="highest CUDA version the driver supports")
-    driver: str = ""
-    gpus: list[GpuSpec] = []
+    driver: str = Field("", description="NVIDIA driver version, e.g. 580.95")
+    gpus: list[GpuSpec] = Field([], description="the machine's GPUs, in device order")
     profile: dict[str, str] = Field({}, description="hardware profile env for every service here")
     host: str = Field("", description="address other machines reach it at")
 
@@ -79,14 +93,19 @@ class MachineSpec(Spec):
 
 
 class FamilySpec(Spec):
-    from_: str = Field(alias="from", min_length=1)
-    apt: list[str] = []
-    requirements: list[str] = []
-    env: dict[str, str] = {}
-    torch: str = ""
-    cuda: str = ""
-    python: str = ""
-    platforms: list[Literal["amd64", "arm64"]] = []
+    """A layered base image that dockyard builds; services and other families build on it."""
+
+    from_: str = Field(alias="from", min_length=1,
+                       description="a stock image (python:3.11-slim) or another family's name")
+    apt: list[str] = Field([], description="Debian packages installed into the image")
+    requirements: list[str] = Field(
+        [], description="Python requirements, locked with hashes into locks/<family>.<arch>.txt")
+    env: dict[str, str] = Field({}, description="image ENV (never secrets: those are runtime env)")
+    torch: str = Field("", description="PyTorch version, e.g. 2.5.1")
+    cuda: str = Field("", description="CUDA version of the torch wheels, e.g. 12.4; '' for CPU")
+    python: str = Field("", description="the image's Python version when the base does not say")
+    platforms: list[Literal["amd64", "arm64"]] = Field(
+        [], description="architectures to lock for; default: the machines' that use it")
     max_size: Size = Field(0, description="size budget of the image; 0: none")
 
     @field_validator("env", mode="before")
@@ -96,11 +115,14 @@ class FamilySpec(Spec):
 
 
 class PortSpec(Spec):
-    port: int = Field(ge=1, le=65535)
-    host: int | None = Field(None, ge=1, le=65535)
-    bind: str = "127.0.0.1"
-    publish: bool = True
-    protocol: Literal["tcp", "udp"] = "tcp"
+    """A port a service listens on; also written 8000, "18000:8000" or "0.0.0.0:18000:8000"."""
+
+    port: int = Field(ge=1, le=65535, description="the port inside the container")
+    host: int | None = Field(None, ge=1, le=65535,
+                             description="the host port; default: the same as `port`")
+    bind: str = Field("127.0.0.1", description="host address to publish on (0.0.0.0: all)")
+    publish: bool = Field(True, description="publish on the host; false: the fleet's network only")
+    protocol: Literal["tcp", "udp"] = Field("tcp", description="tcp or udp")
 
     @model_validator(mode="before")
     @classmethod
@@ -133,13 +155,16 @@ class PortSpec(Spec):
 
 
 class HealthSpec(Spec):
+    """How dockyard (and the engine) tell that a service is ready: one of `http` or `cmd`."""
+
     http: str = Field("", description="path probed over HTTP, e.g. /health")
     port: int | str = Field("", description="port number or name; default: the first port")
-    cmd: Command = []
-    interval: Duration = 5.0
-    timeout: Duration = 5.0
-    retries: int = Field(3, ge=1)
-    start_period: Duration = 0.0
+    cmd: Command = Field([], description="a command run inside the container; exit 0 = healthy")
+    interval: Duration = Field(5.0, description="time between the engine's probes")
+    timeout: Duration = Field(5.0, description="how long one probe may take")
+    retries: int = Field(3, ge=1, description="failed probes after start_period before unhealthy")
+    start_period: Duration = Field(0.0, description="time to start (a model load) before "
+                                                    "failures count")
 
     @field_validator("http")
     @classmethod
@@ -163,9 +188,11 @@ class HealthSpec(Spec):
 
 
 class GpuRequest(Spec):
-    memory: Size = 0
-    count: int = Field(1, ge=0)
-    device: int | None = Field(None, ge=0)
+    """The GPU memory a service may use, and how that budget is enforced."""
+
+    memory: Size = Field(0, description="GPU memory budget; 0: none given")
+    count: int = Field(1, ge=0, description="how many GPUs")
+    device: int | None = Field(None, ge=0, description="pin to this GPU index of the machine")
     runtime: Literal["generic", "vllm", "torch", "ollama"] = Field(
         "generic", description="how the budget is enforced: vllm flag, torch env, or none")
 
@@ -173,10 +200,10 @@ class GpuRequest(Spec):
 class AgentSpec(Spec):
     """One process of a container group: its own command, port and health."""
 
-    command: Command
-    ports: dict[str, PortSpec] = {}
-    health: HealthSpec | None = None
-    env: dict[str, str] = {}
+    command: Command = Field(description="the agent's command")
+    ports: dict[str, PortSpec] = Field({}, description="name -> port the agent listens on")
+    health: HealthSpec | None = Field(None, description="the agent's own health check")
+    env: dict[str, str] = Field({}, description="the agent's env, beside the service's")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -185,31 +212,38 @@ class AgentSpec(Spec):
 
 
 class DependencySpec(Spec):
-    condition: Literal["healthy", "started"] = "healthy"
+    """A dependency's condition; `depends_on` also takes a plain list of names (healthy)."""
+
+    condition: Literal["healthy", "started"] = Field(
+        "healthy", description="start after the dependency is healthy, or only started")
 
 
 class ServiceSpec(Spec):
-    family: str = ""
+    """One service: a stock `image:`, or an image dockyard builds on a `family:`."""
+
+    family: str = Field("", description="the family its image is built on")
     build: str = Field("", description="build context, relative to the manifest")
     dockerfile: str = Field("", description="own Dockerfile, instead of the rendered one")
-    image: str = ""
-    command: Command = []
-    entrypoint: Command = []
-    ports: dict[str, PortSpec] = {}
-    health: HealthSpec | None = None
-    depends_on: dict[str, DependencySpec] = {}
-    volumes: list[str] = []
-    env: dict[str, str] = {}
-    profiles: list[str] = []
-    machine: str = ""
-    gpu: GpuRequest | None = None
-    cpus: float = Field(0, ge=0)
-    memory: Size = 0
-    user: str = ""
-    restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
+    image: str = Field("", description="a stock image to run, e.g. redis:7.4.1")
+    command: Command = Field([], description="the command (a string runs under /bin/sh -c)")
+    entrypoint: Command = Field([], description="replaces the image's entrypoint")
+    ports: dict[str, PortSpec] = Field({}, description="name -> port it listens on")
+    health: HealthSpec | None = Field(None, description="when the service counts as ready")
+    depends_on: dict[str, DependencySpec] = Field(
+        {}, description="services to start first: a list of names, or name -> {condition}")
+    volumes: list[str] = Field([], description="compose-style mounts: name:/path or ./dir:/path")
+    env: dict[str, str] = Field({}, description="runtime env; ${VAR} is read from .env")
+    profiles: list[str] = Field([], description="runs only when one of these is asked for")
+    machine: str = Field("", description="the machine it runs on; default: placed by dockyard")
+    gpu: GpuRequest | None = Field(None, description="its GPU memory budget")
+    cpus: float = Field(0, ge=0, description="CPU limit; 0: none")
+    memory: Size = Field(0, description="host memory limit; 0: none")
+    user: str = Field("", description="user to run as; default: the image's (10001 for families)")
+    restart: Literal["no", "always", "on-failure", "unless-stopped"] = Field(
+        "unless-stopped", description="the engine's restart policy")
     requirements: list[str] = Field([], description="the service's own packages, a thin layer")
     machines: list[str] = Field([], description="run one copy on each of these machines")
-    needs: list[Literal["gpu", "cpu"]] = []
+    needs: list[Literal["gpu", "cpu"]] = Field([], description="what its machine must have")
     affinity: list[str] = Field([], description="services to run on the same machine")
     anti_affinity: list[str] = Field([], description="services never on the same machine")
     group: str = Field("", description="co-location group: all its services share a machine")
@@ -255,11 +289,14 @@ def _reasons(suppress: dict[str, str]) -> None:
 
 
 class FleetSpec(Spec):
-    fleet: Name
-    registry: str = ""
-    machines: dict[Name, MachineSpec] = Field(min_length=1)
-    families: dict[Name, FamilySpec] = {}
-    services: dict[Name, ServiceSpec] = Field(min_length=1)
+    """The whole manifest, `fleet.yaml`."""
+
+    fleet: Name = Field(description="the fleet's name: prefix of its images and compose projects")
+    registry: str = Field("", description="registry to push to and pull from, e.g. "
+                                          "localhost:5000; '' for none")
+    machines: dict[Name, MachineSpec] = Field(min_length=1, description="name -> machine")
+    families: dict[Name, FamilySpec] = Field({}, description="name -> image family")
+    services: dict[Name, ServiceSpec] = Field(min_length=1, description="name -> service")
     suppress: dict[str, str] = Field({}, description="finding code -> reason, fleet-wide")
 
     @model_validator(mode="after")

@@ -297,3 +297,17 @@ def test_dy206_absent_when_budgeted_or_alone_on_its_own_card() -> None:
     apart = GPU + "services:\n" + _gpu_svc("llm", "{device: 0}") + _gpu_svc(
         "tts", "{device: 1}")
     assert findings(apart, "DY206") == []
+
+
+def test_dy202_quiet_when_the_fleet_describes_no_gpus() -> None:
+    # `dockyard import` writes `local: {}`: what the machine has is unknown, not "0 GPUs".
+    text = """\
+fleet: demo
+machines:
+  local: {}
+services:
+  ollama:
+    image: ollama/ollama:0.5.7
+    gpu: {count: 1}
+""" + HEALTH
+    assert findings(text, "DY202") == []

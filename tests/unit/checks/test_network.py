@@ -331,3 +331,140 @@ def test_dy405_absent_for_services_outside_names_and_variables() -> None:
     assert findings(_api("HOST: 'http://host.docker.internal:11434'"), "DY405") == []
     assert findings(_api("OBS: 'http://${OBS_HOST}:9100'"),
                     "DY405", environ={"OBS_HOST": "elsewhere"}) == []
+
+
+# --- what DY401 must not judge: found on real compose projects (../shared/realworld) -------
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("SITE_URL", "http://localhost:3000"),                       # Supabase: for browsers
+    ("NEXTAUTH_URL", "http://localhost:6379"),                   # Langfuse: the public URL
+    ("API_EXTERNAL_URL", "http://localhost:6379"),               # Supabase
+    ("LANGFUSE_S3_BATCH_EXPORT_EXTERNAL_ENDPOINT", "http://localhost:6379"),
+    ("API_SEARXNG_BASE_URL", "http://localhost:6379"),           # PUBLIC words only: see below
+])
+def test_dy401_quiet_for_urls_browsers_use(key: str, value: str) -> None:
+    if key == "API_SEARXNG_BASE_URL":  # a client's BASE_URL is dialled: still reported
+        text = BASE + f"services:\n  client:\n    image: ghcr.io/x/client:1.0\n" \
+                      f"    env: {{{key}: \"{value}\"}}\n" + HEALTH + STORE
+        assert len(findings(text, "DY401")) == 1
+        return
+    text = BASE + f"""\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    env: {{{key}: "{value}"}}
+""" + HEALTH + STORE
+    assert findings(text, "DY401") == []
+
+
+def test_dy401_quiet_for_the_services_own_settings() -> None:
+    text = BASE + """\
+services:
+  search:
+    image: searxng/searxng:2025.1.1
+    env: {SEARXNG_BASE_URL: "http://localhost:8080/", SEARCH_HOST: 127.0.0.1}
+""" + HEALTH + """\
+  analytics:
+    image: supabase/logflare:1.4.0
+    env: {LOGFLARE_NODE_HOST: 127.0.0.1}
+""" + HEALTH
+    assert findings(text, "DY401") == []
+
+
+@pytest.mark.parametrize("command", [
+    '["etcd", "-listen-client-urls", "http://0.0.0.0:2379", "--data-dir", "/etcd"]',
+    '"etcd -listen-client-urls http://0.0.0.0:2379 --data-dir /etcd"',
+    '["server", "--bind=127.0.0.1:9000"]',
+    '["server", "--listen", "127.0.0.1:9000"]',
+])
+def test_dy401_quiet_for_addresses_a_command_listens_on(command: str) -> None:
+    text = BASE + f"""\
+services:
+  etcd:
+    image: quay.io/coreos/etcd:v3.5.18
+    command: {command}
+""" + HEALTH
+    assert findings(text, "DY401") == []
+
+
+def test_dy401_still_reports_a_command_that_dials_loopback() -> None:
+    text = BASE + """\
+services:
+  worker:
+    image: ghcr.io/x/worker:1.0
+    command: ["worker", "--broker", "redis://localhost:6379/0"]
+""" + HEALTH + STORE
+    assert "store:6379" in only(text, "DY401").fix
+
+
+def test_dy401_quiet_for_a_published_host_port_other_than_the_containers() -> None:
+    # Langfuse: minio publishes 9090 -> 9000; localhost:9090 is the host's (a browser's) side.
+    text = BASE + """\
+services:
+  web:
+    image: langfuse/langfuse:3
+    env: {LANGFUSE_S3_MEDIA_UPLOAD_ENDPOINT: "http://localhost:9090"}
+""" + HEALTH + """\
+  minio:
+    image: minio/minio:RELEASE.2025-01-20T14-49-07Z
+    ports: {api: "9090:9000"}
+""" + HEALTH
+    assert findings(text, "DY401") == []
+
+
+def test_dy401_quiet_for_a_backend_of_another_profile() -> None:
+    text = BASE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    profiles: [qdrant]
+    env: {MILVUS_URI: "http://127.0.0.1:19530"}
+""" + HEALTH + """\
+  milvus:
+    image: milvusdb/milvus:v2.5.4
+    profiles: [milvus]
+    ports: {grpc: 19530}
+""" + HEALTH
+    assert findings(text, "DY401") == []
+
+
+# --- DY406: a container's address ----------------------------------------------------------
+
+def test_dy406_a_hard_coded_container_address() -> None:
+    text = BASE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    env: {REDIS_HOST: 172.17.0.3, OTHER: "http://172.20.1.9:8000/v1"}
+""" + HEALTH + STORE
+    found = findings(text, "DY406")
+    assert [f.where for f in found] == [found[0].where, found[1].where] and len(found) == 2
+    assert_finding(found[0], "DY406", Severity.WARNING, "fleet.yaml:7:11", "api")
+    assert "172.17.0.3" in found[0].message and "recreated" in found[0].message
+
+
+@pytest.mark.parametrize("env", [
+    '{LAN_NAS: 192.168.1.20, PUBLIC: "http://172.32.0.1", VERSION: "10.172.16.1.2"}',
+    '{REDIS_HOST: "${REDIS_IP:-172.17.0.3}"}',
+])
+def test_dy406_quiet_for_other_addresses_and_variables(env: str) -> None:
+    text = BASE + f"""\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    env: {env}
+""" + HEALTH
+    assert findings(text, "DY406") == []
+
+
+def test_dy406_quiet_for_a_machines_own_address() -> None:
+    text = """\
+fleet: demo
+machines:
+  a: {host: 172.20.0.10}
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    env: {UPSTREAM: "http://172.20.0.10:8000"}
+""" + HEALTH
+    assert findings(text, "DY406") == []

@@ -260,3 +260,25 @@ services:
     assert str(f.where) == "fleet.yaml:9:36"  # a1, the first to share a0's port
     assert "agent a1, agent a2, agent a3, agent a4, agent a5 and 2 more use container port " \
            "8000, which agent a0 already uses" in f.message
+
+
+def test_dy101_quiet_across_mutually_exclusive_profiles() -> None:
+    # The n8n starter kit: ollama-cpu, ollama-gpu and ollama-gpu-amd, one per profile.
+    text = BASE + """\
+services:
+  ollama-cpu: {image: "ollama/ollama:0.5.7", profiles: [cpu], ports: {api: 11434}}
+  ollama-gpu: {image: "ollama/ollama:0.5.7", profiles: [gpu-nvidia], ports: {api: 11434}}
+  ollama-amd: {image: "ollama/ollama:0.5.7-rocm", profiles: [gpu-amd], ports: {api: 11434}}
+"""
+    assert findings(text, "DY101") == []
+
+
+def test_dy101_still_reported_when_profiles_can_run_together() -> None:
+    text = BASE + """\
+services:
+  ollama-cpu: {image: "ollama/ollama:0.5.7", profiles: [cpu, all], ports: {api: 11434}}
+  ollama-gpu: {image: "ollama/ollama:0.5.7", profiles: [gpu, all], ports: {api: 11434}}
+"""
+    assert [f.service for f in findings(text, "DY101")] == ["ollama-gpu"]
+    always = text + '  proxy: {image: "ghcr.io/x/proxy:1.0", ports: {api: 11434}}\n'
+    assert [f.service for f in findings(always, "DY101")] == ["ollama-gpu", "proxy"]

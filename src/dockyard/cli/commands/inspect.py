@@ -1,5 +1,5 @@
 """Commands that read the manifest (and the images present) and change nothing:
-check, plan, render, images."""
+check, plan, render, images, schema."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from dockyard.cli import views
-from dockyard.cli.options import CheckFormat, Format, load, manifest
+from dockyard.cli.options import CheckFormat, Format, SchemaFormat, load, manifest
 
 
 def check(ctx: typer.Context,
@@ -84,3 +84,12 @@ def images(ctx: typer.Context,
                                          "findings": [f.as_dict() for f in report.findings]}))
         return
     views.images_table(fleet, report)
+
+
+def schema(fmt: SchemaFormat = typer.Option(SchemaFormat.json, "--format",
+                                            help="json (JSON Schema) or markdown (reference)")
+           ) -> None:
+    """Print the manifest's JSON Schema (for editors) or its key reference (docs/manifest.md)."""
+    from dockyard.manifest.schema import reference_markdown, schema_text
+
+    sys.stdout.write(schema_text() if fmt is SchemaFormat.json else reference_markdown())
