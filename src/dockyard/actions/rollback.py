@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dockyard.actions.target import Choice, require_services, target
+from dockyard.actions.target import Choice, choose_target, require_services
 from dockyard.engine.build import prev_ref, rollback_services
 from dockyard.events import RolledBack, Sink
 
@@ -38,7 +38,7 @@ def rollback(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choic
 
     services = services or None
     require_services(plan.services, services or [])
-    where = target(fleet, plan, choice)  # before any tag moves: a wrong --machine moves none
+    where = choose_target(fleet, plan, choice)  # before any tag moves: a wrong --machine moves none
     if fleet.spec.registry.strip():  # a machine that never built them: `:prev` is there
         from dockyard.engine.registry import pull_missing
 

@@ -45,7 +45,7 @@ def require_services(known: Iterable[str], names: Iterable[str]) -> None:
                             fix="one of: " + ", ".join(services))
 
 
-def target(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
+def choose_target(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
     """The chosen machine's share of the fleet, as one compose project."""
     from dockyard.engine.deploy import Target
 

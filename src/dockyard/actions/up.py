@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.actions.check import preflight
-from dockyard.actions.target import Choice, target
+from dockyard.actions.target import Choice, choose_target
 from dockyard.events import Sink
 
 if TYPE_CHECKING:
@@ -28,5 +28,5 @@ def up(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
     from dockyard.engine.deploy import up as deploy_up
 
     preflight(fleet, plan, images=True)
-    where = target(fleet, plan, choice)
+    where = choose_target(fleet, plan, choice)
     return UpResult(where, deploy_up(where, emit=emit, build_missing=build_missing))

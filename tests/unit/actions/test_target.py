@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.actions.target import Choice, choose_machine, require_services, target
+from dockyard.actions.target import Choice, choose_machine, choose_target, require_services
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import loads
 from dockyard.plan import plan
@@ -42,7 +42,7 @@ def test_unknown_services_name_the_first_and_the_choices() -> None:
 def test_the_target_carries_project_and_profiles(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKYARD_STATE", str(tmp_path))
-    got = target(TWO, plan(TWO), Choice("a", None, ("voice",)))
+    got = choose_target(TWO, plan(TWO), Choice("a", None, ("voice",)))
     assert (got.machine, got.project, got.profiles, got.state) == ("a", "shop", ("voice",),
                                                                     tmp_path)
-    assert target(ONE, plan(ONE), Choice(project="p")).project == "p"
+    assert choose_target(ONE, plan(ONE), Choice(project="p")).project == "p"

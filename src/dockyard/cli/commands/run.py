@@ -45,11 +45,11 @@ def down(ctx: typer.Context,
          volumes: bool = typer.Option(False, "--volumes", help="Also delete named volumes "
                                       "(their data is lost).")) -> None:
     """Stop and remove the fleet's containers; volumes are kept unless --volumes."""
-    from dockyard.actions.target import target
+    from dockyard.actions.target import choose_target
     from dockyard.engine.deploy import down as deploy_down
 
     fleet, plan = load(ctx.obj)
-    where = target(fleet, plan, ctx.obj.choice())
+    where = choose_target(fleet, plan, ctx.obj.choice())
     deploy_down(where, volumes=volumes)
     kept = "volumes deleted" if volumes else "volumes kept"
     views.line(f"fleet {fleet.spec.fleet} is down on {where.machine} ({kept})")
@@ -58,10 +58,10 @@ def down(ctx: typer.Context,
 def ps(ctx: typer.Context,
        fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
     """Each service's container state and health, probed now."""
-    from dockyard.actions.target import target
+    from dockyard.actions.target import choose_target
 
     fleet, plan = load(ctx.obj)
-    show_status(target(fleet, plan, ctx.obj.choice()), fmt)
+    show_status(choose_target(fleet, plan, ctx.obj.choice()), fmt)
 
 
 def status(ctx: typer.Context,
@@ -74,12 +74,12 @@ def logs(ctx: typer.Context, service: str | None = typer.Argument(None),
          follow: bool = typer.Option(False, "--follow", "-f"),
          tail: int | None = typer.Option(None, "--tail", help="Lines from the end.")) -> None:
     """Show (or follow) the logs of one service or all."""
-    from dockyard.actions.target import require_services, target
+    from dockyard.actions.target import choose_target, require_services
     from dockyard.engine.deploy import logs as deploy_logs
 
     fleet, plan = load(ctx.obj)
     require_services(fleet.spec.services, [service] if service else [])
-    deploy_logs(target(fleet, plan, ctx.obj.choice()), service, follow=follow, tail=tail)
+    deploy_logs(choose_target(fleet, plan, ctx.obj.choice()), service, follow=follow, tail=tail)
 
 
 def rollback(ctx: typer.Context,
