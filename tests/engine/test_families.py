@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.errors import BuildError
 from tests.engine.conftest import dockyard
 
 pytestmark = pytest.mark.engine
@@ -308,7 +309,7 @@ def test_thin_services_build_together_and_a_failure_names_its_service(
         # then built alone), and nothing is tagged `:current`.
         dockerfile.write_text(OTHER_DOCKERFILE.replace("WORKDIR /app", "RUN exit 3\nWORKDIR /app"))
         failed = dockyard("-f", str(tmp_path / "fleet.yaml"), "build", env=OFFLINE, cwd=tmp_path)
-        assert failed.returncode != 0
+        assert failed.returncode == BuildError.exit_code == 1
         assert "building service-c failed" in failed.stderr and "exit code: 3" in failed.stderr
         assert "Traceback" not in failed.stderr
         assert not any(image_id(f"{name}/{s}:current") for s in "abc")

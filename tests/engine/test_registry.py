@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.errors import EngineError
 from tests.engine.conftest import dockyard, free_port
 
 pytestmark = pytest.mark.engine
@@ -186,6 +187,15 @@ def test_unreachable_registry_is_one_sentence(engine: None, tmp_path: Path,
         assert len(lines) == 1 and f"registry {dead} does not answer" in lines[0], result.stderr
         assert "fleet.yaml:2:" in lines[0] and "Traceback" not in result.stderr
     assert _local_refs(f"{dead}/{name}/") == []
+
+
+def test_push_of_images_not_built_is_an_engine_error(registry: str, tmp_path: Path) -> None:
+    manifest = _fleet(tmp_path, f"dyt{uuid.uuid4().hex[:6]}", registry)
+    result = dockyard("-f", str(manifest), "push")
+    assert result.returncode == EngineError.exit_code == 1, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "image(s) of fleet" in lines[0] and "are not built" in lines[0]
+    assert "Traceback" not in result.stderr
 
 
 def test_push_without_registry_says_where(engine: None, tmp_path: Path) -> None:

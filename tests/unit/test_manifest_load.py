@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import dockyard
-from dockyard.errors import Location
-from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
+from dockyard.errors import InterpolationError, Location
+from dockyard.manifest.interpolate import interpolate, read_dotenv
 from dockyard.manifest.load import Fleet, find_manifest, load, loads
 from dockyard.manifest.models import PortSpec, ServiceSpec
 

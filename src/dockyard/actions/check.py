@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dockyard.errors import ManifestError
+from dockyard.errors import FindingsError
 
 if TYPE_CHECKING:
     from dockyard.checks.run import Report
@@ -30,8 +30,7 @@ def preflight(fleet: Fleet, plan: Plan, *, images: bool = False) -> None:
     programs = image_programs(fleet, plan) if images else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
     if errors:
-        raise ManifestError("\n".join(str(f) for f in errors)
-                            + "\n(nothing was started: fix these, then run again)")
+        raise FindingsError(errors)
 
 
 def check_fleet(fleet: Fleet, *, images: bool = False) -> Report:

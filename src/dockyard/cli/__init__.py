@@ -15,7 +15,7 @@ import typer
 from dockyard.cli.commands import build, importer, inspect, machine, run
 from dockyard.cli.options import Options
 from dockyard.cli.views import err
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, ExitCode
 
 app = typer.Typer(
     name="dockyard", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -63,7 +63,8 @@ machine_app.command("detect")(machine.detect)
 
 
 def main() -> None:
-    """Entry point: one clear line per problem and a documented exit code, no traceback."""
+    """Entry point: one clear message per problem and the exit code errors.EXIT_CODES lists
+    for it, no traceback."""
     from rich.markup import escape
 
     try:
@@ -72,14 +73,14 @@ def main() -> None:
         # Escaped, no emoji: a message quotes the user's text (`[/x]` is not markup) and
         # locations (`fleet.yaml:100:3` is not the :100: emoji).
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, emoji=False)
-        sys.exit(exc.exit_code)
+        sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         err.print("interrupted: what already started was left as it is; `dockyard ps` shows it")
-        sys.exit(130)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:
         if os.environ.get("DOCKYARD_DEBUG"):
             raise
         err.print(f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} "
                   "(a dockyard bug: rerun with DOCKYARD_DEBUG=1 and report the traceback)",
                   highlight=False, emoji=False)
-        sys.exit(70)
+        sys.exit(int(ExitCode.INTERNAL))

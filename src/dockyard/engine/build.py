@@ -28,7 +28,7 @@ from dockyard.engine.composebuild import compose_build
 from dockyard.engine.lock import Indexes, lock_all, where_of, written_platforms
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
-from dockyard.errors import BuildError, DockyardError, ManifestError
+from dockyard.errors import BuildError, DockyardError, FindingsError, ManifestError
 from dockyard.events import ImageEvent, Progress, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import BuildStep, Plan
@@ -389,8 +389,7 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, emit: Sink, only_missing: bo
         report.wheels_downloaded = fetched.downloaded
         findings = fetched.findings
     if findings:
-        raise ManifestError("\n".join(str(f) for f in findings)
-                            + "\n(nothing was built: fix these, then run again)")
+        raise FindingsError(findings, stopped="nothing was built")
     report.substituted = resolve_bases(plan, emit=emit, arch=arch, foreign=arch != native)
     builder = _Builder(fleet, plan, state, emit=emit, now=now or datetime.now(UTC),
                        substitutes=report.substituted, arch=arch, force=force,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dockyard.checks.finding import Finding, Severity
 from dockyard.engine.run import run
-from dockyard.errors import EngineError, Location, ManifestError
+from dockyard.errors import EngineError, Location, ManifestError, NoWheel
 from dockyard.events import Locking, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
@@ -108,14 +108,6 @@ class LockReport:
     reused: list[str] = field(default_factory=list)  # lock files whose inputs did not change
     findings: list[Finding] = field(default_factory=list)  # DY304: no wheel for a platform
     missing: set[tuple[str, str]] = field(default_factory=set)  # (family, platform) not locked
-
-
-class NoWheel(ManifestError):
-    """A locked package has no wheel for the platform: a finding, not a crash."""
-
-    def __init__(self, message: str, *, package: str, version: str, fix: str) -> None:
-        super().__init__(message, fix=fix)
-        self.package, self.version = package, version
 
 
 def normalise(name: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from dockyard.engine.build import PREV_TAG, repo_of
 from dockyard.engine.client import docker
 from dockyard.engine.run import run
-from dockyard.errors import EngineError, ManifestError
+from dockyard.errors import EngineError, ManifestError, RegistryUnavailable
 from dockyard.events import Pulling, Pushing, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
@@ -24,10 +24,6 @@ from dockyard.plan.model import Plan
 # Docker's own default: registries on loopback may speak plain HTTP (insecure-registries).
 _LOOPBACK = ("127.", "localhost", "[::1]")
 _NOT_THERE = ("manifest unknown", "not found", "does not exist", "name unknown")
-
-
-class RegistryUnavailable(EngineError):
-    """The fleet's registry does not answer."""
 
 
 @dataclass

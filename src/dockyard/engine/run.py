@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -11,10 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.errors import EngineError, EngineUnavailable
+from dockyard.errors import EngineError, MissingProgram
 
 log = logging.getLogger("dockyard.engine")
 INSTALL_HINT = "install and start one with scripts/install-engine.sh (Debian) or Docker's docs"
+# What a program says when something it runs is not installed: a Docker CLI plugin (20.10:
+# "docker: 'compose' is not a docker command."; 28: "docker: unknown command: docker
+# compose"), or mmdebstrap's helper for another architecture.
+_PLUGIN = re.compile(r"'([\w.-]+)' is not a docker command|unknown command: docker ([\w.-]+)")
+_MMDEBSTRAP_NEEDS = re.compile(r"install (arch-test) for foreign architecture support")
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ def run(argv: Sequence[str], *, check: bool = True, timeout: float | None = 600,
     command = list(argv)
     log.debug("run: %s", shlex.join(command))
     if shutil.which(command[0]) is None:
-        raise EngineUnavailable(f"`{command[0]}` is not installed", fix=INSTALL_HINT)
+        raise MissingProgram(Path(command[0]).name)
     try:
         proc = subprocess.run(
             command, check=False, timeout=timeout, cwd=cwd, input=input, text=True,
@@ -43,12 +49,30 @@ def run(argv: Sequence[str], *, check: bool = True, timeout: float | None = 600,
                           command=command) from None
     result = Result(command, proc.returncode, proc.stdout or "", proc.stderr or "")
     if check and proc.returncode != 0:
+        missing = missing_program(command, result.stderr)
+        if missing:
+            raise MissingProgram(missing)
         raise EngineError(
             f"`{shlex.join(command[:6])}{' …' if len(command) > 6 else ''}` failed "
             f"(exit {proc.returncode}): {_last_line(result.stderr or result.stdout)}",
             command=command, returncode=proc.returncode, stderr=result.stderr,
         )
     return result
+
+
+def missing_program(argv: Sequence[str], stderr: str) -> str:
+    """The program that a failed `argv` says is not installed ("docker compose" for a
+    missing CLI plugin), or ""."""
+    name = Path(argv[0]).name if argv else ""
+    if name == "docker" and len(argv) > 1:
+        plugin = _PLUGIN.search(stderr)
+        if plugin and argv[1] in plugin.groups():  # not a build's output quoting the words
+            return f"docker {argv[1]}"
+    elif name == "mmdebstrap":
+        needed = _MMDEBSTRAP_NEEDS.search(stderr)
+        if needed:
+            return needed[1]
+    return ""
 
 
 def _last_line(text: str) -> str:

@@ -33,8 +33,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from dockyard.errors import Location, ManifestError
-from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
+from dockyard.errors import InterpolationError, Location, ManifestError
+from dockyard.manifest.interpolate import interpolate, read_dotenv
 from dockyard.manifest.load import yaml_error
 from dockyard.units import format_size, parse_size
 
@@ -806,7 +806,8 @@ def _size(text: str) -> str | int:
     return shown if parse_size(shown) == n else n
 
 
-_PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`]*$")
+# `?` too: libyaml reads `[0?]` (ruamel's flow output) as an unfinished sequence.
+_PLAIN = re.compile(r"^[A-Za-z0-9_/.+@=-][^:,#\[\]{}&*!|>'\"%`?]*$")
 
 
 def _safe(value: Any) -> Any:

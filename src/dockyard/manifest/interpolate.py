@@ -7,13 +7,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from dockyard.errors import InterpolationError
+
 # A braced variable may hold one nested level (${A:-${B}}); a `${` that does not close is an error.
 _TOKEN = re.compile(r"\$(?:(\$)|\{((?:[^{}]|\{[^{}]*\})*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\{))")
 _BRACED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?$", re.DOTALL)
-
-
-class InterpolationError(ValueError):
-    pass
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:

@@ -18,9 +18,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from dockyard.errors import Location, ManifestError
+from dockyard.errors import InterpolationError, Location, ManifestError
 from dockyard.gcpause import gc_paused
-from dockyard.manifest.interpolate import InterpolationError, interpolate, read_dotenv
+from dockyard.manifest.interpolate import interpolate, read_dotenv
 from dockyard.manifest.models import FleetSpec
 
 Path_ = tuple[str | int, ...]
