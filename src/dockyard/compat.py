@@ -17,6 +17,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from dockyard.names import package_name
+
 WHEEL_INDEX = "https://download.pytorch.org/whl/"
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
 _CU = re.compile(r"^cu(\d+)(\d)$")
@@ -69,10 +71,6 @@ class Requirement:
         return self.pin.split("+", 1)[1] if "+" in self.pin else ""
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def parse_requirement(text: str) -> Requirement | None:
     """A requirement line ("torch==2.2.2+cu121", "transformers[torch]>=4") or None (a URL,
     an option such as --index-url, a comment)."""
@@ -82,12 +80,13 @@ def parse_requirement(text: str) -> Requirement | None:
     match = _REQUIREMENT.match(line)
     if not match:
         return None
-    extras = tuple(sorted(normalise(e) for e in (match[2] or "[]")[1:-1].split(",") if e.strip()))
+    extras = tuple(sorted(package_name(e) for e in (match[2] or "[]")[1:-1].split(",")
+                          if e.strip()))
     spec = match[3].strip()
     pin = spec[2:].strip() if spec.startswith("==") and "," not in spec else ""
     if pin.endswith("*"):
         pin = ""
-    return Requirement(normalise(match[1]), extras, pin, text.strip())
+    return Requirement(package_name(match[1]), extras, pin, text.strip())
 
 
 @dataclass(frozen=True)
@@ -312,14 +311,6 @@ def image_torch(image: str) -> tuple[str, str] | None:
         return None
     match = re.match(r"^(\d+\.\d+(?:\.\d+)?)-cuda(\d+\.\d+)", tag)
     return (match[1], cuda_variant(match[2])) if match else None
-
-
-def image_python(image: str) -> str:
-    """The CPython of an official python image ("python:3.11-slim" -> "3.11"), else ""."""
-    repo, tag = _repo(image)
-    if repo.lower().removeprefix("docker.io/").removeprefix("library/") != "python":
-        return ""
-    return minor(tag)
 
 
 def is_vendor_torch_image(image: str) -> bool:

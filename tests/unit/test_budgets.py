@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from dockyard.checks.memory import vllm_budget
 from dockyard.manifest.load import Fleet, loads
 from dockyard.plan import plan
-from dockyard.render.budget import budget_findings, fraction, written_utilization
+from dockyard.plan.budget import fraction, written_utilization
 from dockyard.render.files import render_all
 
 BOX = """\
@@ -63,12 +64,12 @@ def test_a_written_utilization_is_kept_and_reported_when_above_the_budget() -> N
     out = compose(services)
     assert out["llm"]["command"] == ["--gpu-memory-utilization", "0.95"]
     fleet = fleet_of(services)
-    findings = list(budget_findings(fleet, plan(fleet)))
+    findings = list(vllm_budget(fleet, plan(fleet)))
     assert [f.code for f in findings] == ["DY210"]
     assert "0.95" in findings[0].message and "0.50" in findings[0].fix
     assert findings[0].where.line == 10  # the `command:` line
     low = services.replace("'0.95'", "'0.4'")
-    assert list(budget_findings(fleet_of(low), plan(fleet_of(low)))) == []
+    assert list(vllm_budget(fleet_of(low), plan(fleet_of(low)))) == []
     assert written_utilization(["/bin/sh", "-c", "vllm serve --gpu-memory-utilization=0.7"]) \
         == "0.7"
 

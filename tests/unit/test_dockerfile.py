@@ -13,7 +13,8 @@ import pytest
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import loads
 from dockyard.plan import plan
-from dockyard.render.dockerfile import cuda_stack_problem, render_family_dockerfile
+from dockyard.plan.family import cuda_stack_problem
+from dockyard.render.dockerfile import render_family_dockerfile
 from dockyard.render.files import render_all
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -132,8 +133,8 @@ services:
 def test_cuda_torch_wheels_are_refused_on_a_cuda_runtime_base() -> None:
     fleet = loads(CUDA_ON_CUDA, environ={})
     the_plan = plan(fleet)
-    assert "ship twice" in cuda_stack_problem(the_plan, "torch")
-    assert "ship twice" in cuda_stack_problem(the_plan, "asr")  # inherited through `from`
+    assert "ship twice" in cuda_stack_problem(the_plan.families, "torch")
+    assert "ship twice" in cuda_stack_problem(the_plan.families, "asr")  # inherited through `from`
     with pytest.raises(ManifestError, match=r"nvidia/cuda:12\.8\.0-runtime-ubuntu22\.04"):
         render_family_dockerfile(the_plan, the_plan.step("torch", "family"))
 
@@ -142,13 +143,13 @@ def test_cuda_torch_wheels_on_a_plain_base_are_fine() -> None:
     text = CUDA_ON_CUDA.replace("nvidia/cuda:12.8.0-runtime-ubuntu22.04", "ubuntu:22.04")
     fleet = loads(text, environ={})
     the_plan = plan(fleet)
-    assert cuda_stack_problem(the_plan, "torch") == ""
+    assert cuda_stack_problem(the_plan.families, "torch") == ""
     dockerfile = render_family_dockerfile(the_plan, the_plan.step("torch", "family"))
     assert "pip install --no-index" in dockerfile
     # A CUDA base with no torch on it is someone's own CUDA program: not our business.
     plain = CUDA_ON_CUDA.replace('    torch: "2.7.0"\n', "")
     no_torch = loads(plain, environ={})
-    assert cuda_stack_problem(plan(no_torch), "torch") == ""
+    assert cuda_stack_problem(plan(no_torch).families, "torch") == ""
 
 
 OLD_PYTHON = """\

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from dockyard.engine.lock import (
-    Indexes,
     changed_pins,
     delta,
     header_digest,
@@ -17,6 +16,7 @@ from dockyard.engine.lock import (
     parse_lock,
     python_of,
 )
+from dockyard.engine.pip import Indexes
 from dockyard.errors import ManifestError
 from dockyard.events import Event, ignore
 from dockyard.manifest.load import load
@@ -226,7 +226,7 @@ def test_older_manylinux_wheels_are_fetched_for_a_newer_glibc(tmp_path: Path) ->
 
 
 def test_a_services_own_requirements_are_a_locked_layer_on_its_family(tmp_path: Path) -> None:
-    from dockyard.render.dockerfile import with_service_layers
+    from dockyard.plan.family import with_service_layers
 
     path = tmp_path / "fleet.yaml"
     path.write_text("fleet: locktest\nmachines: {box: {arch: amd64}}\nfamilies:\n" + BASE
@@ -254,7 +254,7 @@ def test_a_services_own_requirements_are_a_locked_layer_on_its_family(tmp_path: 
 
 def test_torch_and_cuda_fields_pick_the_pytorch_index(tmp_path: Path) -> None:
     from dockyard.engine.lock import torch_index
-    from dockyard.render.dockerfile import own_requirements
+    from dockyard.plan.family import own_requirements
 
     path = write_fleet(tmp_path, "  gpu: {from: 'ubuntu:24.04', torch: '2.7.0', cuda: '12.8'}\n"
                        "  cpu: {from: 'ubuntu:24.04', torch: '2.7.0'}\n"

@@ -29,7 +29,7 @@ import dockyard
 from dockyard.manifest.interpolate import read_dotenv
 from dockyard.manifest.load import Fleet, loads
 from dockyard.plan import plan
-from dockyard.render.dockerfile import family_requirements
+from dockyard.plan.family import family_requirements
 from dockyard.render.files import render_all
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -144,7 +144,7 @@ def test_family_chain_service_volumes_belong_to_the_app_user() -> None:
     # What `dockyard lock` resolves for a family: its ancestors' requirements first.
     case = GOLDEN / "family-chain"
     fleet = loads((case / "fleet.yaml").read_text(encoding="utf-8"), environ=environ_of(case))
-    assert family_requirements(plan(fleet), "serve") == [
+    assert family_requirements(plan(fleet).families, "serve") == [
         "numpy==2.1.3", "scipy==1.14.1", "fastapi==0.115.12", "uvicorn[standard]==0.34.2"]
     assert "families/serve/requirements.txt" not in rendered  # the lock is what installs
     # tini and the app user come once, in the root family only.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
-from dockyard.checks.finding import Severity
+from dockyard.findings import Severity
 from dockyard.manifest.load import loads
 from dockyard.plan.sizes import (
     EMPTY_TAR,

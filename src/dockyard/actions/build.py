@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dockyard.actions.check import preflight
+from dockyard.actions.target import state_of
 from dockyard.events import Sink
-from dockyard.workspace import state_dir
 
 if TYPE_CHECKING:
-    from dockyard.checks.finding import Finding
     from dockyard.engine.build import BuildReport
+    from dockyard.findings import Finding
     from dockyard.manifest.load import Fleet
     from dockyard.plan.model import Plan
 
@@ -24,7 +24,7 @@ def build(fleet: Fleet, plan: Plan, *, emit: Sink, force: bool = False, arch: st
     from dockyard.engine.build import build as build_images
 
     preflight(fleet, plan)
-    return build_images(fleet, plan, state_dir(fleet), emit=emit, force=force,
+    return build_images(fleet, plan, state_of(fleet), emit=emit, force=force,
                         now=now or datetime.now(UTC), arch=arch)
 
 
@@ -42,7 +42,7 @@ def fetch(fleet: Fleet, plan: Plan, *, emit: Sink,
     from dockyard.engine.wheels import fetch as fetch_wheels
 
     locked = lock_all(fleet, plan, emit=emit, platforms=platforms)
-    report = fetch_wheels(fleet, plan, state_dir(fleet), platforms=platforms,
+    report = fetch_wheels(fleet, plan, state_of(fleet), platforms=platforms,
                           skip=locked.missing)
     return FetchResult(report.downloaded, report.present, [*locked.findings, *report.findings])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockyard.errors import ManifestError
@@ -22,6 +23,11 @@ class Choice:
     machine: str | None = None
     project: str | None = None
     profiles: tuple[str, ...] = ()
+
+
+def state_of(fleet: Fleet) -> Path:
+    """The fleet's state folder: rendered files, build contexts, the wheelhouse."""
+    return state_dir(fleet.path, fleet.spec.fleet)
 
 
 def choose_machine(fleet: Fleet, machine: str | None) -> str:
@@ -49,5 +55,5 @@ def choose_target(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
     """The chosen machine's share of the fleet, as one compose project."""
     from dockyard.engine.deploy import Target
 
-    return Target(fleet, plan, state_dir(fleet), choose_machine(fleet, choice.machine),
+    return Target(fleet, plan, state_of(fleet), choose_machine(fleet, choice.machine),
                   choice.project or fleet.spec.fleet, choice.profiles)

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockyard import compat
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Copy, Rule, copies, names
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import GpuSpec, MachineSpec
+from dockyard.plan.family import chain, python_minor, root_family, root_image
 from dockyard.plan.model import Plan
 
 Path = tuple[str | int, ...]
@@ -49,24 +50,6 @@ CODES = {c.code: c for c in (
 
 
 # --- What a service runs: its family chain and where its CUDA and torch come from ------------
-
-def chain(fleet: Fleet, family: str) -> list[str]:
-    """`family`, its parent, ... up to the root family (cycles and unknown names stop it)."""
-    out: list[str] = []
-    while family in fleet.spec.families and family not in out:
-        out.append(family)
-        family = fleet.spec.families[family].from_
-    return out
-
-
-def root_image(fleet: Fleet, family: str) -> tuple[str, Path]:
-    """The external image at the root of a family's chain, and where it is written."""
-    fams = chain(fleet, family)
-    if not fams:
-        return "", ()
-    root = fams[-1]
-    return fleet.spec.families[root].from_, ("families", root, "from")
-
 
 @dataclass(frozen=True)
 class Source:
@@ -113,7 +96,7 @@ def sources(fleet: Fleet, service: str,
 def family_sources(fleet: Fleet, family: str) -> list[Source]:
     """The CUDA and torch a family's chain fixes, nearest first, then its root image's."""
     found: list[Source] = []
-    for fam_name in chain(fleet, family):
+    for fam_name in chain(fleet.spec.families, family):
         fam = fleet.spec.families[fam_name]
         at: Path = ("families", fam_name)
         for i, text in enumerate(fam.requirements):
@@ -129,9 +112,10 @@ def family_sources(fleet: Fleet, family: str) -> list[Source]:
         if fam.cuda:
             found.append(Source(f"family {fam_name} (`cuda: {fam.cuda}`)", (*at, "cuda"),
                                 compat.minor(fam.cuda)))
-    image, path = root_image(fleet, family)
+    image = root_image(fleet.spec.families, family)
     if image:
-        found += _image_sources(image, f"base image {image}", path)
+        found += _image_sources(image, f"base image {image}",
+                                ("families", root_family(fleet.spec.families, family), "from"))
     return found
 
 
@@ -319,7 +303,7 @@ def platforms(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
         machine = fleet.spec.machines.get(copy.machine)
         if machine is None or not copy.spec.family:
             continue
-        for fam_name in chain(fleet, copy.spec.family):
+        for fam_name in chain(fleet.spec.families, copy.spec.family):
             fam = fleet.spec.families[fam_name]
             if not fam.platforms:
                 continue
@@ -343,18 +327,9 @@ def _requirements(fleet: Fleet, service: str) -> Iterator[tuple[str, Path, str]]
     svc = fleet.spec.services[service]
     for i, text in enumerate(svc.requirements):
         yield text, ("services", service, "requirements", i), f"service {service}"
-    for fam_name in chain(fleet, svc.family):
+    for fam_name in chain(fleet.spec.families, svc.family):
         for i, text in enumerate(fleet.spec.families[fam_name].requirements):
             yield text, ("families", fam_name, "requirements", i), f"family {fam_name}"
-
-
-def family_python(fleet: Fleet, family: str) -> str:
-    """The CPython a family's images run: the nearest `python:`, or a python:X.Y base."""
-    for fam_name in chain(fleet, family):
-        if fleet.spec.families[fam_name].python:
-            return fleet.spec.families[fam_name].python
-    image, _ = root_image(fleet, family)
-    return compat.image_python(image) if image else ""
 
 
 def missing_wheels(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
@@ -366,7 +341,7 @@ def missing_wheels(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             continue
         arch = machine.arch
         gpu = bool(_gpus(fleet, copy))
-        python = family_python(fleet, copy.spec.family) if copy.spec.family else ""
+        python = python_minor(fleet.spec.families, copy.spec.family)
         for text, path, whose in _requirements(fleet, copy.name):
             gap = compat.no_wheel(text, arch, python)
             if gap is not None and gap.python_below:
@@ -422,7 +397,7 @@ def _torch_provider(fleet: Fleet, family: str) -> tuple[str, bool] | None:
     pip cannot install that, so the base image provides it. A PyPI version there is the
     family defining its own torch.
     """
-    fams = chain(fleet, family)
+    fams = chain(fleet.spec.families, family)
     own = fleet.spec.families[family].torch if fams else ""
     if own and not _pypi_torch(own):
         return f"family {family} (`torch: {own}`, a vendor build from its base)", True
@@ -430,7 +405,7 @@ def _torch_provider(fleet: Fleet, family: str) -> tuple[str, bool] | None:
         fam = fleet.spec.families[parent]
         if fam.torch:
             return f"family {parent} (`torch: {fam.torch}`)", not _pypi_torch(fam.torch)
-    image = fleet.spec.families[fams[-1]].from_ if fams else ""
+    image = root_image(fleet.spec.families, family)
     if image and compat.is_vendor_torch_image(image):
         return f"base image {image} (vendor torch)", True
     return None
@@ -440,7 +415,7 @@ def torch_abi(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY305 (vendor torch replaced) and DY306 (a parent's PyPI torch replaced)."""
     users: dict[str, list[str]] = defaultdict(list)
     for name, svc in sorted(fleet.spec.services.items()):
-        for fam_name in chain(fleet, svc.family):
+        for fam_name in chain(fleet.spec.families, svc.family):
             users[fam_name].append(name)
     targets: list[tuple[str, str, list[str], Path, str]] = []  # (family, whose, reqs...)
     for fam_name, fam in sorted(fleet.spec.families.items()):
@@ -487,7 +462,7 @@ def torch_abi(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
 def cuda_twice(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY307: CUDA torch wheels (they carry CUDA via nvidia-* wheels) on an nvidia/cuda base."""
     for fam_name, fam in sorted(fleet.spec.families.items()):
-        image, _ = root_image(fleet, fam_name)
+        image = root_image(fleet.spec.families, fam_name)
         if not image or not compat.is_cuda_runtime_image(image):
             continue
         for i, text in enumerate(fam.requirements):
@@ -515,7 +490,7 @@ def arch_list(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     envs: list[tuple[Path, str, list[str]]] = []
     users: dict[str, list[str]] = defaultdict(list)
     for name, svc in sorted(fleet.spec.services.items()):
-        for fam_name in chain(fleet, svc.family):
+        for fam_name in chain(fleet.spec.families, svc.family):
             users[fam_name].append(name)
         if "TORCH_CUDA_ARCH_LIST" in svc.env:
             envs.append((("services", name, "env", "TORCH_CUDA_ARCH_LIST"),

@@ -1,6 +1,6 @@
 """DY5xx: health checks and dependencies.
 
-What a health check runs inside the container is what render/health.py renders: a python3
+What a health check runs inside the container is what plan/health.py says: a python3
 probe in images built on a Python family, `curl || wget` in other images, or the user's
 `cmd`. DY503/DY504 find a probe whose program the image does not have — from what is known
 about stock images (images.KNOWN), or, once an image is built, from the set of programs the
@@ -12,20 +12,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Set
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.images import known
 from dockyard.checks.rules import Rule
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
+from dockyard.plan.family import chain, has_python, root_image
+from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan
-from dockyard.render.dockerfile import _family_has_python
-from dockyard.render.health import health_test
 
 CODES = {c.code: c for c in (
     Code("DY501", Severity.ERROR, "a service waits for a dependency to be healthy, but the "
          "dependency has no health check",
          "add `health:` to the dependency or use `condition: started`"),
-    Code("DY502", Severity.WARNING, "a service has no health check",
+    Code("DY502", Severity.WARNING, "a service that others depend on has no health check",
+         "add `health: {http: /health}` or `health: {cmd: [...]}`"),
+    Code("DY505", Severity.INFO, "a service nobody depends on has no health check: `up` "
+         "counts it healthy once it runs, and an upgrade cannot be gated on it",
          "add `health: {http: /health}` or `health: {cmd: [...]}`"),
     Code("DY503", Severity.ERROR, "an http health check needs python3, curl or wget, and the "
          "image has none of them", "add `curl` to the family's `apt:`, or use `cmd:` with a "
@@ -53,12 +56,27 @@ def dependency_without_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
 
 
 def missing_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY502: a service with no health check is called healthy as soon as it runs."""
+    """DY502: a service with no health check is called healthy as soon as it runs, so what
+    depends on it starts too early. Nobody depending on it, nothing starts early: only the
+    note DY505 (an upgrade cannot be gated on it)."""
+    dependents: dict[str, list[str]] = {}
     for name, svc in sorted(fleet.spec.services.items()):
-        if svc.health is None:
+        for dep in svc.depends_on:
+            dependents.setdefault(dep, []).append(name)
+    for name, svc in sorted(fleet.spec.services.items()):
+        if svc.health is not None:
+            continue
+        if name in dependents:
             yield Finding(
                 "DY502", Severity.WARNING, fleet.where("services", name),
-                f"service {name} has no health check: dependents start as soon as it runs",
+                f"service {name} has no health check: {', '.join(dependents[name])} "
+                "start as soon as it runs",
+                "add `health: {http: /health}` or `health: {cmd: [...]}`", service=name)
+        else:
+            yield Finding(
+                "DY505", Severity.INFO, fleet.where("services", name),
+                f"service {name} has no health check: `up` counts it healthy once it runs, "
+                "and an upgrade cannot be gated on it",
                 "add `health: {http: /health}` or `health: {cmd: [...]}`", service=name)
 
 
@@ -102,20 +120,20 @@ def _probes(name: str, svc: ServiceSpec) -> Iterator[tuple[tuple[str | int, ...]
 
 
 def _image_facts(fleet: Fleet, plan: Plan, svc: ServiceSpec) -> tuple[bool, Set[str], Set[str]]:
-    """(built on a Python family, programs known present, programs known absent)."""
+    """(built on a Python family, programs known present, programs known absent).
+
+    A service's own Dockerfile installs what it likes (`apt-get install curl`): nothing is
+    known to be absent from it until the engine looks inside the built image."""
+    if svc.dockerfile:
+        return has_python(plan.families, svc.family), set(), set()
     if not svc.family:
         facts = known(svc.image)
         return False, facts.present, facts.absent
-    python = _family_has_python(plan, svc.family) if svc.family in plan.families else False
+    python = has_python(plan.families, svc.family)
     present: set[str] = {"python3", "python"} if python else set()
-    current = svc.family
-    root = ""
-    seen: set[str] = set()
-    while current in plan.families and current not in seen:
-        seen.add(current)
-        fam = plan.families[current]
-        present.update(a.split("=")[0] for a in fam.apt)
-        root, current = fam.from_, fam.from_
+    for fam in chain(plan.families, svc.family):
+        present.update(a.split("=")[0] for a in plan.families[fam].apt)
+    root = root_image(plan.families, svc.family)
     facts = known(root)
     return python, present | facts.present, facts.absent - present
 
@@ -135,7 +153,7 @@ def programs_to_look_for(fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
     image (e.g. `command -v` in a throw-away container) and pass back to health_binaries."""
     wanted: dict[str, set[str]] = {}
     for name, svc in sorted(fleet.spec.services.items()):
-        python = (svc.family in plan.families and _family_has_python(plan, svc.family))
+        python = has_python(plan.families, svc.family)
         for _, probe in _probes(name, svc):
             if not _probeable(probe):
                 continue

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule, image_repo, image_tag, names
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 

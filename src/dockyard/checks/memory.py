@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule, copies, names
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
+from dockyard.plan.budget import FLAG, fraction, smallest_capacity, written_utilization
 from dockyard.plan.model import Plan
-from dockyard.render.budget import budget_findings
 
 GiB = 1024**3
 
@@ -170,8 +170,26 @@ def unbudgeted_gpu(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
 
 
 def vllm_budget(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY210: render/budget.py knows the flag and the budget's share, so it finds this."""
-    return budget_findings(fleet, plan)
+    """DY210: a vLLM `--gpu-memory-utilization` written by hand above the GPU budget."""
+    for name, sp in sorted(plan.services.items()):
+        gpu = sp.spec.gpu
+        if not gpu or gpu.runtime != "vllm":
+            continue
+        written = written_utilization(sp.spec.command)
+        for machine in sp.machines:
+            share = fraction(gpu.memory, smallest_capacity(fleet, machine, sp.gpus_on(machine)))
+            try:
+                value = float(written) if written is not None else None
+            except ValueError:
+                value = None
+            if share is not None and value is not None and value > share + 0.005:
+                yield Finding(
+                    "DY210", Severity.WARNING, fleet.where("services", name, "command"),
+                    f"service {name} tells vLLM {FLAG} {written}, but its GPU budget is "
+                    f"{share:.2f} of the GPU on {machine}: it would take more than planned",
+                    f"remove the flag (dockyard renders {FLAG} {share:.2f}) or raise "
+                    "`gpu.memory`")
+                break
 
 
 RULES: list[Rule] = [gpu_budget, machine_pools, unbudgeted_gpu, vllm_budget]

@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.ports import together
 from dockyard.checks.rules import Rule, copies
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule, copies, names
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import HealthSpec, PortSpec, ServiceSpec
 from dockyard.plan.model import Plan

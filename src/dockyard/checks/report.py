@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dockyard.checks.finding import Finding, Severity
 from dockyard.checks.run import Report, codes
+from dockyard.findings import Finding, Severity
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

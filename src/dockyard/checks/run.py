@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from dockyard.checks import cuda, health, images, memory, network, ports, security
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.rules import Rule
 from dockyard.errors import PlacementError
+from dockyard.findings import Code, Finding, Severity
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan

@@ -6,10 +6,10 @@ import functools
 import re
 from collections.abc import Iterator
 
-from dockyard.checks.finding import Code, Finding, Severity
 from dockyard.checks.images import known
 from dockyard.checks.ports import WILDCARD
 from dockyard.checks.rules import Rule, image_repo
+from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 

@@ -46,15 +46,20 @@ class Options:
 
 
 def manifest(opts: Options) -> Path:
-    """The manifest named with -f, else the nearest fleet.yaml, else the bundled example."""
+    """The manifest named with -f, else the nearest fleet.yaml from here up, else the
+    bundled example fleet (and a note that says so)."""
     from dockyard.cli.views import err
-    from dockyard.workspace import EXAMPLE, manifest_path
+    from dockyard.manifest.load import find_manifest
+    from dockyard.workspace import EXAMPLE
 
-    path, example = manifest_path(opts.file, Path.cwd())
-    if example:
+    if opts.file is not None:
+        return opts.file
+    found = find_manifest(Path.cwd())
+    if found is None:
         err.print(f"[dim]no fleet.yaml here or above; using the bundled example fleet "
                   f"({EXAMPLE.parent.name})[/dim]")
-    return path
+        return EXAMPLE
+    return found
 
 
 def load(opts: Options) -> tuple[Fleet, Plan]:

@@ -13,9 +13,9 @@ from rich.table import Table
 from dockyard.events import Event, ImageEvent, Sink
 
 if TYPE_CHECKING:
-    from dockyard.checks.finding import Finding
     from dockyard.engine.deploy import ServiceStatus, Target
     from dockyard.engine.images import ImagesReport
+    from dockyard.findings import Finding
     from dockyard.manifest.load import Fleet
     from dockyard.plan.model import Plan
     from dockyard.plan.place import Use

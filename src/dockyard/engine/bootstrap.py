@@ -8,13 +8,16 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from dockyard import compat
 from dockyard.engine.client import docker
 from dockyard.engine.run import run
 from dockyard.errors import BuildError, EngineError
+from dockyard.plan.family import image_python
+from dockyard.platforms import PLATFORMS
 
 REPO = "dockyard/bootstrap"
 SUITE = "bookworm"
-PYTHON = "3.11"  # bookworm's python3
+PYTHON = compat.minor(image_python(f"debian:{SUITE}"))  # bookworm's python3: 3.11
 # What every dockyard image relies on: Python for apps and probes, tini as PID 1, passwd for
 # the non-root user, CA certificates for TLS.
 PACKAGES = ("ca-certificates", "passwd", "python3", "python3-venv", "tini")
@@ -59,14 +62,13 @@ def try_pull(ref: str, arch: str = "") -> str:
 
     repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
     try:
-        docker().images.pull(repo, tag=tag, platform=f"linux/{arch}" if arch else None)
+        docker().images.pull(repo, tag=tag, platform=PLATFORMS[arch].docker if arch else None)
     except APIError as exc:
         return str(exc.explanation or exc).splitlines()[0]
     return ""
 
 
-# binfmt_misc entries through which the kernel runs another architecture's programs (QEMU).
-_BINFMT = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+# binfmt_misc: where the kernel's entries for another architecture's programs (QEMU) are.
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 
@@ -76,7 +78,7 @@ def emulation_problem(arch: str, native: str, binfmt: Path = BINFMT_DIR) -> str:
     opened when registered, so it works inside containers that do not have it)."""
     if arch == native:
         return ""
-    entry = binfmt / _BINFMT[arch]
+    entry = binfmt / PLATFORMS[arch].qemu
     try:
         text = entry.read_text()
     except OSError:
@@ -134,6 +136,6 @@ def bootstrap_base(packages: Iterable[str], arch: str = "amd64") -> str:
         (Path(tmp) / "Dockerfile").write_text(
             _ROOT_DOCKERFILE.format(suite=SUITE, packages=" ".join(wanted)))
         compose_build(Path(tmp), "dockyard-bootstrap", "bootstrap", {"bootstrap": {
-            "image": tag, "platform": f"linux/{arch}",
+            "image": tag, "platform": PLATFORMS[arch].docker,
             "build": {"context": tmp, "dockerfile": "Dockerfile"}}})
     return tag

@@ -25,20 +25,17 @@ from typing import Any
 from dockyard.engine import bootstrap
 from dockyard.engine.client import docker
 from dockyard.engine.composebuild import compose_build
-from dockyard.engine.lock import Indexes, lock_all, where_of, written_platforms
+from dockyard.engine.lock import lock_all, where_of, written_platforms
+from dockyard.engine.pip import Indexes
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
 from dockyard.errors import BuildError, DockyardError, FindingsError, ManifestError
 from dockyard.events import ImageEvent, Progress, Sink
 from dockyard.manifest.load import Fleet
+from dockyard.plan.family import cuda_stack_problem, own_requirements, with_service_layers
 from dockyard.plan.model import BuildStep, Plan
-from dockyard.render.dockerfile import (
-    LOCK_FILE,
-    cuda_stack_problem,
-    own_requirements,
-    render_family_dockerfile,
-    with_service_layers,
-)
+from dockyard.platforms import PLATFORMS, arch_of
+from dockyard.render.dockerfile import LOCK_FILE, render_family_dockerfile
 from dockyard.render.files import render_all
 
 INPUTS_LABEL = "dev.dockyard.inputs"
@@ -151,16 +148,14 @@ def inputs_hash(dockerfile: str, base_id: str, inputs: Path) -> str:
     return h.hexdigest()
 
 
-_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
 def engine_arch() -> str:
     """The platform the engine builds for natively (amd64 or arm64)."""
     machine = str(docker().info().get("Architecture", "x86_64"))
-    if machine not in _ARCHES:
+    arch = arch_of(machine)
+    if arch is None:
         raise BuildError(f"the engine runs on {machine}; dockyard builds for amd64 and arm64",
                          fix="build on an amd64 or arm64 machine")
-    return _ARCHES[machine]
+    return arch
 
 
 def git_revision(root: Path) -> str:
@@ -282,7 +277,7 @@ class _Builder:
                   else self.plan.services[step.name].spec.family)
         return {
             "image": self.new_ref(step),
-            "platform": f"linux/{self.arch}",
+            "platform": PLATFORMS[self.arch].docker,
             "build": {
                 "context": str(job.context),
                 "dockerfile": str(job.dockerfile),
@@ -358,7 +353,7 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, emit: Sink, only_missing: bo
     if not plan.builds:
         return report
     for name in plan.families:
-        problem = cuda_stack_problem(plan, name)
+        problem = cuda_stack_problem(plan.families, name)
         if problem:
             raise ManifestError(problem, where=fleet.where("families", name, "from"),
                                 fix="base the family on a plain image such as "

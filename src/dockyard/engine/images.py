@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dockyard.checks.finding import Finding
 from dockyard.engine.client import docker
+from dockyard.findings import Finding
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 from dockyard.plan.sizes import (

@@ -20,30 +20,30 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dockyard.checks.finding import Finding, Severity
+from dockyard import compat
+from dockyard.engine.pip import Indexes
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, Location, ManifestError, NoWheel
 from dockyard.events import Locking, Sink
+from dockyard.findings import Finding, Severity
 from dockyard.manifest.load import Fleet
-from dockyard.plan.model import Plan
-from dockyard.render.dockerfile import (
+from dockyard.names import package_name
+from dockyard.plan.family import (
+    chain,
     cuda_stack_problem,
-    family_chain,
-    family_python,
     family_requirements,
     layer_service,
     locked_ancestor,
     own_requirements,
+    python_version,
+    root_family,
     root_image,
     with_service_layers,
 )
+from dockyard.plan.model import Plan
+from dockyard.platforms import PLATFORMS
 
 LOCK_DIR = "locks"
-# dockyard platform -> (uv --python-platform, pip --platform)
-PLATFORMS = {
-    "amd64": ("x86_64-manylinux_2_28", "manylinux_2_28_x86_64"),
-    "arm64": ("aarch64-manylinux_2_28", "manylinux_2_28_aarch64"),
-}
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
 _NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) has no wheels with a matching "
@@ -62,46 +62,6 @@ class Pin:
     text: str  # the lock's lines for it, ready to write into another requirements file
 
 
-@dataclass(frozen=True)
-class Indexes:
-    """Where uv and pip find packages: the host's pip settings, passed explicitly."""
-
-    index_url: str = ""
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    constraints: tuple[str, ...] = ()
-    no_index: bool = False
-    offline: bool = False
-    cert: str = ""
-
-    @classmethod
-    def from_host(cls) -> Indexes:
-        from dockyard.engine.wheels import host_pip_settings
-
-        s = host_pip_settings()
-        return cls(index_url=s.get("index-url", ""),
-                   extra_index_urls=tuple(s.get("extra-index-url", "").split()),
-                   find_links=tuple(s.get("find-links", "").split()),
-                   constraints=tuple(p for p in s.get("constraint", "").split()
-                                     if Path(p).is_file()),
-                   cert=s.get("cert", ""),
-                   no_index=s.get("no-index", "").lower() in ("1", "true", "yes", "on"))
-
-    def args(self) -> list[str]:
-        """Arguments both uv pip compile and pip download understand."""
-        argv: list[str] = []
-        if self.no_index:
-            argv.append("--no-index")
-        elif self.index_url:
-            argv += ["--index-url", self.index_url]
-        if not self.no_index:
-            for url in self.extra_index_urls:
-                argv += ["--extra-index-url", url]
-        for link in self.find_links:
-            argv += ["--find-links", link]
-        return argv
-
-
 @dataclass
 class LockReport:
     made: list[str] = field(default_factory=list)  # lock files written
@@ -110,8 +70,6 @@ class LockReport:
     missing: set[tuple[str, str]] = field(default_factory=set)  # (family, platform) not locked
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def parse_lock(text: str) -> dict[str, Pin]:
@@ -124,7 +82,7 @@ def parse_lock(text: str) -> dict[str, Pin]:
             return
         match = _PIN.match(entry[0])
         if match:
-            name = normalise(match.group(1))
+            name = package_name(match.group(1))
             hashes = tuple(h for line in entry for h in _HASH.findall(line))
             pins[name] = Pin(name, match.group(2), hashes, "\n".join(entry) + "\n")
         entry.clear()
@@ -149,7 +107,7 @@ def lock_path(root: Path, family: str, platform: str) -> Path:
 
 def written_platforms(plan: Plan, family: str) -> list[str]:
     """The family's `platforms:`, else its nearest ancestor's; [] when none wrote any."""
-    for fam in family_chain(plan, family):
+    for fam in chain(plan.families, family):
         if plan.families[fam].platforms:
             return sorted(set(plan.families[fam].platforms))
     return []
@@ -167,15 +125,14 @@ def platforms_of(fleet: Fleet, plan: Plan, family: str, also: str = "") -> list[
 def python_of(fleet: Fleet, plan: Plan, family: str) -> str:
     """The Python version the family's code runs on: `python:` in it or an ancestor, else the
     base image's (known bases only)."""
-    version = family_python(plan, family)
+    version = python_version(plan.families, family)
     if version:
         return version
-    base = root_image(plan, family)
-    root = family_chain(plan, family)[-1]
+    bottom = root_family(plan.families, family)
     raise ManifestError(
-        f"family {family}: cannot tell which Python {base} has, and its lock depends on it",
-        where=where_of(fleet, plan, root, "from"),
-        fix=f"write it in family {root}: `python: \"3.11.2\"` (run `python3 -V` in the image)")
+        f"family {family}: cannot tell which Python {root_image(plan.families, family)} has, "
+        "and its lock depends on it", where=where_of(fleet, plan, bottom, "from"),
+        fix=f"write it in family {bottom}: `python: \"3.11.2\"` (run `python3 -V` in the image)")
 
 
 def inputs_digest(family: str, platform: str, python: str, requirements: list[str],
@@ -207,9 +164,7 @@ def changed_pins(child: dict[str, Pin], parent: dict[str, Pin]) -> list[tuple[st
 def torch_index(plan: Plan, family: str, platform: str) -> str:
     """The PyTorch wheel index for a family (or ancestor) with `torch:` (and `cuda:`), from
     the compatibility data; "" when it has no `torch:`."""
-    from dockyard import compat
-
-    for fam in family_chain(plan, family):
+    for fam in chain(plan.families, family):
         spec = plan.families[fam]
         if spec.torch:
             found = compat.wheel_index(spec.torch, spec.cuda, platform)
@@ -250,7 +205,7 @@ def compile_lock(requirements: list[str], *, platform: str, python: str, indexes
             constraints.append(Path("parent-lock.txt"))
         argv = [uv(), "pip", "compile", "--quiet", "--no-config", "--generate-hashes",
                 "--no-header",
-                "--python-version", python, "--python-platform", PLATFORMS[platform][0],
+                "--python-version", python, "--python-platform", PLATFORMS[platform].uv,
                 # pip's semantics: the best version from every index, as the host's pip does.
                 "--index-strategy", "unsafe-best-match", *indexes.args()]
         if indexes.offline:
@@ -284,23 +239,24 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
     Raise ManifestError when the family cannot be resolved, or would move a parent's pin."""
     reqs = own_requirements(plan.families[family])
     path = lock_path(fleet.root, family, platform)
-    parent = locked_ancestor(plan, family)
+    parent = locked_ancestor(plan.families, family)
     parent_path = lock_path(fleet.root, parent, platform) if parent else None
     parent_text = parent_path.read_text() if parent_path and parent_path.is_file() else ""
     python = python_of(fleet, plan, family)
-    cuda = {f: plan.families[f].cuda for f in family_chain(plan, family) if plan.families[f].cuda}
+    cuda = {f: plan.families[f].cuda for f in chain(plan.families, family)
+            if plan.families[f].cuda}
     digest = inputs_digest(family, platform, python, reqs, parent_text,
                            {"cuda": json.dumps(cuda, sort_keys=True)} if cuda else None)
     if not force and path.is_file() and header_digest(path.read_text()) == digest:
         return path, False
     where = where_of(fleet, plan, family, "requirements")
-    problem = cuda_stack_problem(plan, family)
+    problem = cuda_stack_problem(plan.families, family)
     if problem:
         raise ManifestError(problem, where=where_of(fleet, plan, family),
                             fix="base the family on a plain image such as debian:bookworm-slim;"
                                 " the torch wheels bring CUDA with them")
     found = _indexes_for(plan, family, platform, indexes)
-    full = family_requirements(plan, family)
+    full = family_requirements(plan.families, family)
     emit(Locking(family, platform, python, len(full)))
     parent_pins = parse_lock(parent_text)
     try:
@@ -313,10 +269,10 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
         reason = _uv_reason(exc.stderr)
         no_wheel = _NO_WHEEL.search(exc.stderr)
         if no_wheel:
-            package, version = normalise(no_wheel.group(1)), no_wheel.group(2)
+            package, version = package_name(no_wheel.group(1)), no_wheel.group(2)
             raise NoWheel(
                 f"{who(plan, family)}: no wheel of {package}=={version} for {platform} "
-                f"(Python {python}, {PLATFORMS[platform][1]}): {reason}",
+                f"(Python {python}, {PLATFORMS[platform].pip}): {reason}",
                 package=package, version=version,
                 fix=f"pin a version that publishes a {platform} wheel, add the index that has "
                     "one, or limit the family to the platforms it runs on (`platforms:`)"
@@ -356,14 +312,14 @@ def _refuse(fleet: Fleet, plan: Plan, family: str, parent: str,
             moved: list[tuple[str, str, str]], platform: str) -> None:
     name, theirs, ours = moved[0]
     more = f" (and {', '.join(m[0] for m in moved[1:])})" if len(moved) > 1 else ""
-    root = root_image(plan, parent)
+    base = root_image(plan.families, parent)
     raise ManifestError(
         f"{who(plan, family)} would change {name} from {theirs} (pinned by its parent family "
         f"{parent}, {LOCK_DIR}/{parent}.{platform}.txt) to {ours}{more}; a family may add "
         f"packages to its parent's but never replace one",
         where=where_of(fleet, plan, family, "requirements"),
         fix=f"make {layer_service(family, plan) or family} a sidecar on its own family based "
-            f"on `{root}` and call it over the network, or pin {name}=={theirs} in it")
+            f"on `{base}` and call it over the network, or pin {name}=={theirs} in it")
 
 
 def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, emit: Sink,
@@ -379,7 +335,7 @@ def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, emit: 
         for platform in platforms_of(fleet, plan, step.name, also):
             if platforms and platform not in platforms:
                 continue
-            parent = locked_ancestor(plan, step.name)
+            parent = locked_ancestor(plan.families, step.name)
             if (parent, platform) in report.missing:
                 report.missing.add((step.name, platform))  # said once, at the parent
                 continue
@@ -401,11 +357,11 @@ def requirement_where(fleet: Fleet, plan: Plan, family: str,
                       package: str) -> tuple[str, Location]:
     """The family and manifest line that ask for `package` (the family first, then its
     ancestors), else the family's `requirements`."""
-    for fam in family_chain(plan, family):
+    for fam in chain(plan.families, family):
         spec = plan.families[fam]
         for i, req in enumerate(spec.requirements):
             match = _REQ_NAME.match(req)
-            if match and normalise(match.group(1)) == package:
+            if match and package_name(match.group(1)) == package:
                 return fam, where_of(fleet, plan, fam, "requirements", i)
         if package == "torch" and spec.torch:
             return fam, where_of(fleet, plan, fam, "torch")
@@ -434,6 +390,6 @@ def family_delta(fleet: Fleet, plan: Plan, family: str, platform: str) -> str:
         raise ManifestError(f"family {family} has no lock for {platform} ({path.name})",
                             where=where_of(fleet, plan, family),
                             fix="run `dockyard lock` (build runs it for you)")
-    parent = locked_ancestor(plan, family)
+    parent = locked_ancestor(plan.families, family)
     parent_pins = parse_lock(lock_path(fleet.root, parent, platform).read_text()) if parent else {}
     return delta(parse_lock(path.read_text()), parent_pins)

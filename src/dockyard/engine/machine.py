@@ -17,22 +17,18 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from dockyard.errors import DockyardError
-from dockyard.manifest.models import NAME, GpuSpec, MachineSpec
-
-Arch = Literal["amd64", "arm64"]
+from dockyard.manifest.models import GpuSpec, MachineSpec
+from dockyard.names import manifest_name
+from dockyard.platforms import Arch, arch_of
 
 MIB = 1024**2
 GIB = 1024**3
 NVIDIA_SMI_QUERY = "name,compute_cap,memory.total,driver_version"
 NVIDIA_SMI_TIMEOUT = 15.0  # seconds; a wedged driver can make nvidia-smi hang forever
 
-# uname says x86_64/aarch64 on Linux; Windows and macOS say AMD64 and arm64.
-_ARCHES: dict[str, Arch] = {
-    "x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-}
 _MEMTOTAL = re.compile(r"^MemTotal:\s*(\d+)\s*(kB)?\s*$", re.MULTILINE)
 _MIB_VALUE = re.compile(r"^(\d+)(?:\s*MiB)?$")
 _VERSION = re.compile(r"^\d+(?:\.\d+)+$")
@@ -41,7 +37,6 @@ _CUDA_VERSION = re.compile(r"CUDA Version\s*:\s*(\d+\.\d+)")
 _PLAIN = re.compile(r"[A-Za-z][\w.()/+-]*(?: [\w.()/+-]+)*", re.ASCII)
 # Words some YAML readers (1.1) turn into booleans or null; such strings are quoted.
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
-_NAME_CHARS = re.compile(r"[^a-z0-9_.-]+")
 
 
 class GpuStack(NamedTuple):
@@ -70,7 +65,7 @@ def parse_meminfo(text: str) -> int:
 
 def normalize_arch(uname_machine: str) -> Arch:
     """Docker's name for a CPU architecture: x86_64 -> amd64, aarch64/arm64 -> arm64."""
-    arch = _ARCHES.get(uname_machine.strip().lower())
+    arch = arch_of(uname_machine)
     if arch is None:
         raise ValueError(
             f"unsupported CPU architecture {uname_machine!r}: dockyard runs on amd64 (x86_64) "
@@ -156,8 +151,7 @@ def floor_size(n: int) -> str:
 
 def machine_name(hostname: str) -> str:
     """A manifest-valid machine name from a host name ("GPU-Box_1" -> "gpu-box_1")."""
-    name = _NAME_CHARS.sub("-", hostname.strip().lower()).lstrip("_.-")
-    return name if re.match(NAME, name) else "local"
+    return manifest_name(hostname, "local")
 
 
 def render_machine_yaml(name: str, spec: MachineSpec) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.manifest.models import ServiceSpec
-from dockyard.render.health import health_port
+from dockyard.plan.health import health_port
 
 
 @dataclass(frozen=True)

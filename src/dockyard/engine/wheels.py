@@ -12,17 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.checks.finding import Finding, Severity
+from dockyard import compat
 from dockyard.engine.lock import (
-    PLATFORMS,
-    Indexes,
     Pin,
     family_delta,
     lock_path,
@@ -33,23 +30,16 @@ from dockyard.engine.lock import (
     where_of,
     who,
 )
+from dockyard.engine.pip import Indexes
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, ManifestError
+from dockyard.findings import Finding, Severity
 from dockyard.manifest.load import Fleet
+from dockyard.plan.family import own_requirements, with_service_layers
 from dockyard.plan.model import Plan
-from dockyard.render.dockerfile import (
-    LOCK_FILE,
-    PIPS,
-    WHEELS_DIR,
-    PipTool,
-    own_requirements,
-    pip_for,
-    with_service_layers,
-)
+from dockyard.platforms import MANYLINUX, PLATFORMS
+from dockyard.render.dockerfile import LOCK_FILE, PIPS, WHEELS_DIR, PipTool, pip_for
 
-_PIP_KEYS = ("index-url", "extra-index-url", "find-links", "cert", "constraint",
-             "default-timeout", "trusted-host", "no-index")
-_CONFIG_LINE = re.compile(r"^(?:global|:env:|install|download|wheel)\.([a-z-]+)='(.*)'$")
 _HASHES = ".sha256.json"
 
 
@@ -67,24 +57,6 @@ class FetchReport:
     downloaded: int = 0
     present: int = 0
     findings: list[Finding] = field(default_factory=list)
-
-
-def host_pip_settings() -> dict[str, str]:
-    """The host's pip settings that decide where wheels come from (`pip config list`)."""
-    settings: dict[str, str] = {}
-    try:
-        listed = run([sys.executable, "-m", "pip", "config", "list"], check=False, timeout=60)
-    except EngineError:
-        return settings
-    for line in listed.stdout.splitlines():
-        match = _CONFIG_LINE.match(line.strip())
-        if match and match.group(1) in _PIP_KEYS:
-            settings[match.group(1)] = match.group(2)
-    for key in _PIP_KEYS:
-        value = os.environ.get("PIP_" + key.upper().replace("-", "_"))
-        if value:
-            settings[key] = value
-    return settings
 
 
 def wheelhouse(state: Path, platform: str) -> Path:
@@ -118,17 +90,15 @@ def hashes_of(folder: Path) -> dict[str, str]:
 def _platform_args(platform: str) -> list[str]:
     """pip takes `--platform manylinux_2_28_x86_64` literally; a glibc 2.28 system also runs
     every older manylinux wheel, so name them all (newest first)."""
-    tag = PLATFORMS[platform][1]  # manylinux_2_28_x86_64
-    arch = tag.split("_", 3)[3]
-    newest = int(tag.split("_")[2])
-    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(newest, 4, -1)]
+    arch = PLATFORMS[platform].machine
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(MANYLINUX, 4, -1)]
     tags += [f"manylinux{alias}_{arch}" for alias in ("2014", "2010", "1")]
     return [arg for t in tags for arg in ("--platform", t)]
 
 
 def _pip_download(pins: list[Pin], dest: Path, platform: str, python: str,
                   indexes: Indexes) -> None:
-    major_minor = "".join(python.split(".")[:2])
+    short = compat.minor(python)  # pip judges wheel tags (cp311) by X.Y
     with tempfile.TemporaryDirectory(prefix="dockyard-fetch-") as tmp:
         req = Path(tmp) / "locked.txt"
         req.write_text("".join(p.text for p in pins))
@@ -137,8 +107,8 @@ def _pip_download(pins: list[Pin], dest: Path, platform: str, python: str,
         argv = [sys.executable, "-m", "pip", "--isolated", "download", "--quiet",
                 "--disable-pip-version-check", "--no-deps", "--only-binary=:all:",
                 "--require-hashes", *_platform_args(platform),
-                "--python-version", python.split(".")[0] + "." + python.split(".")[1],
-                "--implementation", "cp", "--abi", f"cp{major_minor}", "--abi", "abi3",
+                "--python-version", short,
+                "--implementation", "cp", "--abi", f"cp{short.replace('.', '')}", "--abi", "abi3",
                 "--abi", "none", "--dest", str(dest), *indexes.args(), "-r", str(req)]
         if indexes.cert:
             argv += ["--cert", indexes.cert]
@@ -238,7 +208,7 @@ def _one_by_one(fleet: Fleet, plan: Plan, pins: list[tuple[Pin, str]], dest: Pat
             findings.append(Finding(
                 "DY304", Severity.ERROR, where,
                 f"{who(plan, fam)}: no wheel of {pin.name}=={pin.version} for {platform} "
-                f"(Python {python}, {PLATFORMS[platform][1]}): {why}",
+                f"(Python {python}, {PLATFORMS[platform].pip}): {why}",
                 f"pin a version that publishes a {platform} wheel, add the index that has "
                 f"one, or limit the family to the platforms it runs on (`platforms:`)"))
     return findings

@@ -36,11 +36,11 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from dockyard.errors import InterpolationError, Location, ManifestError
 from dockyard.manifest.interpolate import interpolate, read_dotenv
 from dockyard.manifest.load import yaml_error
+from dockyard.names import is_name, manifest_name
 from dockyard.units import format_size, parse_size
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 DOCKER_HEALTH_DEFAULTS = {"interval": "30s", "timeout": "30s"}
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 # Service keys with no dockyard equivalent, and why (the default reason covers the rest).
 _REASONS = {
@@ -263,8 +263,7 @@ def import_compose(project: ComposeProject, *, out_dir: Path, fleet: str | None 
 
 def fleet_name(text: str) -> str:
     """A project name as a dockyard name: lowercase letters, digits, '-', '_', '.'."""
-    name = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-_.")
-    return name or "imported"
+    return manifest_name(text, "imported")
 
 
 class _Importer:
@@ -298,7 +297,7 @@ class _Importer:
         data = self.project.data
         name = fleet or fleet_name(_sub(data.get("name") or self.project.directory.name,
                                         self.env))
-        if not _NAME_RE.match(name):
+        if not is_name(name):
             raise ManifestError(f"fleet name {name!r} must be lowercase letters, digits, '-', "
                                 "'_' or '.'", fix=f"pass --fleet {fleet_name(name)}")
         services_in = data.get("services") or {}

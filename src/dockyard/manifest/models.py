@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,10 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from dockyard.names import is_name, manifest_name
+from dockyard.platforms import Arch
 from dockyard.units import parse_duration, parse_size
-
-NAME = r"^[a-z0-9][a-z0-9_.-]*$"
-_NAME_RE = re.compile(NAME)
 
 # What users write, as the JSON Schema shows it (`dockyard schema`); `format` names the kind
 # for the manifest reference (docs/manifest.md).
@@ -46,11 +44,11 @@ Command = Annotated[list[str], BeforeValidator(_words), WithJsonSchema(
 
 def _name(value: str) -> str:
     """Names become container, image and network names: lowercase, like Docker wants them."""
-    if not _NAME_RE.match(value):
-        hint = re.sub(r"[^a-z0-9_.-]+", "-", value.lower()).strip("-_.")
+    if not is_name(value):
+        hint = manifest_name(value)
         raise ValueError(
             f"name {value!r} must be lowercase letters, digits, '-', '_' or '.', starting with "
-            f"a letter or digit" + (f" (try {hint!r})" if _NAME_RE.match(hint) else "")
+            f"a letter or digit" + (f" (try {hint!r})" if hint else "")
         )
     return value
 
@@ -77,7 +75,7 @@ class GpuSpec(Spec):
 class MachineSpec(Spec):
     """A machine the fleet runs on: what it has, so placement and checks can judge it."""
 
-    arch: Literal["amd64", "arm64"] = Field("amd64", description="CPU architecture")
+    arch: Arch = Field("amd64", description="CPU architecture")
     cpus: float = Field(0, ge=0, description="CPU cores for the fleet; 0: unknown")
     memory: Size = Field(0, description="host memory for the fleet; 0: unknown")
     cuda_driver: str = Field("", description="highest CUDA version the driver supports")
@@ -104,7 +102,7 @@ class FamilySpec(Spec):
     torch: str = Field("", description="PyTorch version, e.g. 2.5.1")
     cuda: str = Field("", description="CUDA version of the torch wheels, e.g. 12.4; '' for CPU")
     python: str = Field("", description="the image's Python version when the base does not say")
-    platforms: list[Literal["amd64", "arm64"]] = Field(
+    platforms: list[Arch] = Field(
         [], description="architectures to lock for; default: the machines' that use it")
     max_size: Size = Field(0, description="size budget of the image; 0: none")
 

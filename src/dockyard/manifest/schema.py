@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from dockyard.manifest.models import (
-    NAME,
     AgentSpec,
     DependencySpec,
     FamilySpec,
@@ -30,6 +29,7 @@ from dockyard.manifest.models import (
     PortSpec,
     ServiceSpec,
 )
+from dockyard.names import NAME
 
 SCHEMA_ID = "https://dockyard.dev/schema/fleet.json"
 # The reference's order: the file from the top, then what the sections hold.

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.checks.finding import Finding, Severity
+from dockyard.findings import Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.units import format_size
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dockyard.manifest.models import FleetSpec
+from dockyard.names import package_name
+from dockyard.plan.family import chain, has_python, own_requirements, root_image
 
 APP_USER = "10001:10001"
 TINI = "/usr/bin/tini"
@@ -30,8 +32,9 @@ PYTHON_APT = frozenset({"python3", "python3-pip", "python3-venv", "python-is-pyt
                         "python3-wheel", "python3.11", "python3.11-venv", "python3-full"})
 PIP_ITSELF = frozenset({"pip", "setuptools", "wheel"})
 TORCH_COMPANIONS = frozenset({"torchaudio", "torchvision", "torchtext", "xformers"})
-_PY_BASES = ("python:", "debian:", "ubuntu:", "docker.io/library/python:",
-             "docker.io/library/debian:")
+# Images a family stands in for without losing anything a service relied on.
+_PLAIN_BASES = ("python:", "debian:", "ubuntu:", "docker.io/library/python:",
+                "docker.io/library/debian:")
 _PIP_VALUE_FLAGS = {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url",
                     "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix",
                     "--root", "--trusted-host", "--platform", "--python-version",
@@ -63,10 +66,6 @@ class AdoptResult:
     unconverted: list[str]  # what needs a person, "line N: ..."
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def parse_requirement(text: str) -> tuple[str, str] | None:
     """(normalized name, version specifier) of `name[extra]==1.0`; None for paths and URLs."""
     text = text.split(";")[0].split("#")[0].strip()
@@ -75,29 +74,22 @@ def parse_requirement(text: str) -> tuple[str, str] | None:
     m = _NAME.match(text)
     if not m or text.endswith((".whl", ".tar.gz", ".zip")):
         return None
-    return normalize(m.group(1)), m.group(3).replace(" ", "")
+    return package_name(m.group(1)), m.group(3).replace(" ", "")
 
 
 def family_facts(spec: FleetSpec, name: str, image: str) -> FamilyFacts:
     """Walk `name`'s `from` chain: the apt packages, requirements and Python it provides."""
-    chain = []
-    current: str | None = name
-    while current in spec.families and current not in chain:
-        chain.append(current)
-        current = spec.families[current].from_
-    base = spec.families[chain[-1]].from_
+    fams = chain(spec.families, name)
     apt: set[str] = set(ALWAYS_APT)
     pins: dict[str, str] = {}
-    for fam in (spec.families[n] for n in reversed(chain)):
+    for fam in (spec.families[n] for n in reversed(fams)):
         apt.update(fam.apt)
-        reqs = list(fam.requirements) + ([f"torch=={fam.torch}"] if fam.torch else [])
-        for req in reqs:
+        for req in own_requirements(fam):
             parsed = parse_requirement(req)
             if parsed:
                 pins[parsed[0]] = req.strip()
-    venv = bool(pins)
-    python = venv or base.startswith(_PY_BASES) or any(spec.families[n].python for n in chain)
-    return FamilyFacts(name, image, base, frozenset(apt), pins, python, venv)
+    return FamilyFacts(name, image, root_image(spec.families, name), frozenset(apt), pins,
+                       has_python(spec.families, name), venv=bool(pins))
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -664,7 +656,7 @@ def _runtime_stage(s: Stage, segment: list[Instr | str], root: Stage,
         out.append(f"FROM {platform}${{BASE_IMAGE}}{alias}")
         ctx.changed.append(f"line {from_instr.line}: FROM {s.image} -> FROM ${{BASE_IMAGE}} "
                            f"(family {ctx.facts.name})")
-        if not s.image.startswith(_PY_BASES):
+        if not s.image.startswith(_PLAIN_BASES):
             ctx.unconverted.append(
                 f"line {from_instr.line}: the service was built on {s.image}; check that family "
                 f"{ctx.facts.name} (on {ctx.facts.base}) provides what that image had")

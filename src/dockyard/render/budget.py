@@ -2,7 +2,8 @@
 
 - `vllm`: `--gpu-memory-utilization F`, F = budget / that GPU's memory, two decimals rounded
   down (vLLM takes the fraction of the whole card for weights + KV cache). A value the user
-  already wrote is kept; `budget_findings` reports it when it asks for more than the budget.
+  already wrote is kept; checks/memory.py reports it (DY210) when it asks for more than the
+  budget.
 - `torch`: `DOCKYARD_GPU_MEMORY_FRACTION=F` for the service to pass to
   `torch.cuda.set_per_process_memory_fraction(F)` at start (PyTorch has no env var for it), and
   `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` (less fragmentation, so the budget holds)
@@ -17,50 +18,10 @@ reserved for it, renumbered from 0) beside compose's device reservation of the c
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
-from dockyard.plan.model import Plan, ServicePlan
-
-if TYPE_CHECKING:
-    from dockyard.checks.finding import Finding
-
-FLAG = "--gpu-memory-utilization"
-
-
-def gpu_capacity(fleet: Fleet, machine: str, device: int) -> int:
-    """Memory of GPU `device` on `machine` (a unified GPU: the machine's memory); 0 unknown."""
-    spec = fleet.spec.machines[machine]
-    if device >= len(spec.gpus):
-        return 0
-    gpu = spec.gpus[device]
-    return gpu.memory or (spec.memory if gpu.unified else 0)
-
-
-def fraction(budget: int, capacity: int) -> float | None:
-    """budget / capacity, two decimals rounded down; None when either is unknown."""
-    if not budget or not capacity:
-        return None
-    return min(1.0, math.floor(budget * 100 / capacity) / 100)
-
-
-def _smallest_capacity(fleet: Fleet, machine: str, gpus: tuple[int, ...]) -> int:
-    caps = [gpu_capacity(fleet, machine, g) for g in gpus]
-    return min(caps) if caps and all(caps) else 0
-
-
-def written_utilization(command: list[str]) -> str | None:
-    """The `--gpu-memory-utilization` value already in a command, if any."""
-    words = [w for part in command for w in part.split()]
-    for i, word in enumerate(words):
-        if word == FLAG and i + 1 < len(words):
-            return words[i + 1]
-        if word.startswith(FLAG + "="):
-            return word.split("=", 1)[1]
-    return None
+from dockyard.plan.budget import FLAG, fraction, smallest_capacity, written_utilization
+from dockyard.plan.model import ServicePlan
 
 
 def budget_env(fleet: Fleet, sp: ServicePlan, machine: str, env: dict[str, str]
@@ -72,7 +33,7 @@ def budget_env(fleet: Fleet, sp: ServicePlan, machine: str, env: dict[str, str]
     add = {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(len(gpus)))}
     gpu = sp.spec.gpu
     budget = gpu.memory if gpu else 0
-    capacity = _smallest_capacity(fleet, machine, gpus)
+    capacity = smallest_capacity(fleet, machine, gpus)
     if budget:
         add["DOCKYARD_GPU_MEMORY_BUDGET"] = str(budget)
     share = fraction(budget, capacity)
@@ -93,7 +54,7 @@ def budget_command(fleet: Fleet, sp: ServicePlan, machine: str, command: list[st
     gpu = sp.spec.gpu
     if not gpu or gpu.runtime != "vllm" or written_utilization(command) is not None:
         return command
-    share = fraction(gpu.memory, _smallest_capacity(fleet, machine, sp.gpus_on(machine)))
+    share = fraction(gpu.memory, smallest_capacity(fleet, machine, sp.gpus_on(machine)))
     if share is None:
         return command
     flag = f"{FLAG} {share:.2f}"
@@ -105,28 +66,3 @@ def budget_command(fleet: Fleet, sp: ServicePlan, machine: str, command: list[st
 def needs_command(svc: ServiceSpec) -> bool:
     """A vLLM service's command is rendered into compose, where the budget flag is added."""
     return bool(svc.gpu and svc.gpu.runtime == "vllm" and svc.gpu.memory)
-
-
-def budget_findings(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY210: a vLLM `--gpu-memory-utilization` written by hand above the GPU budget."""
-    from dockyard.checks.finding import Finding, Severity
-
-    for name, sp in sorted(plan.services.items()):
-        gpu = sp.spec.gpu
-        if not gpu or gpu.runtime != "vllm":
-            continue
-        written = written_utilization(sp.spec.command)
-        for machine in sp.machines:
-            share = fraction(gpu.memory, _smallest_capacity(fleet, machine, sp.gpus_on(machine)))
-            try:
-                value = float(written) if written is not None else None
-            except ValueError:
-                value = None
-            if share is not None and value is not None and value > share + 0.005:
-                yield Finding(
-                    "DY210", Severity.WARNING, fleet.where("services", name, "command"),
-                    f"service {name} tells vLLM {FLAG} {written}, but its GPU budget is "
-                    f"{share:.2f} of the GPU on {machine}: it would take more than planned",
-                    f"remove the flag (dockyard renders {FLAG} {share:.2f}) or raise "
-                    "`gpu.memory`")
-                break

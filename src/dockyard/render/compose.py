@@ -7,11 +7,12 @@ from typing import Any
 
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
+from dockyard.plan.family import has_python
+from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
-from dockyard.render.dockerfile import _family_has_python, _is_bind
-from dockyard.render.health import health_test
+from dockyard.render.dockerfile import _is_bind
 from dockyard.render.supervisor import MOUNT, agents_of, group_health, supervisor_command
 from dockyard.units import format_duration
 
@@ -33,7 +34,7 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     svc = sp.spec
     machine = machine or sp.machine
     out: dict[str, Any] = {"image": sp.image}
-    has_python = sp.built and _family_has_python(plan, svc.family)
+    python = sp.built and has_python(plan.families, svc.family)
     if svc.agents:
         # A container group: the rendered supervisor runs every agent (see supervisor.py).
         out["entrypoint"] = supervisor_command()
@@ -75,8 +76,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
             if machine in plan.services[name].machines}
     if deps:
         out["depends_on"] = deps
-    health = (group_health(svc, has_python=has_python) if svc.agents
-              else (health_test(svc, has_python=has_python), svc.health) if svc.health
+    health = (group_health(svc, has_python=python) if svc.agents
+              else (health_test(svc, has_python=python), svc.health) if svc.health
               else None)
     if health:
         test, h = health

@@ -10,13 +10,19 @@ manifest. Labels that change per build (revision, created) are set by the engine
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from dockyard.errors import ManifestError
 from dockyard.manifest.models import FamilySpec, ServiceSpec
+from dockyard.plan.family import (
+    cuda_stack_problem,
+    has_python,
+    locked_ancestor,
+    own_requirements,
+    python_version,
+)
+from dockyard.plan.health import health_test
 from dockyard.plan.model import BuildStep, Plan
-from dockyard.render.health import health_test
 from dockyard.units import format_duration
 
 APP_UID = 10001
@@ -64,9 +70,6 @@ def pip_for(python: str) -> PipTool:
                         f"(Python {'.'.join(map(str, PIPS[-1].oldest_python))} or newer)",
                         fix="base the family on a newer Python, or set `python:` if the image "
                             "has a newer one")
-# CUDA runtime bases: torch's CUDA wheels bring their own CUDA libraries (nvidia-* wheels).
-_CUDA_BASE = re.compile(r"^(?:[^/]+/)*nvidia/cuda(?::|$)|^nvcr\.io/nvidia/cuda(?::|$)")
-_TORCH_REQ = re.compile(r"^\s*torch\s*(?:\[.*\])?\s*(?:[=<>!~;@ ]|$)", re.IGNORECASE)
 
 
 def _json(words: list[str]) -> str:
@@ -79,71 +82,6 @@ def _title(kind: str, name: str, fleet: str) -> str:
             "edit fleet.yaml, not this file.")
 
 
-def family_requirements(plan: Plan, name: str) -> list[str]:
-    """A family's requirements with its ancestors' first, so one resolve sees every pin."""
-    seen: dict[str, None] = {}
-    for fam in reversed(family_chain(plan, name)):
-        for req in own_requirements(plan.families[fam]):
-            seen.setdefault(req, None)
-    return list(seen)
-
-
-def own_requirements(fam: FamilySpec) -> list[str]:
-    """What the family itself asks for: `requirements`, plus `torch:` as a pin."""
-    reqs = list(fam.requirements)
-    if fam.torch and not any(_TORCH_REQ.match(r) for r in reqs):
-        reqs.insert(0, f"torch=={fam.torch}")
-    return reqs
-
-
-def family_chain(plan: Plan, name: str) -> list[str]:
-    """`name`, its parent, its parent's parent … up to the family on an external image."""
-    chain: list[str] = []
-    current: str | None = name
-    while current and current not in chain:
-        chain.append(current)
-        parent = plan.families[current].from_
-        current = parent if parent in plan.families else None
-    return chain
-
-
-def root_image(plan: Plan, name: str) -> str:
-    """The external image at the bottom of a family's chain."""
-    return plan.families[family_chain(plan, name)[-1]].from_
-
-
-def locked_ancestor(plan: Plan, name: str) -> str:
-    """The nearest ancestor (not `name` itself) that has requirements, hence a lock; or ""."""
-    for fam in family_chain(plan, name)[1:]:
-        if own_requirements(plan.families[fam]):
-            return fam
-    return ""
-
-
-# The python3 of well-known bases (the Debian/Ubuntu package of their current release).
-_DISTRO_PYTHON = (
-    (re.compile(r"^(?:docker\.io/library/)?debian:(?:bookworm|12)"), "3.11.2"),
-    (re.compile(r"^dockyard/bootstrap:bookworm"), "3.11.2"),
-    (re.compile(r"^(?:docker\.io/library/)?debian:(?:trixie|13)"), "3.13.5"),
-    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:22\.04|jammy)"), "3.10.12"),
-    (re.compile(r"^(?:docker\.io/library/)?ubuntu:(?:24\.04|noble)"), "3.12.3"),
-)
-_PYTHON_TAG = re.compile(r"^(?:docker\.io/library/)?python:(\d+\.\d+(?:\.\d+)?)")
-
-
-def family_python(plan: Plan, name: str) -> str:
-    """The Python a family's packages are locked for: `python:` in it or an ancestor, else its
-    base image's when dockyard knows it; "" when unknown."""
-    for fam in family_chain(plan, name):
-        if plan.families[fam].python:
-            return plan.families[fam].python
-    base = root_image(plan, name)
-    match = _PYTHON_TAG.match(base)
-    if match:
-        return match.group(1)
-    return next((version for pattern, version in _DISTRO_PYTHON if pattern.match(base)), "")
-
-
 def _python_guard(version: str) -> str:
     """A shell step failing when the image's Python is not the one the lock was made for
     (markers such as python_full_version < "3.11.3" were judged for that one)."""
@@ -153,27 +91,15 @@ def _python_guard(version: str) -> str:
             f"{version}: set python: in fleet.yaml and lock again')\"")
 
 
-def cuda_stack_problem(plan: Plan, name: str) -> str:
-    """Why a family would ship the CUDA libraries twice, or "" when it does not."""
-    chain = family_chain(plan, name)
-    base = root_image(plan, name)
-    torch = any(plan.families[f].torch or any(_TORCH_REQ.match(r) for r in plan.families[f]
-                                                  .requirements) for f in chain)
-    if torch and _CUDA_BASE.search(base):
-        return (f"family {name} installs torch, whose CUDA wheels carry the CUDA libraries, on "
-                f"{base}, which carries them too: they would ship twice (about 2 GB)")
-    return ""
-
-
 def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     fam: FamilySpec = plan.families[step.name]
-    problem = cuda_stack_problem(plan, step.name)
+    problem = cuda_stack_problem(plan.families, step.name)
     if problem:
         raise ManifestError(problem, fix="base the family on a plain image such as "
                             "debian:bookworm-slim; the torch wheels bring CUDA with them")
     reqs = own_requirements(fam)
     lines = [_title("family", step.name, plan.fleet), f"ARG BASE_IMAGE={step.base}", ""]
-    python = family_python(plan, step.name)
+    python = python_version(plan.families, step.name)
     pip = pip_for(python).wheel if reqs else ""
     if reqs:
         lines += [
@@ -217,7 +143,7 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     env.update(sorted(fam.env.items()))
     lines += [f"ENV {k}={json.dumps(v)}" for k, v in env.items()]
     if reqs:
-        if not locked_ancestor(plan, step.name):
+        if not locked_ancestor(plan.families, step.name):
             lines.append(f"RUN python3 -m venv --without-pip {VENV}")
         # Only this family's delta over its parent's lock: the parent's packages are below.
         lines += [
@@ -246,7 +172,7 @@ def render_service_dockerfile(plan: Plan, step: BuildStep) -> str:
               f"USER {APP_UID}:{APP_UID}"]
     if svc.health:
         h = svc.health
-        test = health_test(svc, has_python=_family_has_python(plan, svc.family))
+        test = health_test(svc, has_python=has_python(plan.families, svc.family))
         form = test[0]
         body = _json(test[1:]) if form == "CMD" else test[1]
         # Docker 20.10 rejects --start-period=0s: leave it out when there is none.
@@ -266,57 +192,3 @@ def render_service_dockerfile(plan: Plan, step: BuildStep) -> str:
 def _is_bind(volume: str) -> bool:
     source = volume.split(":")[0]
     return source.startswith((".", "/", "~", "$"))
-
-
-def _family_has_python(plan: Plan, family: str) -> bool:
-    """Families with Python requirements (or under one) carry python3 in their venv."""
-    current: str | None = family
-    while current:
-        fam = plan.families[current]
-        if fam.requirements or fam.torch or fam.from_.startswith("python:") or "python3" in fam.apt:
-            return True
-        current = fam.from_ if fam.from_ in plan.families else None
-    return False
-
-
-SERVICE_LAYER = ".service"  # suffix of the family dockyard makes for a service's own packages
-
-
-def service_layer(name: str) -> str:
-    """The family holding service `name`'s own `requirements`: e.g. gateway.service."""
-    return name + SERVICE_LAYER
-
-
-def layer_service(family: str, plan: Plan) -> str:
-    """The service whose own packages `family` holds, or ""."""
-    name = family.removesuffix(SERVICE_LAYER)
-    if family.endswith(SERVICE_LAYER) and name in plan.services:
-        return name
-    return ""
-
-
-def with_service_layers(plan: Plan) -> Plan:
-    """The plan with a thin family under each service that has its own `requirements`.
-
-    The layer is locked against the service's family like any child family and built as
-    one; the service's Dockerfile is unchanged (its BASE_IMAGE argument names the layer)."""
-    layered = [n for n, sp in sorted(plan.services.items()) if sp.built and sp.spec.requirements]
-    if not layered:
-        return plan
-    families = dict(plan.families)
-    builds: list[BuildStep] = []
-    for step in plan.builds:
-        if step.kind == "service" and step.name in layered and not layer_service(step.parent,
-                                                                                 plan):
-            name = service_layer(step.name)
-            svc = plan.services[step.name].spec
-            families[name] = FamilySpec.model_validate(
-                {"from": svc.family, "requirements": list(svc.requirements)})
-            image = step.base.replace(f"family-{svc.family}:", f"family-{name}:")
-            builds.append(BuildStep("family", name, image, step.base, svc.family, step.level))
-            builds.append(BuildStep("service", step.name, step.image, image, name,
-                                    step.level + 1))
-        else:
-            builds.append(step)
-    builds.sort(key=lambda s: (s.level, s.kind != "family", s.name))
-    return replace(plan, builds=builds, families=families)

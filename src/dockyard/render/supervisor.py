@@ -22,6 +22,7 @@ import json
 import shlex
 
 from dockyard.manifest.models import AgentSpec, HealthSpec, ServiceSpec
+from dockyard.plan.health import health_test
 
 MOUNT = "/opt/dockyard/supervisor.py"
 
@@ -151,8 +152,6 @@ def group_health(svc: ServiceSpec, *, has_python: bool) -> tuple[list[str], Heal
     parts = []
     for agent, health in checks:
         if agent is None:
-            from dockyard.render.health import health_test
-
             test = health_test(svc, has_python=has_python)
             parts.append(test[1] if test[0] == "CMD-SHELL" else shlex.join(test[1:]))
         else:

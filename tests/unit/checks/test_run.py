@@ -77,11 +77,12 @@ services:
     image: redis
   api:
     image: ghcr.io/x/api
+    depends_on: {zed: {condition: started}}
 """
     found = findings(text)
     places = [(f.where.line, f.where.col, f.code) for f in found]
     assert places == sorted(places)
-    assert [f.code for f in found] == ["DY502", "DY601", "DY502", "DY601"]
+    assert [f.code for f in found] == ["DY502", "DY601", "DY505", "DY601"]
 
 
 # --- suppression -------------------------------------------------------------------------
