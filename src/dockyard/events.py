@@ -49,13 +49,13 @@ class Locking:
     """uv is resolving one family's requirements for one platform."""
 
     family: str
-    platform: str
-    python: str
+    platform: str  # amd64 or arm64
+    python: str  # the image's version, e.g. 3.11.2: markers are judged by it
     requirements: int
 
     def line(self) -> str:
-        return (f"locking family {self.family} for {self.platform}, Python {self.python}: "
-                f"{self.requirements} requirement(s)")
+        head = f"locking family {self.family} for {self.platform}"
+        return f"{head}, Python {self.python}: {self.requirements} requirement(s)"
 
 
 @dataclass(frozen=True)
