@@ -406,7 +406,7 @@ def test_import_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert "not mapped: services.web.container_name" in stderr
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, suppress_health_check=list(HealthCheck))
 @example(words=["0?"], value="", bind="::1")  # found by hypothesis: `[0?]` did not read back
 @given(words=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4),
        value=st.text(max_size=20), bind=st.sampled_from(["::1", "0.0.0.0", "fe80::1"]))
@@ -450,7 +450,7 @@ _keys = st.sampled_from(["image", "build", "command", "entrypoint", "ports", "ex
                          "mem_limit", "gpus", "container_name"])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, suppress_health_check=list(HealthCheck))
 @given(services=st.dictionaries(st.sampled_from(["a", "b", "Web"]),
                                 st.dictionaries(_keys, _junk, max_size=5), min_size=1,
                                 max_size=3),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dockyard.actions.check import preflight
-from dockyard.actions.target import state_of
+from dockyard.actions.target import choose_engine, state_of
 from dockyard.events import Sink
 
 if TYPE_CHECKING:
@@ -17,15 +17,15 @@ if TYPE_CHECKING:
     from dockyard.plan.model import Plan
 
 
-def build(fleet: Fleet, plan: Plan, *, emit: Sink, force: bool = False, arch: str = "",
-          now: datetime | None = None) -> BuildReport:
+def build(fleet: Fleet, plan: Plan, *, emit: Sink, machine: str | None = None,
+          force: bool = False, arch: str = "", now: datetime | None = None) -> BuildReport:
     """Check the manifest, then lock, fetch and build every image whose inputs changed, for
-    `arch` ("": the engine's own)."""
+    `arch` ("": the engine's own), on the engine of `machine` (see choose_engine)."""
     from dockyard.engine.build import build as build_images
 
     preflight(fleet, plan)
-    return build_images(fleet, plan, state_of(fleet), emit=emit, force=force,
-                        now=now or datetime.now(UTC), arch=arch)
+    return build_images(choose_engine(fleet, machine), fleet, plan, state_of(fleet), emit=emit,
+                        force=force, now=now or datetime.now(UTC), arch=arch)
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,15 @@ def fetch(fleet: Fleet, plan: Plan, *, emit: Sink,
 
 def bootstrap_base(packages: list[str], arch: str = "") -> tuple[str, str]:
     """Make the Debian bookworm base image for `arch` ("": the engine's own), with
-    `packages`; return its tag and its architecture."""
+    `packages`, on the engine this host's Docker settings name (there is no manifest);
+    return its tag and its architecture."""
     from dockyard.engine.bootstrap import bootstrap_base as make
     from dockyard.engine.bootstrap import require_emulation
     from dockyard.engine.build import engine_arch
+    from dockyard.engine.connection import Engine
 
-    native = engine_arch()
+    engine = Engine.local()
+    native = engine_arch(engine)
     arch = arch or native
     require_emulation(arch, native)
-    return make(packages, arch), arch
+    return make(engine, packages, arch), arch

@@ -10,13 +10,16 @@ from dockyard.engine.build import prev_ref, rollback_services
 from dockyard.events import RolledBack, Sink
 
 if TYPE_CHECKING:
-    from dockyard.engine.deploy import Target, UpReport
+    from dockyard.engine.deploy import UpReport
+    from dockyard.engine.target import Target
     from dockyard.manifest.load import Fleet
     from dockyard.plan.model import Plan
 
 
 @dataclass(frozen=True)
 class RollbackResult:
+    """The machine brought up again on the previous images."""
+
     target: Target
     up: UpReport
 
@@ -32,18 +35,19 @@ def rollback(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choic
     """Swap `:prev` and `:current` of the services named (none: every built one that has a
     `:prev`), pulling `:prev` from the fleet's registry where it is not here, then bring the
     machine up on them. Emits a RolledBack per service swapped."""
-    from dockyard.engine.build import image_id
     from dockyard.engine.build import rollback as swap
     from dockyard.engine.deploy import up
 
     services = services or None
     require_services(plan.services, services or [])
     where = choose_target(fleet, plan, choice)  # before any tag moves: a wrong --machine moves none
+    engine = where.engine
     if fleet.spec.registry.strip():  # a machine that never built them: `:prev` is there
         from dockyard.engine.registry import pull_missing
 
-        pull_missing(fleet, [ref for ref in prev_refs(plan, services) if not image_id(ref)],
+        pull_missing(engine, fleet,
+                     [ref for ref in prev_refs(plan, services) if not engine.image_id(ref)],
                      emit=emit)
-    for name, old, new in swap(plan, services):
+    for name, old, new in swap(engine, plan, services):
         emit(RolledBack(name, old, new))
     return RollbackResult(where, up(where, emit=emit, build_missing=False))

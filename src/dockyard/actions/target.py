@@ -11,7 +11,8 @@ from dockyard.errors import ManifestError
 from dockyard.workspace import state_dir
 
 if TYPE_CHECKING:
-    from dockyard.engine.deploy import Target
+    from dockyard.engine.connection import Engine
+    from dockyard.engine.target import Target
     from dockyard.manifest.load import Fleet
     from dockyard.plan.model import Plan
 
@@ -53,7 +54,18 @@ def require_services(known: Iterable[str], names: Iterable[str]) -> None:
 
 def choose_target(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
     """The chosen machine's share of the fleet, as one compose project."""
-    from dockyard.engine.deploy import Target
+    from dockyard.engine.target import Target
 
     return Target(fleet, plan, state_of(fleet), choose_machine(fleet, choice.machine),
                   choice.project or fleet.spec.fleet, choice.profiles)
+
+
+def choose_engine(fleet: Fleet, machine: str | None) -> Engine:
+    """The engine of the machine named (or the fleet's only one); with none named, the one
+    engine all the fleet's machines share (else say which machine to choose)."""
+    from dockyard.engine.connection import Engine
+
+    engines = {m.engine for m in fleet.spec.machines.values()}
+    if machine or len(engines) != 1:
+        return Engine.for_machine(fleet, choose_machine(fleet, machine))
+    return Engine.for_machine(fleet, sorted(fleet.spec.machines)[0])

@@ -20,6 +20,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class RenderTarget(StrEnum):
+    compose = "compose"
+    kubernetes = "kubernetes"
+
+
 class SchemaFormat(StrEnum):
     json = "json"
     markdown = "markdown"

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dockyard.engine.images import ImagesReport
     from dockyard.findings import Finding
     from dockyard.manifest.load import Fleet
+    from dockyard.ops.reconcile import Step
     from dockyard.plan.model import Plan
     from dockyard.plan.place import Use
 
@@ -185,3 +186,11 @@ def status_table(target: Target, rows: list[ServiceStatus]) -> None:
         table.add_row(r.service, str(r.level), r.state, f"[{color}]{r.health}[/{color}]",
                       r.ports or "-", r.image)
     out.print(table)
+
+
+def steps_table(steps: list[Step]) -> None:
+    """`up --dry-run`: one line per service (level, service, action, reason)."""
+    width = max([len("service"), *(len(s.service) for s in steps)])
+    out.print(f"{'level':<5} {'service':<{width}}  {'action':<8}  reason", highlight=False)
+    for step in steps:
+        out.print(step.line(width), highlight=False, markup=False)

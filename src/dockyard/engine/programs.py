@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping
 
-from dockyard.engine.client import docker
+from dockyard.engine.connection import Engine
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -20,12 +20,12 @@ def _path_dirs(env: Iterable[str]) -> list[str]:
     return [d for d in path.split(":") if d.startswith("/")]
 
 
-def programs_present(image: str, programs: Iterable[str]) -> set[str] | None:
+def programs_present(engine: Engine, image: str, programs: Iterable[str]) -> set[str] | None:
     """The subset of `programs` found on the image's PATH (or as absolute paths); None when
     the image is not present locally."""
     from docker.errors import ImageNotFound
 
-    client = docker()
+    client = engine.client
     try:
         config = client.images.get(image).attrs.get("Config") or {}
     except ImageNotFound:
@@ -46,7 +46,7 @@ def programs_present(image: str, programs: Iterable[str]) -> set[str] | None:
     return found
 
 
-def programs_on_images(images: Mapping[str, str],
+def programs_on_images(engine: Engine, images: Mapping[str, str],
                        wanted: Mapping[str, set[str]]) -> dict[str, set[str]]:
     """service -> programs found on its image, for the services whose image is present."""
     facts: dict[str, set[str]] = {}
@@ -57,7 +57,7 @@ def programs_on_images(images: Mapping[str, str],
             continue
         key = (image, frozenset(programs))
         if key not in by_image:
-            by_image[key] = programs_present(image, programs)
+            by_image[key] = programs_present(engine, image, programs)
         found = by_image[key]
         if found is not None:
             facts[service] = found

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +23,9 @@ from dockyard.units import parse_duration, parse_size
 
 # What users write, as the JSON Schema shows it (`dockyard schema`); `format` names the kind
 # for the manifest reference (docs/manifest.md).
+# More cores than any machine has: a bound keeps the planner's integer arithmetic finite
+# (`cpus: 0.01e308` was infinity once multiplied to milli-CPUs).
+MAX_CPUS = 1_000_000
 Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern":
                r"^\s*\d+(\.\d+)?\s*[kKmMgGtT]?i?[bB]?\s*$"}], "format": "size"})]
@@ -76,18 +81,59 @@ class MachineSpec(Spec):
     """A machine the fleet runs on: what it has, so placement and checks can judge it."""
 
     arch: Arch = Field("amd64", description="CPU architecture")
-    cpus: float = Field(0, ge=0, description="CPU cores for the fleet; 0: unknown")
+    cpus: float = Field(0, ge=0, le=MAX_CPUS, description="CPU cores for the fleet; 0: unknown")
     memory: Size = Field(0, description="host memory for the fleet; 0: unknown")
     cuda_driver: str = Field("", description="highest CUDA version the driver supports")
     driver: str = Field("", description="NVIDIA driver version, e.g. 580.95")
     gpus: list[GpuSpec] = Field([], description="the machine's GPUs, in device order")
     profile: dict[str, str] = Field({}, description="hardware profile env for every service here")
     host: str = Field("", description="address other machines reach it at")
+    engine: str = Field("local", description="its Docker engine: local, unix://, tcp://, "
+                                             "ssh:// or a docker context name")
 
     @field_validator("profile", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         return _env_values(value)
+
+    @field_validator("engine")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        problem = engine_problem(value)
+        if problem:
+            raise ValueError(f"engine {value!r} {problem}; write local, unix:///path/to/"
+                             "docker.sock, tcp://host:port, ssh://user@host[:port] or the "
+                             "name of a docker context")
+        return value
+
+
+# Docker's own rule for context names (cli/context/store).
+_CONTEXT_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$")
+
+
+def engine_problem(value: str) -> str:
+    """What is wrong with an engine endpoint as written, or "" (see engine/connection.py)."""
+    if "://" not in value:
+        return "" if _CONTEXT_RE.match(value) else "is not a URL or a docker context name"
+    parts = urlsplit(value)
+    if parts.scheme == "unix":
+        return "" if parts.path.startswith("/") and not parts.netloc else \
+            "needs an absolute socket path (unix:///…)"
+    if parts.scheme not in ("tcp", "ssh"):
+        return f"has scheme {parts.scheme}://, which dockyard does not speak"
+    if parts.path or parts.query or parts.fragment or (parts.username and parts.scheme == "tcp"):
+        return "has more than host and port"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "names no host"
+    if parts.scheme == "tcp" and port is None:
+        return "needs a port (tcp://host:2375)"
+    return ""
 
 
 class FamilySpec(Spec):
@@ -234,7 +280,7 @@ class ServiceSpec(Spec):
     profiles: list[str] = Field([], description="runs only when one of these is asked for")
     machine: str = Field("", description="the machine it runs on; default: placed by dockyard")
     gpu: GpuRequest | None = Field(None, description="its GPU memory budget")
-    cpus: float = Field(0, ge=0, description="CPU limit; 0: none")
+    cpus: float = Field(0, ge=0, le=MAX_CPUS, description="CPU limit; 0: none")
     memory: Size = Field(0, description="host memory limit; 0: none")
     user: str = Field("", description="user to run as; default: the image's (10001 for families)")
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = Field(

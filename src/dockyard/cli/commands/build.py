@@ -23,7 +23,8 @@ def build_cmd(ctx: typer.Context,
     arch = platform_arch(platform)
     fleet, plan = load(ctx.obj)
     with views.build_progress() as emit:
-        report = build(fleet, plan, emit=emit, force=force, arch=arch)
+        report = build(fleet, plan, emit=emit, machine=ctx.obj.machine, force=force,
+                       arch=arch)
     built = ", ".join(report.built) or "nothing"
     tagged = f" (tagged {report.tag} and current)" if report.built else ""
     views.line(f"built: {built}{tagged}; unchanged: {len(report.skipped)}")
@@ -67,10 +68,11 @@ def fetch(ctx: typer.Context,
 
 def push(ctx: typer.Context) -> None:
     """Push every built image (its dated tag, :current, and :prev) to the fleet's `registry:`."""
+    from dockyard.actions.target import choose_engine
     from dockyard.engine.registry import push as push_images
 
     fleet, plan = load(ctx.obj)
-    report = push_images(fleet, plan, emit=views.say)
+    report = push_images(choose_engine(fleet, ctx.obj.machine), fleet, plan, emit=views.say)
     views.line(f"pushed {len(report.pushed)} tag(s) to {fleet.spec.registry}")
 
 

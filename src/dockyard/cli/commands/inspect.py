@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from dockyard.cli import views
-from dockyard.cli.options import CheckFormat, Format, SchemaFormat, load, manifest
+from dockyard.cli.options import CheckFormat, Format, RenderTarget, SchemaFormat, load, manifest
 
 
 def check(ctx: typer.Context,
@@ -26,7 +26,7 @@ def check(ctx: typer.Context,
     from dockyard.manifest.load import load as load_fleet
 
     fleet = load_fleet(manifest(ctx.obj))
-    found = check_fleet(fleet, images=images)
+    found = check_fleet(fleet, images=images, machine=ctx.obj.machine)
     if fmt is CheckFormat.json:
         text = render_json(found)
     elif fmt is CheckFormat.sarif:
@@ -54,15 +54,28 @@ def plan_cmd(ctx: typer.Context,
 
 
 def render(ctx: typer.Context,
-           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write.")
+           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write."),
+           render_target: RenderTarget = typer.Option(
+               RenderTarget.compose, "--target", help="compose: Dockerfiles, compose files; "
+               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard).")
            ) -> None:
-    """Write Dockerfiles, compose.<machine>.yaml and .env.example into a folder."""
+    """Write Dockerfiles, compose.<machine>.yaml and .env.example (or Kubernetes manifests)."""
     from dockyard.render.files import render_all
 
     fleet, plan = load(ctx.obj)
     text = fleet.path.read_text(encoding="utf-8")
     output.mkdir(parents=True, exist_ok=True)
-    files = render_all(fleet, plan, text, os.path.relpath(fleet.root.resolve(), output.resolve()))
+    if render_target is RenderTarget.kubernetes:
+        from dockyard.render.kube import render_kubernetes
+
+        kube = render_kubernetes(fleet, plan, ctx.obj.profiles)
+        files = {f"{kube.folder}/{rel}": content for rel, content in kube.files.items()}
+        for lost in kube.lost:  # what the manifest asks and Kubernetes cannot do
+            views.err.print(f"[yellow]kubernetes:[/yellow] {lost}", highlight=False,
+                            soft_wrap=True)
+    else:
+        files = render_all(fleet, plan, text,
+                           os.path.relpath(fleet.root.resolve(), output.resolve()))
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +88,11 @@ def images(ctx: typer.Context,
     """Each image's size, the bytes it shares with the fleet's other images, and budgets."""
     import json
 
+    from dockyard.actions.target import choose_engine
     from dockyard.engine.images import images as fleet_images
 
     fleet, plan = load(ctx.obj)
-    report = fleet_images(fleet, plan)
+    report = fleet_images(choose_engine(fleet, ctx.obj.machine), fleet, plan)
     if fmt is Format.json:
         views.out.print_json(json.dumps({**report.sizes.as_dict(), "absent": report.absent,
                                          "findings": [f.as_dict() for f in report.findings]}))

@@ -11,7 +11,7 @@ from dockyard.cli import views
 from dockyard.cli.options import Format, load
 
 if TYPE_CHECKING:
-    from dockyard.engine.deploy import Target
+    from dockyard.engine.target import Target
 
 
 def show_status(target: Target, fmt: Format) -> None:
@@ -26,11 +26,22 @@ def show_status(target: Target, fmt: Format) -> None:
 
 def up(ctx: typer.Context,
        build_missing: bool = typer.Option(True, "--build/--no-build",
-                                          help="Build images that are missing.")) -> None:
+                                          help="Build images that are missing."),
+       dry_run: bool = typer.Option(False, "--dry-run", help="Print what each service needs "
+                                    "(create, recreate, start, wait, keep, and why); change "
+                                    "nothing.")) -> None:
     """Start the fleet level by level and wait until every service is healthy."""
+    from dockyard.actions.up import dry_run as up_dry_run
     from dockyard.actions.up import up as fleet_up
+    from dockyard.events import Progress
 
     fleet, plan = load(ctx.obj)
+    if dry_run:
+        steps = up_dry_run(fleet, plan, ctx.obj.choice(), emit=views.say)
+        views.steps_table(steps.steps)
+        views.say(Progress("dry run: nothing was changed (the rendered files are in "
+                           f"{steps.target.state / 'render'})"))
+        return
     result = fleet_up(fleet, plan, ctx.obj.choice(), emit=views.say, build_missing=build_missing)
     machine = result.target.machine
     if not result.up.changed:
