@@ -329,7 +329,8 @@ services:
   db: {image: postgres}
 """,
         "fleet.yaml:8:12",
-        ["services.api.depends_on.db.condition", "'healthy' or 'started'", "got 'ready'"],
+        ["services.api.depends_on.db.condition", "'healthy', 'started' or 'completed'",
+         "got 'ready'"],
     ),
     (
         "health-http-and-cmd",
@@ -638,7 +639,7 @@ def test_a_missing_key_with_no_lookalike_is_reported() -> None:
     assert lines == [
         "fleet.yaml:1:1: the top level: missing required key `services` (add `services:`)",
         "fleet.yaml:4:1: extra: unknown key `extra` (allowed: families, fleet, machines, "
-        "registry, services, suppress)",
+        "networks, registry, services, suppress)",
     ]
 
 

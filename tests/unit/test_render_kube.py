@@ -419,6 +419,27 @@ services:
     assert workload(result, "app")["spec"]["replicas"] == 0
 
 
+def test_container_settings_compose_keeps_are_lost_lines_here() -> None:
+    """What import now carries (networks, capabilities, ulimits...) never vanishes silently."""
+    result = render_text("""\
+fleet: imported
+machines: {box: {}}
+networks: {back: {internal: true}}
+services:
+  app:
+    image: app:1
+    networks: [back]
+    cap_add: [SYS_ADMIN]
+    ulimits: {nofile: 65535}
+    shm_size: 1g
+""")
+    lost = "\n".join(result.lost)
+    for key in ("networks", "cap_add", "ulimits", "shm_size"):
+        assert f"service app: {key} is not rendered for Kubernetes yet" in lost
+    assert "NetworkPolicy" in lost
+    assert "privileged" not in lost  # only what the manifest sets
+
+
 def test_a_profile_asked_for_runs() -> None:
     fleet = loads((GOLDEN / "gpu-fleet" / "fleet.yaml").read_text(encoding="utf-8"),
                   environ={"DB_PASSWORD": "pw"})

@@ -16,11 +16,12 @@ from pathlib import Path
 from dockyard.checks.rules import Rule, image_repo, image_tag, names
 from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
+from dockyard.plan.family import lock_path, service_layer
 from dockyard.plan.model import Plan
 
 CODES = {c.code: c for c in (
     Code("DY601", Severity.WARNING, "a stock image has no tag or uses `latest`",
-         "pin a version tag or a digest, e.g. redis:7.4.1"),
+         "pin a version tag or a digest: `<image>:<version>` or `@sha256:<digest>`"),
     Code("DY602", Severity.WARNING, "a family is built `from` an image with no tag or `latest`",
          "pin the base image's tag or digest"),
     Code("DY603", Severity.WARNING, "a requirement is not pinned with `==`",
@@ -95,7 +96,14 @@ def latest_tag(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             yield Finding(
                 "DY601", Severity.WARNING, fleet.where("services", name, "image"),
                 f"service {name} uses {svc.image}, which moves whenever upstream pushes",
-                "pin a version tag or a digest, e.g. redis:7.4.1", service=name)
+                f"pin a version tag or a digest: `{_untagged(svc.image)}:<version>` (a "
+                "release of that image) or `@sha256:<digest>`", service=name)
+
+
+def _untagged(image: str) -> str:
+    """ghcr.io/remsky/kokoro-fastapi-gpu:latest -> ghcr.io/remsky/kokoro-fastapi-gpu."""
+    head, _, tail = image.split("@")[0].rpartition("/")
+    return f"{head}/{tail.split(':')[0]}" if head else tail.split(":")[0]
 
 
 def family_base_tag(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
@@ -128,8 +136,9 @@ def unpinned_requirements(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                for n, s in sorted(fleet.spec.services.items())]
     for section, name, requirements, service in owners:
         loose = [(i, r) for i, r in enumerate(requirements) if _unpinned(r)]
-        if not loose:
-            continue
+        family = name if section == "families" else service_layer(name)
+        if not loose or _locked(fleet, family):
+            continue  # `dockyard lock` pinned them (with hashes): builds get the same
         package = re.split(r"[\s<>=!~;\[]", loose[0][1].strip(), maxsplit=1)[0]
         what = "service" if section == "services" else "family"
         listed = names([f"`{r}`" for _, r in loose])
@@ -138,6 +147,14 @@ def unpinned_requirements(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             f"{what} {name} requires {listed} without a `==` pin: the next build may get "
             f"other versions",
             f"pin each, e.g. `{package}==<version>`, or run `dockyard lock`", service=service)
+
+
+def _locked(fleet: Fleet, family: str) -> bool:
+    """A lock for the family on every architecture its machines have."""
+    if not fleet.path.is_file():
+        return False
+    arches = {m.arch for m in fleet.spec.machines.values()}
+    return all(lock_path(fleet.root, family, arch).is_file() for arch in arches)
 
 
 def missing_contexts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:

@@ -254,7 +254,9 @@ class _Builder:
                 hashed = job.context / LOCK_FILE
             else:
                 hashed = job.context / "no-inputs"
-        job.inputs = inputs_hash(job.dockerfile.read_text(),
+        # An own Dockerfile's build args are inputs too: a changed one rebuilds.
+        args = "".join(f"\nARG {k}={v}" for k, v in sorted(self.build_args(step).items()))
+        job.inputs = inputs_hash(job.dockerfile.read_text() + args,
                                  self.engine.image_id(self.base_ref(step)), hashed)
         current = image_labels(self.engine, step.image)
         if (self.only_missing and current) or (
@@ -267,6 +269,11 @@ class _Builder:
         """The tag this run builds `step`'s image under (retagged once every image built)."""
         return f"{repo_of(step.image)}:{self.run_tag}"
 
+    def build_args(self, step: BuildStep) -> dict[str, str]:
+        """The manifest's `build_args:` of a service with its own Dockerfile."""
+        return dict(self.plan.services[step.name].spec.build_args) if step.kind == "service" \
+            else {}
+
     def compose_service(self, job: _Job) -> dict[str, Any]:
         """The compose `build:` entry that makes `job`'s image under this run's tag."""
         step = job.step
@@ -278,7 +285,7 @@ class _Builder:
             "build": {
                 "context": str(job.context),
                 "dockerfile": str(job.dockerfile),
-                "args": {"BASE_IMAGE": self.base_ref(step)},
+                "args": {"BASE_IMAGE": self.base_ref(step), **self.build_args(step)},
                 # Host networking lets an apt step reach the mirror when the base lacks a
                 # package; wheels never need it (they come from the wheelhouse).
                 "network": "host",

@@ -4,6 +4,7 @@ ${VAR:?message}, ${VAR?message}, ${VAR:+alt}, $VAR, and $$ for a literal dollar.
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -54,18 +55,63 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
     return _TOKEN.sub(replace, text)
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file; comments, blank lines and `export ` prefixes allowed."""
+def read_dotenv(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file, read the way compose reads them.
+
+    Blank lines, `# comments` and `export ` prefixes are allowed. Unquoted values end at an
+    inline ` # comment` and are trimmed; 'single quotes' are literal; "double quotes" may span
+    lines and take escapes (\\n, \\t, \\", \\\\, \\$). Unquoted and double-quoted values
+    are interpolated (`TAG=${TAG:-1.27}`, `URL=http://${HOST}`): a variable is looked up in
+    `environ` (the process environment, which also wins over the file) and then in the lines
+    above it; a `${VAR:?}` that fails leaves the value as written."""
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.strip()
+    lookup = ChainMap(dict(environ or {}), values)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        index += 1
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
+        key, value = key.strip(), value.lstrip()
+        if value.startswith("'") and "'" in value[1:]:
+            values[key] = value[1:value.index("'", 1)]
+            continue
+        if value.startswith('"'):
+            while _closing_quote(value) < 0 and index < len(lines):
+                value += "\n" + lines[index]
+                index += 1
+            end = _closing_quote(value)
+            text = _unescape(value[1:end if end > 0 else len(value)])
+        else:
+            text = re.split(r"\s#", value, maxsplit=1)[0].strip()
+        try:
+            values[key] = interpolate(text, lookup)
+        except InterpolationError:
+            values[key] = text
     return values
+
+
+def _closing_quote(value: str) -> int:
+    """Where the double-quoted value that starts `value` ends; -1: on a later line."""
+    escaped = False
+    for i, char in enumerate(value[1:], 1):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            return i
+    return -1
+
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$$"}
+
+
+def _unescape(text: str) -> str:
+    """Escapes of a double-quoted .env value; `\\$` stays a literal `$` (written `$$`, which
+    interpolation turns into one `$`)."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), text)

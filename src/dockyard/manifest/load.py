@@ -85,7 +85,8 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
         where = Location(name, raw.count(b"\n", 0, exc.start) + 1, exc.start - line_start + 1)
         raise ManifestError(f"manifest is not UTF-8 text (byte {exc.start}, {raw[exc.start]:#04x})",
                             where=where, fix="save the file as UTF-8") from None
-    env = {**read_dotenv(path.parent / ".env"), **(environ if environ is not None else os.environ)}
+    process = environ if environ is not None else os.environ
+    env = {**read_dotenv(path.parent / ".env", process), **process}
     return loads(text, name=name, path=path, environ=env)
 
 
@@ -379,7 +380,8 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _check_references(fleet: Fleet) -> None:
-    """Names that must exist: machines, families and dependencies referred to by name."""
+    """Names that must exist: machines, families, networks and dependencies referred to by
+    name."""
     spec = fleet.spec
     problems: list[str] = []
 
@@ -414,6 +416,10 @@ def _check_references(fleet: Fleet) -> None:
                 problems.append(f"{fleet.where('services', svc_name, 'depends_on', entry)}: "
                                 f"services.{svc_name}.depends_on: a service cannot depend on "
                                 f"itself (remove `{dep}`)")
+        for net in svc.networks:
+            if net != "default" and net not in spec.networks:
+                unknown("network", net, [*spec.networks, "default"],
+                        "services", svc_name, "networks", net)
         port_name = svc.health.port if svc.health else ""
         if isinstance(port_name, str) and port_name and port_name not in svc.ports:
             unknown("port name", port_name, list(svc.ports), "services", svc_name, "health", "port")

@@ -6,7 +6,7 @@ import posixpath
 from typing import Any
 
 from dockyard.manifest.load import Fleet
-from dockyard.manifest.models import ServiceSpec
+from dockyard.manifest.models import DependencySpec, ServiceSpec
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan, ServicePlan
@@ -34,6 +34,14 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     svc = sp.spec
     machine = machine or sp.machine
     out: dict[str, Any] = {"image": sp.image}
+    if svc.dockerfile:
+        # An own Dockerfile builds without dockyard: the file stands on its own
+        # (`docker compose up` builds it instead of pulling <fleet>/<service> from a registry).
+        build: dict[str, Any] = {"context": rebase_path(svc.build, root),
+                                 "dockerfile": svc.dockerfile}
+        if svc.build_args:
+            build["args"] = dict(sorted(svc.build_args.items()))
+        out["build"] = build
     python = sp.built and has_python(plan.families, svc.family)
     if svc.agents:
         # A container group: the rendered supervisor runs every agent (see supervisor.py).
@@ -51,6 +59,7 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
         out["command"] = budget_command(fleet, sp, machine, [])  # args to the image's server
     if svc.user:
         out["user"] = svc.user
+    out.update(_container(svc))
     env = {**fleet.spec.machines[machine].profile, **svc.env}
     env.update(budget_env(fleet, sp, machine, env))
     if env:
@@ -70,16 +79,20 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
         volumes.append(f"./{supervisor_path(sp.name)}:{MOUNT}:ro")
     if volumes:
         out["volumes"] = volumes
-    deps = {name: {"condition": "service_healthy" if d.condition == "healthy"
-                   and _has_health(fleet.spec.services[name]) else "service_started"}
+    deps = {name: _dependency(d, fleet.spec.services[name])
             for name, d in sorted(svc.depends_on.items())
             if machine in plan.services[name].machines}
     if deps:
         out["depends_on"] = deps
+    networks = _service_networks(svc)
+    if networks:
+        out["networks"] = networks
     health = (group_health(svc, has_python=python) if svc.agents
               else (health_test(svc, has_python=python), svc.health) if svc.health
               else None)
-    if health:
+    if not svc.image_health:
+        out["healthcheck"] = {"disable": True}
+    elif health:
         test, h = health
         out["healthcheck"] = {
             "test": test,
@@ -96,7 +109,10 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
         limits["memory"] = _memory(svc.memory)
     resources: dict[str, Any] = {"limits": limits} if limits else {}
     gpus = sp.gpus_on(machine)
-    if gpus:
+    if gpus and svc.gpu and svc.gpu.count == "all":
+        resources["reservations"] = {"devices": [{
+            "driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}
+    elif gpus:
         resources["reservations"] = {"devices": [{
             "driver": "nvidia", "device_ids": [str(g) for g in gpus], "capabilities": ["gpu"]}]}
     if resources:
@@ -107,6 +123,82 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     out["labels"] = {f"{LABEL}.fleet": plan.fleet, f"{LABEL}.service": sp.name,
                      f"{LABEL}.level": str(sp.level)}
     return out
+
+
+_DEPENDENCY = {"healthy": "service_healthy", "started": "service_started",
+               "completed": "service_completed_successfully"}
+
+
+def _dependency(dep: DependencySpec, target: ServiceSpec) -> dict[str, Any]:
+    """A `depends_on` entry; waiting for health needs a health check on the other side."""
+    condition = "started" if dep.condition == "healthy" and not _has_health(target) \
+        else dep.condition
+    out: dict[str, Any] = {"condition": _DEPENDENCY[condition]}
+    if not dep.required:
+        out["required"] = False
+    return out
+
+
+def _container(svc: ServiceSpec) -> dict[str, Any]:
+    """The container's own settings, in compose's words, for those the manifest sets."""
+    out: dict[str, Any] = {}
+    for key in ("hostname", "working_dir", "cap_add", "cap_drop", "security_opt", "devices",
+                "tmpfs"):
+        value = getattr(svc, key)
+        if value:
+            out[key] = list(value) if isinstance(value, list) else value
+    for key in ("privileged", "tty", "stdin_open"):
+        if getattr(svc, key):
+            out[key] = True
+    if svc.init is not None and not svc.agents:
+        out["init"] = svc.init
+    if svc.extra_hosts:
+        # host=address: compose's own form, which also holds an IPv6 address (::1).
+        out["extra_hosts"] = [f"{host}={addr}" for host, addr in sorted(svc.extra_hosts.items())]
+    if svc.ulimits:
+        out["ulimits"] = {name: limit if isinstance(limit, int)
+                          else {"soft": limit.soft, "hard": limit.hard}
+                          for name, limit in sorted(svc.ulimits.items())}
+    if svc.shm_size:
+        out["shm_size"] = str(svc.shm_size)
+    return out
+
+
+def _service_networks(svc: ServiceSpec) -> list[str] | dict[str, Any]:
+    """The service's networks: a list of names, or name -> aliases where it has some."""
+    if not any(n.aliases for n in svc.networks.values()):
+        return list(svc.networks)
+    return {name: {"aliases": list(n.aliases)} if n.aliases else None
+            for name, n in svc.networks.items()}
+
+
+def _networks(fleet: Fleet, services: list[ServicePlan]) -> dict[str, Any]:
+    """The fleet's networks that services on this machine join, in compose's words."""
+    used = {name for sp in services for name in (sp.spec.networks or ["default"])}
+    out: dict[str, Any] = {}
+    for name, net in sorted(fleet.spec.networks.items()):
+        if name not in used:
+            continue
+        spec: dict[str, Any] = {}
+        if net.name:
+            spec["name"] = net.name
+        if net.driver:
+            spec["driver"] = net.driver
+        if net.internal:
+            spec["internal"] = True
+        if net.external:
+            spec["external"] = True
+        out[name] = spec or None
+    return out
+
+
+def rebase_path(path: str, root: str) -> str:
+    """A path relative to fleet.yaml (`./app`) as seen from a compose file whose way back to
+    the fleet is `root`."""
+    if not root or path.startswith(("/", "~", "$")):
+        return path
+    moved = posixpath.normpath(posixpath.join(root, path))
+    return moved if moved.startswith(('.', '/')) else './' + moved
 
 
 def rebase(volume: str, root: str) -> str:
@@ -144,6 +236,9 @@ def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> d
     volumes = sorted({v.split(":")[0] for sp in plan.on(machine) for v in sp.spec.volumes
                       if ":" in v and not _is_bind(v)})
     doc: dict[str, Any] = {"name": plan.fleet, "services": services}
+    networks = _networks(fleet, plan.on(machine))
+    if networks:
+        doc["networks"] = networks
     if volumes:
         doc["volumes"] = {v: {"labels": {f"{LABEL}.fleet": plan.fleet}} for v in volumes}
     return doc

@@ -87,6 +87,12 @@ _RENDERED = {"image", "command", "entrypoint", "env", "volumes", "user", "ports"
 Piece = tuple[bool, str]  # (True, VAR): the secret VAR; (False, text): text as it is
 
 
+# Container settings the compose renderer writes and this one does not (yet): each is a
+# `lost` line, so none disappears silently.
+_NOT_RENDERED = ("networks", "hostname", "working_dir", "extra_hosts", "init", "tty",
+                 "stdin_open", "ulimits", "shm_size", "tmpfs", "devices", "cap_add",
+                 "cap_drop", "security_opt", "privileged")
+
 @dataclass(frozen=True)
 class KubeRender:
     """The files of one fleet's folder (relative paths), and what Kubernetes cannot keep."""
@@ -485,6 +491,14 @@ class _Renderer:
             self._lose(("services", name, "restart"), name,
                        f"restart: {svc.restart} is not kept: a Deployment's pods are always "
                        "restarted")
+        for key in _NOT_RENDERED:
+            value = getattr(svc, key)
+            if value not in (None, False, "", 0, [], {}):
+                self._lose(("services", name, key), name,
+                           f"{key} is not rendered for Kubernetes yet" + (
+                               ": every pod shares the namespace's flat network (a "
+                               "NetworkPolicy would keep an internal network internal)"
+                               if key == "networks" else ""))
         user = svc.user.split(":")[0]
         if user and not user.isdigit():
             self._lose(("services", name, "user"), name,

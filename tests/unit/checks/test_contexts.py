@@ -92,3 +92,57 @@ def test_dy706_a_secret_in_a_familys_env(tmp_path: Path) -> None:
 def test_dy706_quiet_for_plain_settings(tmp_path: Path) -> None:
     env = ", env: {HF_HOME: /models, TOKENIZERS_PARALLELISM: 'false', CACHE: '${CACHE:-/c}'}"
     assert found(tmp_path, "DY706", env=env, files={"services/api/app.py": ""}) == []
+
+
+# --- advice that was wrong (issue 10 F) -----------------------------------------------------
+
+def test_dy403_a_single_file_mount_is_not_told_to_become_a_named_volume(tmp_path: Path) -> None:
+    (tmp_path / "config" / "postgres").mkdir(parents=True)
+    (tmp_path / "config" / "postgres" / "init.sql").write_text("create table t (x int);\n")
+    (tmp_path / "fleet.yaml").write_text("""\
+fleet: demo
+machines: {local: {}}
+services:
+  db:
+    image: postgres:16.4
+    volumes: ["./config/postgres/init.sql:/docker-entrypoint-initdb.d/init.sql", "./pg:/data"]
+    health: {cmd: [pg_isready]}
+""")
+    fleet = load(tmp_path / "fleet.yaml", environ={})
+    file_mount, folder = [f for f in check(fleet, plan(fleet)) if f.code == "DY403"]
+    assert "/srv/demo/config/postgres/init.sql:/docker-entrypoint-initdb.d/init.sql" in \
+        file_mount.fix and "empty folder" in file_mount.fix
+    assert "named volume (`data:/data`)" in folder.fix
+
+
+def test_dy601_names_the_image_it_is_about() -> None:
+    from dockyard.manifest.load import loads
+
+    fleet = loads("fleet: demo\nmachines: {local: {}}\nservices:\n"
+                  "  q: {image: 'ghcr.io/org/qdrant:latest', health: {cmd: [/bin/true]}}\n",
+                  environ={})
+    (f,) = [f for f in check(fleet, plan(fleet)) if f.code == "DY601"]
+    assert "`ghcr.io/org/qdrant:<version>`" in f.fix and "redis" not in f.fix
+
+
+def test_dy603_quiet_once_the_family_is_locked(tmp_path: Path) -> None:
+    text = """\
+fleet: demo
+machines: {local: {}, spark: {arch: arm64}}
+families:
+  web: {from: "python:3.11-slim", requirements: [fastapi]}
+services:
+  api: {family: web, command: [python3, app.py], health: {cmd: [/bin/true]}}
+"""
+    (tmp_path / "fleet.yaml").write_text(text)
+
+    def dy603() -> list[Finding]:
+        fleet = load(tmp_path / "fleet.yaml", environ={})
+        return [f for f in check(fleet, plan(fleet)) if f.code == "DY603"]
+
+    assert len(dy603()) == 1
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "web.amd64.txt").write_text("fastapi==0.115.12 --hash=sha256:x\n")
+    assert len(dy603()) == 1  # arm64 (spark) is not locked yet
+    (tmp_path / "locks" / "web.arm64.txt").write_text("fastapi==0.115.12 --hash=sha256:x\n")
+    assert dy603() == []
