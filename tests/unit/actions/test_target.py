@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.actions.target import Choice, choose_machine, choose_target, require_services
+from dockyard.actions.target import (
+    Choice,
+    choose_engine,
+    choose_machine,
+    choose_target,
+    require_services,
+)
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import loads
 from dockyard.plan import plan
@@ -46,3 +52,23 @@ def test_the_target_carries_project_and_profiles(tmp_path: Path,
     assert (got.machine, got.project, got.profiles, got.state) == ("a", "shop", ("voice",),
                                                                     tmp_path)
     assert choose_target(ONE, plan(ONE), Choice(project="p")).project == "p"
+
+
+SPLIT = loads("fleet: shop\nmachines:\n  a: {engine: 'tcp://10.0.0.1:2375'}\n  b: {}\n"
+              "services:\n  web: {image: 'nginx:1.27', machine: a}\n")
+
+
+def test_one_engine_shared_by_every_machine_needs_no_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    shared = choose_engine(TWO, None).endpoint  # two machines, both `local`
+    assert (shared.address, shared.source) == ("", "the default socket")
+    assert choose_engine(ONE, None).endpoint == shared
+
+
+def test_machines_on_different_engines_need_one_named() -> None:
+    with pytest.raises(ManifestError, match=r"choose the machine to act on with --machine"):
+        choose_engine(SPLIT, None)
+    named = choose_engine(SPLIT, "a").endpoint
+    assert (named.address, named.source) == ("tcp://10.0.0.1:2375", "machines.a.engine")
+    assert choose_engine(SPLIT, "b").endpoint.address == ""
