@@ -23,6 +23,7 @@ class Format(StrEnum):
 class RenderTarget(StrEnum):
     compose = "compose"
     kubernetes = "kubernetes"
+    swarm = "swarm"
 
 
 class SchemaFormat(StrEnum):

@@ -57,7 +57,8 @@ def render(ctx: typer.Context,
            output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write."),
            render_target: RenderTarget = typer.Option(
                RenderTarget.compose, "--target", help="compose: Dockerfiles, compose files; "
-               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard).")
+               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard); "
+               "swarm: a stack in DIR/swarm/<fleet>/ for docker stack deploy.")
            ) -> None:
     """Write Dockerfiles, compose.<machine>.yaml and .env.example (or Kubernetes manifests)."""
     from dockyard.render.files import render_all
@@ -73,6 +74,18 @@ def render(ctx: typer.Context,
         for lost in kube.lost:  # what the manifest asks and Kubernetes cannot do
             views.err.print(f"[yellow]kubernetes:[/yellow] {lost}", highlight=False,
                             soft_wrap=True)
+    elif render_target is RenderTarget.swarm:
+        from dockyard.render.swarm import FOLDER, render_swarm
+
+        folder = output / FOLDER / plan.fleet  # relative binds are rebased onto the fleet's
+        stack = render_swarm(fleet, plan, ctx.obj.profiles,
+                             os.path.relpath(fleet.root.resolve(), folder.resolve()))
+        files = {f"{stack.folder}/{rel}": content for rel, content in stack.files.items()}
+        for lost in stack.lost:  # what the manifest asks and Swarm cannot do
+            views.err.print(f"[yellow]swarm:[/yellow] {lost}", highlight=False, soft_wrap=True)
+        views.line(f"before deploying (also in {stack.folder}/nodes.sh):")
+        for step in stack.checklist:
+            views.out.print(f"  {step}", highlight=False, soft_wrap=True, markup=False)
     else:
         files = render_all(fleet, plan, text,
                            os.path.relpath(fleet.root.resolve(), output.resolve()))
