@@ -107,8 +107,11 @@ MUTATIONS: dict[str, tuple[str, Callable[[Any], None], str]] = {
         p8000="0.0.0.0:8001:8000"), "ports"),
     "env value": ("llm-stack", lambda d: _service(d, "webui")["env"].update(
         VECTOR_DB="chroma"), "environment.VECTOR_DB"),
-    "env dropped": ("api-db", lambda d: _service(d, "migrate")["env"].pop("WORKERS"),
-                    "environment.WORKERS"),
+    "env dropped": ("api-db", lambda d: _service(d, "migrate")["env"].pop("DATABASE_URL"),
+                    "environment.DATABASE_URL"),
+    # env_file stays a file compose reads: without it, its variables are gone
+    "env_file dropped": ("api-db", lambda d: _service(d, "migrate").pop("env_file"),
+                         "environment.WORKERS"),
     "health path": ("speech", lambda d: _service(d, "tts")["health"].update(http="/"),
                     "healthcheck.test"),
     "health timing": ("api-db", lambda d: _service(d, "db")["health"].update(retries=3),

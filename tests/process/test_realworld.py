@@ -120,7 +120,10 @@ def round_trip(case: Case, tmp: Path) -> Outcome:
         if original is None:
             continue  # the original does not pass either: nothing to compare
         outcome.runs.append(label)
-        copy, error = compose_config(ours, name, project_dir=tmp, profiles=mine, env=environ)
+        # What `up` gives compose for the rendered file: the values of the secrets it names
+        # (Fleet.compose_env), not the project's .env (COMPOSE_PROFILES stays out of it).
+        copy, error = compose_config(ours, name, project_dir=tmp, profiles=mine,
+                                     env=dict(fleet.compose_env))
         if copy is None:
             outcome.refused.append(f"{label}: {error.splitlines()[-1] if error else '?'}")
             continue

@@ -279,10 +279,13 @@ def test_environment_forms_and_env_file(tmp_path: Path) -> None:
           dict:
             image: x:1
             environment: {N: 1, B: true, E: null}
-        """, files={"app.env": "A=from-file\nFILE_ONLY='quoted'\n"})
-    env = YAML(typ="safe").load(result.text())["services"]["app"]["env"]
-    assert env == {"A": "from-environment", "FILE_ONLY": "quoted",
-                   "PASSTHROUGH": "${PASSTHROUGH}", "SECRET": "${TOKEN:?set TOKEN}"}
+        """, files={"app.env": "A=from-file\nFILE_ONLY='quoted'\nAPI_KEY=sk-in-the-file\n"})
+    app = YAML(typ="safe").load(result.text())["services"]["app"]
+    assert app["env"] == {"A": "from-environment", "PASSTHROUGH": "${PASSTHROUGH}",
+                          "SECRET": "${TOKEN:?set TOKEN}"}
+    # The env files stay files compose reads: none of their values is copied into fleet.yaml.
+    assert app["env_file"] == ["./app.env", {"path": "./optional.env", "required": False}]
+    assert "sk-in-the-file" not in result.text() and "from-file" not in result.text()
     dict_env = YAML(typ="safe").load(result.text())["services"]["dict"]["env"]
     assert dict_env == {"N": "1", "B": "true", "E": "${E}"}
 
@@ -471,7 +474,7 @@ def test_include_merges_another_project_as_compose_does(tmp_path: Path) -> None:
     services = data(result)["services"]
     assert set(services) == {"api", "db", "cache"}
     assert services["db"]["volumes"] == ["./base/data:/var/lib/postgresql/data"]
-    assert services["db"]["env"] == {"POSTGRES_DB": "app"}
+    assert services["db"]["env_file"] == ["./base/db.env"]
     assert services["db"]["build"] == "./base/img"
     assert services["cache"] == {"image": "redis:7", "command": ["redis-server", "--save", ""],
                                  "restart": "no"}
@@ -524,12 +527,15 @@ def test_compose_profiles_select_profiles_and_stay_out_of_containers(tmp_path: P
         """, files={".env": "DOC_ENGINE=elasticsearch\n"
                             "COMPOSE_PROFILES=${DOC_ENGINE},cpu # the doc engine\nTAG=1\n"})
     assert result.profiles == ["elasticsearch", "cpu"]
-    assert svc(result, "es")["env"] == {"DOC_ENGINE": "elasticsearch", "TAG": "1"}
+    # The file is read by compose, all but the line that is compose's own.
+    assert svc(result, "es")["env_file"] == [{"path": "./.env", "skip": ["COMPOSE_PROFILES"]}]
+    assert "env" not in svc(result, "es")
     notes = {u.path: u.reason for u in result.unmapped}
     assert "--profile elasticsearch --profile cpu" in notes["COMPOSE_PROFILES"]
     assert "services.es.environment.COMPOSE_PROFILES" in notes
     # asked for by name, the container gets it, as in compose
     assert svc(result, "api")["env"]["COMPOSE_PROFILES"] == "${COMPOSE_PROFILES}"
+    assert svc(result, "api")["env_file"] == ["./.env"]
 
 
 def test_networks_keep_their_isolation(tmp_path: Path) -> None:

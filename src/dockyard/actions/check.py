@@ -23,6 +23,13 @@ def image_programs(engine: Engine, fleet: Fleet, plan: Plan) -> dict[str, set[st
     return programs_on_images(engine, images, programs_to_look_for(fleet, plan))
 
 
+def image_secrets(engine: Engine, plan: Plan) -> dict[str, list[str]]:
+    """service -> env files and keys in its built image (when present on `engine`)."""
+    from dockyard.engine.programs import secrets_in_images
+
+    return secrets_in_images(engine, {n: sp.image for n, sp in plan.services.items() if sp.built})
+
+
 def preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None) -> None:
     """Raise when the manifest has errors: they stop engine commands before any container is
     touched. `images`: also judge health probes by the programs found on that engine's
@@ -38,8 +45,9 @@ def preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None) -> None
 
 def check_fleet(fleet: Fleet, *, images: bool = False, machine: str | None = None) -> Report:
     """Every finding on the manifest (`images`: and on the built images present on the
-    engine of `machine`, see choose_engine). When no placement fits, the other rules lack a
-    plan: the one finding DY801 says why."""
+    engine of `machine`, see choose_engine: their health probes' programs, env files and
+    keys). When no placement fits, the other rules lack a plan: the one finding DY801 says
+    why."""
     from dockyard.actions.target import choose_engine
     from dockyard.checks import check_report
     from dockyard.checks.run import infeasible
@@ -48,7 +56,10 @@ def check_fleet(fleet: Fleet, *, images: bool = False, machine: str | None = Non
 
     try:
         the_plan = make_plan(fleet)
-        return check_report(fleet, the_plan, image_programs(choose_engine(fleet, machine),
-                                                            fleet, the_plan) if images else None)
+        engine = choose_engine(fleet, machine) if images else None
+        return check_report(
+            fleet, the_plan,
+            image_programs(engine, fleet, the_plan) if engine is not None else None,
+            image_secrets(engine, the_plan) if engine is not None else None)
     except PlacementError as exc:
         return infeasible(fleet, exc)

@@ -4,7 +4,7 @@ datastores."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dockyard.checks.images import known
@@ -34,6 +34,10 @@ CODES = {c.code: c for c in (
     Code("DY706", Severity.ERROR, "a family's `env:` holds a secret: image ENV is in every "
          "layer and in `docker history`",
          "move it to the runtime `env:` of the services that need it"),
+    Code("DY707", Severity.ERROR, "a built image holds an env file or a private key (found "
+         "by `check --images` in its WORKDIR or /app): whoever can pull the image can read it",
+         "keep the file out of the image (do not COPY it; .dockerignore), pass its values as "
+         "runtime env, and rebuild"),
 )}
 # Files that hold credentials by their name, and key files by their first bytes.
 _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".netrc", ".pypirc", ".npmrc",
@@ -142,6 +146,43 @@ def _holds_a_key(path: Path) -> bool:
         except OSError:
             return False
     return False
+
+
+# Env files by name: .env, .env.production, app.env; not the examples that hold no values.
+_ENV_FILE = re.compile(r"^(\.env(\..+)?|.+\.env)$")
+_NO_VALUES = (".example", ".sample", ".template", ".dist")
+
+
+def needs_a_look(name: str) -> bool:
+    """Whether a file's name alone cannot tell (a .pem or .key): its first bytes decide."""
+    return name.endswith(_MAYBE_KEY) and name not in _KEY_NAMES
+
+
+def is_secret_file(name: str, head: bytes) -> bool:
+    """Whether a file named `name`, whose first bytes are `head`, holds credentials: an env
+    file, a key by its name, or a .pem/.key holding a PRIVATE KEY."""
+    if _ENV_FILE.match(name) and not name.endswith(_NO_VALUES):
+        return True
+    if name in _KEY_NAMES or name.endswith(_KEY_SUFFIXES):
+        return True
+    return needs_a_look(name) and b"PRIVATE KEY" in head
+
+
+def image_secrets(fleet: Fleet, plan: Plan,
+                  found: Mapping[str, Sequence[str]]) -> Iterator[Finding]:
+    """DY707: what `check --images` found in built images (engine/programs.py's facts)."""
+    for name, paths in sorted(found.items()):
+        sp = plan.services.get(name)
+        if not paths or sp is None:
+            continue
+        at = ("services", name, "build") if sp.spec.build else ("services", name)
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        yield Finding(
+            "DY707", Severity.ERROR, fleet.where(*at),
+            f"service {name}: its image {sp.image} holds {shown}: whoever can pull the image "
+            "can read it", "do not COPY it into the image (a .dockerignore in the build "
+            "context keeps it out), pass its values as runtime `env:`, then rebuild",
+            service=name)
 
 
 def context_keys(fleet: Fleet, plan: Plan) -> Iterator[Finding]:

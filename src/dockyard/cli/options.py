@@ -68,11 +68,12 @@ def manifest(opts: Options) -> Path:
     return found
 
 
-def load(opts: Options) -> tuple[Fleet, Plan]:
+def load(opts: Options, *, lenient: bool = False) -> tuple[Fleet, Plan]:
+    """`lenient`: unset required variables are no error (a command that needs no values)."""
     from dockyard.manifest.load import load as load_fleet
     from dockyard.plan import plan
 
-    fleet = load_fleet(manifest(opts))
+    fleet = load_fleet(manifest(opts), lenient=lenient)
     return fleet, plan(fleet)
 
 

@@ -28,6 +28,7 @@ from dockyard.engine.connection import Engine
 from dockyard.engine.context import stage_context
 from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
+from dockyard.engine.private import private_folder, write_private
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
 from dockyard.errors import BuildError, DockyardError, FindingsError, ManifestError
@@ -56,14 +57,19 @@ class BuildReport:
 
 
 def write_render(fleet: Fleet, plan: Plan, state: Path) -> Path:
-    """Write every rendered file under state/render (only files whose bytes changed)."""
+    """Write every rendered file under state/render (only files whose bytes changed). The
+    compose files are the owner's alone (0600, in a 0700 folder): they name no secret's value,
+    but may hold what the manifest writes literally."""
     out = state / "render"
+    private_folder(out)
     text = fleet.path.read_text(encoding="utf-8") if fleet.path.is_file() else ""
     root = os.path.relpath(fleet.root.resolve(), out.resolve())
     for rel, content in render_all(fleet, plan, text, root).items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.is_file() or target.read_text(encoding="utf-8") != content:
+        if rel.startswith("compose."):
+            write_private(target, content)
+        elif not target.is_file() or target.read_text(encoding="utf-8") != content:
             target.write_text(content, encoding="utf-8")
     return out
 

@@ -70,11 +70,14 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True) -> UpReport:
 
 
 def down(target: Target, *, volumes: bool = False) -> None:
+    """Stop and remove the project's containers (and networks; named volumes too when asked).
+
+    By project name alone, without the rendered file: compose then finds what to remove by its
+    labels, and needs neither the file nor the secrets it names (`.env` may be gone); a
+    compose.yaml it finds near the working directory is not read for that (compose 2.40)."""
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-    if target.compose_file.is_file():
-        compose(target, *args)
-    else:
-        run([*target.engine.compose_argv(target.project), *args])
+    run([*target.engine.compose_argv(target.project), *args],
+        cwd=target.state if target.state.is_dir() else None)
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,14 @@ class Target:
 
 
 def compose(target: Target, *args: str, capture: bool = True, timeout: float = 900) -> Result:
-    """`docker compose` on the target's project, file and profiles, on its engine."""
+    """`docker compose` on the target's project, file and profiles, on its engine.
+
+    The rendered file names secrets as `${VAR}` and holds no values: compose gets them in its
+    environment (the values the manifest was loaded with, from .env or the shell), so they
+    reach the containers and compose's config hashes, and no file of dockyard's holds them."""
     argv = target.engine.compose_argv(target.project, [target.compose_file], target.profiles)
-    return run([*argv, *args], capture=capture, timeout=timeout)
+    return run([*argv, *args], capture=capture, timeout=timeout,
+               env=dict(target.fleet.compose_env))
 
 
 def containers(engine: Engine, project: str) -> dict[str, Any]:

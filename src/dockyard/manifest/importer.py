@@ -8,8 +8,9 @@ Choices worth knowing (they are also written into the manifest's header comment)
 - Variables: free text (environment values, commands, images, health commands, volumes) is
   copied as written, `${VAR:?}` included, so dockyard interpolates it at load the way compose
   did; ports, sizes, durations and GPU counts are interpolated now, because they are parsed.
-- `env_file:` values are inlined into `env:` (the manifest has no env files); `environment:`
-  wins over them, as in compose.
+- `env_file:` stays a reference (`env_file:` in the manifest, rendered back to compose), so
+  its values, often secrets, never reach fleet.yaml; `environment:` wins over it, as in
+  compose. A COMPOSE_PROFILES line in it is compose's, not the container's (`skip:`).
 - A built service keeps its own Dockerfile (`build:` + `dockerfile:`). The manifest requires
   every built service to name a family, so each distinct `FROM` image becomes a plain
   family (no packages); the Dockerfile itself is not rewritten.
@@ -531,7 +532,7 @@ class _Importer:
         files = ", ".join(p.name for p in self.project.files)
         lines = [
             f"imported by `dockyard import` from {files}",
-            "env_file values are inlined into env; compose defaults dockyard does not share",
+            "env_file stays a file compose reads; compose defaults dockyard does not share",
             "(restart: \"no\", ports on 0.0.0.0, 30s health checks) are written out.",
         ]
         if self.unmapped:
@@ -580,6 +581,9 @@ class _Importer:
         env = self._env(svc, at)
         if env:
             out["env"] = env
+        env_files = self._env_files(svc, at)
+        if env_files:
+            out["env_file"] = env_files
         if svc.get("profiles"):
             out["profiles"] = _flow_seq([str(p) for p in svc["profiles"]])
         self._resources(svc, out, at)
@@ -914,27 +918,39 @@ class _Importer:
             out.append(text)
         return out
 
-    def _env(self, svc: dict[str, Any], at: str) -> CommentedMap:
-        env = CommentedMap()
+    def _env_files(self, svc: dict[str, Any], at: str) -> list[Any]:
+        """The service's env files, as paths from the manifest: compose reads them when the
+        container starts, so their values (secrets, often) stay out of fleet.yaml."""
+        out: list[Any] = []
+        explicit = svc.get("environment")
+        named = _as_mapping(explicit if isinstance(explicit, dict | list) else None)
         for entry in _env_file_entries(svc.get("env_file")):
             path = (self.project.directory / _sub(entry["path"], self.env)).resolve()
             values = self.project.env_files.get(str(path))
-            if values is None:
-                if entry.get("required", True):
-                    raise ManifestError(f"{at}.env_file: {path} does not exist",
-                                        where=Location(self.project.files[0].name),
-                                        fix="create it or mark it `required: false`")
-                continue
-            explicit = svc.get("environment")
-            if "COMPOSE_PROFILES" in values and "COMPOSE_PROFILES" not in _as_mapping(
-                    explicit if isinstance(explicit, dict | list) else None):
+            required = bool(entry.get("required", True))
+            if values is None and required:
+                raise ManifestError(f"{at}.env_file: {path} does not exist",
+                                    where=Location(self.project.files[0].name),
+                                    fix="create it or mark it `required: false`")
+            item = CommentedMap(path=_safe(self._relative(path)))
+            if not required:
+                item["required"] = False
+            if values and "COMPOSE_PROFILES" in values and "COMPOSE_PROFILES" not in named:
                 # The project's .env as an env_file: its profile choice is compose's, not the
                 # container's.
-                values = {k: v for k, v in values.items() if k != "COMPOSE_PROFILES"}
+                item["skip"] = _flow_seq(["COMPOSE_PROFILES"])
                 self.note(f"{at}.environment.COMPOSE_PROFILES", f"from {entry['path']}: it "
                           "selects compose profiles (see COMPOSE_PROFILES); the container is "
                           "not given it")
-            env.update({k: _safe(v) for k, v in values.items()})
+            if list(item) == ["path"]:
+                out.append(item["path"])
+            else:
+                item.fa.set_flow_style()
+                out.append(item)
+        return _flow_seq(out) if all(isinstance(i, str) for i in out) else out
+
+    def _env(self, svc: dict[str, Any], at: str) -> CommentedMap:
+        env = CommentedMap()
         environment = svc.get("environment")
         if environment is not None and not isinstance(environment, dict | list):
             raise ValueError(f"environment must be a mapping or a list, got {environment!r}")

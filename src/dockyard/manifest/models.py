@@ -279,6 +279,24 @@ class UlimitSpec(Spec):
     hard: int = Field(description="the most a process may raise it to")
 
 
+class EnvFileSpec(Spec):
+    """A file of KEY=VALUE lines (like .env) that compose reads into the container's env when
+    it starts: the values stay in that file, out of the manifest and the rendered files."""
+
+    path: str = Field(min_length=1, description="the file, relative to the manifest")
+    required: bool = Field(True, description="false: a missing file is skipped")
+    skip: list[str] = Field([], description="variables of the file the container is not "
+                                            "given (COMPOSE_PROFILES: it is compose's)")
+
+
+def _env_files(value: Any) -> Any:
+    """`env_file: .env`, a list of paths, or of {path, required, skip}."""
+    items = [value] if isinstance(value, str | dict) else value
+    if isinstance(items, list):
+        return [{"path": item} if isinstance(item, str) else item for item in items]
+    return value
+
+
 class NetworkSpec(Spec):
     """A network of the fleet's services (on each machine); `default` is the one services
     without `networks:` join."""
@@ -330,6 +348,9 @@ class ServiceSpec(Spec):
         {}, description="services to start first: a list of names, or name -> {condition}")
     volumes: list[str] = Field([], description="compose-style mounts: name:/path or ./dir:/path")
     env: dict[str, str] = Field({}, description="runtime env; ${VAR} is read from .env")
+    env_file: Annotated[list[EnvFileSpec], BeforeValidator(_env_files)] = Field(
+        [], description="env files compose reads when the container starts; `env:` wins over "
+                        "them")
     profiles: list[str] = Field([], description="runs only when one of these is asked for")
     machine: str = Field("", description="the machine it runs on; default: placed by dockyard")
     gpu: GpuRequest | None = Field(None, description="its GPU memory budget")

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from dockyard.manifest.models import (
     AgentSpec,
     DependencySpec,
+    EnvFileSpec,
     FamilySpec,
     FleetSpec,
     GpuRequest,
@@ -38,8 +39,8 @@ SCHEMA_ID = "https://dockyard.dev/schema/fleet.json"
 # The reference's order: the file from the top, then what the sections hold.
 MODELS: tuple[type[BaseModel], ...] = (FleetSpec, MachineSpec, GpuSpec, FamilySpec,
                                        ServiceSpec, PortSpec, HealthSpec, GpuRequest,
-                                       DependencySpec, UlimitSpec, ServiceNetworkSpec,
-                                       AgentSpec, NetworkSpec)
+                                       DependencySpec, EnvFileSpec, UlimitSpec,
+                                       ServiceNetworkSpec, AgentSpec, NetworkSpec)
 _VARIABLE = {"type": "string", "pattern": r"\$\{[^}]+\}",
              "description": "holds a ${VAR} read from the environment or .env"}
 _SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
@@ -71,6 +72,11 @@ def json_schema() -> dict[str, Any]:
     service["tmpfs"] = {k: v for k, v in service["tmpfs"].items() if k not in ("items", "type")}
     service["tmpfs"]["anyOf"] = [{"type": "string"},
                                  {"type": "array", "items": {"type": "string"}}]
+    env_file = service["env_file"]  # a path, or a list of paths and {path, required, skip}
+    item = env_file.pop("items")
+    del env_file["type"]
+    env_file["anyOf"] = [{"type": "string"},
+                         {"type": "array", "items": {"anyOf": [{"type": "string"}, item]}}]
     networks = schema["properties"]["networks"]
     networks["additionalProperties"] = {"anyOf": [networks["additionalProperties"],
                                                   {"type": "null"}]}

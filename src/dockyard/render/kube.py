@@ -62,10 +62,9 @@ from functools import cache
 from typing import Any
 
 from dockyard.errors import ManifestError
-from dockyard.manifest.interpolate import _BRACED, _TOKEN
+from dockyard.manifest.interpolate import _BRACED, _TOKEN, secret_variables, variables
 from dockyard.manifest.load import Fleet, Path_
 from dockyard.manifest.models import AgentSpec, HealthSpec, PortSpec, ServiceSpec
-from dockyard.names import is_secret_name
 from dockyard.plan.budget import gpu_capacity
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_port
@@ -89,7 +88,7 @@ Piece = tuple[bool, str]  # (True, VAR): the secret VAR; (False, text): text as 
 
 # Container settings the compose renderer writes and this one does not (yet): each is a
 # `lost` line, so none disappears silently.
-_NOT_RENDERED = ("networks", "hostname", "working_dir", "extra_hosts", "init", "tty",
+_NOT_RENDERED = ("env_file", "networks", "hostname", "working_dir", "extra_hosts", "init", "tty",
                  "stdin_open", "ulimits", "shm_size", "tmpfs", "devices", "cap_add",
                  "cap_drop", "security_opt", "privileged")
 
@@ -135,19 +134,6 @@ def _seconds(value: float) -> int:
 
 
 # --- secrets: which variables, and where the manifest uses them -------------------------------
-
-def _references(text: str) -> Iterable[tuple[str, str]]:
-    """(name, operator) of every variable in `text`, nested defaults included."""
-    for match in _TOKEN.finditer(text):
-        _, braced, bare, _ = match.groups()
-        if bare:
-            yield bare, ""
-        elif braced and (parsed := _BRACED.match(braced)):
-            name, op, arg = parsed.groups()
-            yield name, op or ""
-            if arg:
-                yield from _references(arg)
-
 
 def _pattern(raw: str, secrets: frozenset[str]) -> list[tuple[str, str]]:
     """`raw` as ("lit", text), ("var", "") and ("secret", NAME) pieces."""
@@ -250,15 +236,9 @@ class _Renderer:
         self.fleet, self.plan, self.profiles = fleet, plan, profiles
         self.ns = name_of(plan.fleet)
         self.secret_name = name_of(f"{plan.fleet}-secrets")
-        self.required: set[str] = set()
-        named: set[str] = set()
-        for text in fleet.raw.values():
-            for name, op in _references(text):
-                if op.endswith("?"):
-                    self.required.add(name)
-                if is_secret_name(name):
-                    named.add(name)
-        self.secrets = frozenset(self.required | named)
+        self.secrets = secret_variables(fleet.raw.values())
+        self.required = {name for text in fleet.raw.values()
+                         for name, op in variables(text) if op.endswith("?")}
         self.raw_of: dict[str, list[Path_]] = {}  # service -> its paths written with a `$`
         for at in fleet.raw:
             if len(at) > 2 and at[0] == "services":
@@ -529,7 +509,7 @@ class _Renderer:
         for at, raw in sorted(self.fleet.raw.items(), key=lambda kv: str(kv[0])):
             if (len(at) > 2 and at[0] == "services" and at[2] in _RENDERED
                     and at not in self.handled
-                    and any(n in self.secrets for n, op in _references(raw)
+                    and any(n in self.secrets for n, op in variables(raw)
                             if not op.endswith("+"))
                     and str(at[1]) in self.plan.services):
                 raise self._refuse(at, str(at[1]), f"`{'.'.join(map(str, at[2:]))}`")
@@ -563,7 +543,7 @@ def _agents_without_secrets(r: _Renderer, sp: ServicePlan) -> dict[str, AgentSpe
 def _has_secret(r: _Renderer, at: Path_) -> bool:
     raw = r.fleet.raw.get(at)
     return raw is not None and any(n in r.secrets and not op.endswith("+")
-                                   for n, op in _references(raw))
+                                   for n, op in variables(raw))
 
 
 def _ports(svc: ServiceSpec) -> list[tuple[str, PortSpec]]:

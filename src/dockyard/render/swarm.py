@@ -69,10 +69,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import ManifestError
-from dockyard.manifest.interpolate import _BRACED, _TOKEN
+from dockyard.manifest.interpolate import _BRACED, _TOKEN, secret_variables
+from dockyard.manifest.interpolate import variables as _references
 from dockyard.manifest.load import Fleet, Path_
 from dockyard.manifest.models import HealthSpec, PortSpec, ServiceSpec
-from dockyard.names import is_secret_name
 from dockyard.plan.budget import gpu_capacity
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
@@ -81,9 +81,9 @@ from dockyard.plan.place import WILDCARD
 from dockyard.platforms import PLATFORMS
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
-from dockyard.render.compose import LABEL, _memory, rebase, supervisor_path
+from dockyard.render.compose import LABEL, _memory, rebase, rebase_path, supervisor_path
 from dockyard.render.dockerfile import _is_bind
-from dockyard.render.kube import _references, split
+from dockyard.render.kube import split
 from dockyard.render.supervisor import (
     MOUNT,
     agents_of,
@@ -155,15 +155,9 @@ class _Renderer:
     def __init__(self, fleet: Fleet, plan: Plan, profiles: frozenset[str], root: str) -> None:
         self.fleet, self.plan, self.profiles, self.root = fleet, plan, profiles, root
         self.stack = plan.fleet
-        self.required: set[str] = set()
-        named: set[str] = set()
-        for text in fleet.raw.values():
-            for name, op in _references(text):
-                if op.endswith("?"):
-                    self.required.add(name)
-                if is_secret_name(name):
-                    named.add(name)
-        self.secrets = frozenset(self.required | named)
+        self.secrets = secret_variables(fleet.raw.values())
+        self.required = {name for text in fleet.raw.values()
+                         for name, op in _references(text) if op.endswith("?")}
         self.used_secrets: set[str] = set()
         self.handled: set[Path_] = set()
         self.lost: list[str] = []
@@ -291,6 +285,8 @@ class _Renderer:
         env = self._env(sp, machine)
         if env:
             out["environment"] = env
+        if svc.env_file:  # docker stack deploy reads them where it runs: values stay there
+            out["env_file"] = [rebase_path(f.path, self.root) for f in svc.env_file]
         ports = self._ports(sp, machine)
         if ports:
             out["ports"] = ports
@@ -569,6 +565,11 @@ class _Renderer:
                        f"{'are' if len(bound) > 1 else 'is'} published on every address of "
                        f"{', '.join(sp.machines)} (host mode): Swarm cannot bind an address; "
                        "firewall it, or set `publish: false` if only the fleet calls it")
+        for i, env_file in enumerate(svc.env_file):
+            if not env_file.required or env_file.skip:
+                self._lose(("services", name, "env_file", i), name,
+                           f"env_file {env_file.path}: docker stack deploy reads it whole and "
+                           "requires it (no `required: false`, no `skip:`)")
         for i, volume in enumerate(svc.volumes):
             source = volume.split(":")[0]
             if ":" in volume and _is_bind(volume):

@@ -18,7 +18,8 @@ def check(ctx: typer.Context,
                                           help="text, json or sarif (SARIF 2.1.0)"),
           images: bool = typer.Option(False, "--images",
                                       help="Also look inside the built images present on the "
-                                           "engine (health probes' programs).")) -> None:
+                                           "engine (health probes' programs, env files and "
+                                           "keys).")) -> None:
     """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
     from dockyard import __version__
     from dockyard.actions.check import check_fleet

@@ -59,7 +59,7 @@ def down(ctx: typer.Context,
     from dockyard.actions.target import choose_target
     from dockyard.engine.deploy import down as deploy_down
 
-    fleet, plan = load(ctx.obj)
+    fleet, plan = load(ctx.obj, lenient=True)  # stopping needs no secrets: .env may be gone
     where = choose_target(fleet, plan, ctx.obj.choice())
     deploy_down(where, volumes=volumes)
     kept = "volumes deleted" if volumes else "volumes kept"
