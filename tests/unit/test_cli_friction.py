@@ -93,3 +93,24 @@ def test_destructive_commands_never_fall_back_to_the_bundled_example(
         f"bundled example fleet (fix: pass the manifest: dockyard -f path/to/fleet.yaml "
         f"{command}, or run it in the fleet's folder)"]
     assert "bundled example fleet (quickstart)" not in err  # the fallback's own line
+
+
+def test_the_health_wait_is_a_line_every_few_seconds_without_a_terminal(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine says whom it waits for every second; a log gets it every 5 s of a level."""
+    from dockyard.cli import views
+    from dockyard.events import HealthWaiting, LevelHealthy, LevelStarted
+
+    views.say(LevelStarted(("embedder",)))
+    for second in range(1, 12):
+        views.say(HealthWaiting((("embedder", 60.0 - second),), second + 0.01))
+    views.say(LevelHealthy((("embedder", 11.5),)))
+    views.say(LevelStarted(("gateway",)))
+    views.say(HealthWaiting((("gateway", 20.0),), 5.02))  # a new level starts the count again
+    assert capsys.readouterr().err.splitlines() == [
+        "dockyard starting embedder",
+        "dockyard waiting for health: embedder (55 s left)",
+        "dockyard waiting for health: embedder (50 s left)",
+        "dockyard healthy: embedder (11.5s)",
+        "dockyard starting gateway",
+        "dockyard waiting for health: gateway (20 s left)"]

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from dockyard.engine import interrupts
-from dockyard.engine.apply import waiting_line
 from dockyard.engine.bootstrap import substitution_lines
 from dockyard.engine.build import dated_tag
+from dockyard.events import HealthWaiting
 
 
 def test_ctrl_c_in_a_held_block_lets_it_finish_then_interrupts() -> None:
@@ -72,5 +72,5 @@ def test_bases_of_one_unreachable_registry_are_said_once() -> None:
 
 
 def test_the_health_wait_says_who_and_how_long_each_has_left() -> None:
-    assert waiting_line({"embedder": 55.4, "gateway": -0.2}) == (
+    assert HealthWaiting((("embedder", 55.4), ("gateway", -0.2)), 3.0).line() == (
         "waiting for health: embedder (55 s left), gateway (0 s left)")

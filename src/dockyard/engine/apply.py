@@ -7,7 +7,9 @@ is started through the engine API and probed; the next starts once it is healthy
 
 The waits run in daemon threads and the main thread only waits for their answers, so Ctrl-C
 stops `up` at once (the probes are abandoned, not joined) and it says what it left; while it
-waits it says, every `tick` seconds, whom it waits for and how long each has left."""
+waits it emits, every `tick` seconds, a HealthWaiting event: whom it waits for and how long
+each has left (the CLI keeps it as a live line on a terminal, a line every few seconds
+elsewhere)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Iterable, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,14 +26,14 @@ from dockyard.engine.observe import container_state
 from dockyard.engine.probe import ProbeResult, wait_healthy
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import EngineError, Interrupted, UnhealthyError
+from dockyard.events import HealthWaiting, LevelHealthy, LevelStarted, Sink
 from dockyard.ops.outcome import left_behind
 from dockyard.ops.reconcile import Step, one_shots, to_create, to_start
 from dockyard.plan.model import ServicePlan
 
-Say = Callable[[str], None]
 DEFAULT_DEADLINE = 10.0  # a service without a health check: running counts, soon
 ONE_SHOT_DEADLINE = 300.0  # a one-shot without a health check: how long it may run
-TICK = 5.0  # seconds between "waiting for ..." lines
+TICK = 1.0  # seconds between HealthWaiting events
 
 
 @dataclass
@@ -43,7 +45,7 @@ class UpReport:
     steps: list[Step] = field(default_factory=list)
 
 
-def apply(target: Target, steps: Sequence[Step], *, say: Say, tick: float = TICK) -> UpReport:
+def apply(target: Target, steps: Sequence[Step], *, emit: Sink, tick: float = TICK) -> UpReport:
     """Create/recreate in one compose call, then start and probe level by level; raise
     UnhealthyError (naming each failed service, its health output and logs, and what is
     left) at the first level that does not become healthy, Interrupted on Ctrl-C."""
@@ -63,9 +65,9 @@ def apply(target: Target, steps: Sequence[Step], *, say: Say, tick: float = TICK
             t_level = time.monotonic()
             names = [sp.name for sp in level]
             waiting = names
-            say(f"starting {', '.join(names)}")
+            emit(LevelStarted(tuple(names)))
             _start_level(target, [n for n in names if n in starting])
-            results = _wait_level(target, level, once, say=say, tick=tick)
+            results = _wait_level(target, level, once, emit=emit, tick=tick)
             report.results.extend(results)
             report.level_seconds.append(time.monotonic() - t_level)
             failed = [r for r in results if not r.healthy]
@@ -73,7 +75,7 @@ def apply(target: Target, steps: Sequence[Step], *, say: Say, tick: float = TICK
                 raise UnhealthyError(_failure_message(target, failed, once),
                                      fix="see the health output and logs above; "
                                          f"`dockyard logs {failed[0].service}` shows more")
-            say("healthy: " + ", ".join(f"{r.service} ({r.seconds:.1f}s)" for r in results))
+            emit(LevelHealthy(tuple((r.service, r.seconds) for r in results)))
         waiting = []
     except KeyboardInterrupt:
         doing = (f"while waiting for {', '.join(waiting)}" if waiting
@@ -127,10 +129,10 @@ def _start(machine: str, name: str, container: Any) -> None:
                 "names it), or give the service another host port (`host:`)") from None
 
 
-def _wait_level(target: Target, level: list[ServicePlan], once: Set[str], *, say: Say,
+def _wait_level(target: Target, level: list[ServicePlan], once: Set[str], *, emit: Sink,
                 tick: float) -> list[ProbeResult]:
     """Wait for each service of the level in a daemon thread; the main thread only takes
-    their answers, says who it still waits for every `tick` seconds, and on Ctrl-C stops
+    their answers, emits who it still waits for every `tick` seconds, and on Ctrl-C stops
     them and leaves at once."""
     engine = target.engine
     stop = threading.Event()
@@ -165,18 +167,12 @@ def _wait_level(target: Target, level: list[ServicePlan], once: Set[str], *, say
                 pass
             now = time.monotonic()
             if now >= next_tick and len(results) < len(level):
-                say(waiting_line({n: d - (now - started) for n, d in deadlines.items()
-                                  if n not in results}))
+                emit(HealthWaiting(tuple((n, d - (now - started)) for n, d in deadlines.items()
+                                         if n not in results), now - started))
                 next_tick = now + tick
     finally:
         stop.set()
     return [results[sp.name] for sp in level]
-
-
-def waiting_line(left: dict[str, float]) -> str:
-    """`waiting for health: embedder (55 s left), gateway (3 s left)`."""
-    return "waiting for health: " + ", ".join(
-        f"{name} ({max(0, round(seconds))} s left)" for name, seconds in left.items())
 
 
 def _deadline(sp: ServicePlan, one_shot: bool) -> float:

@@ -7,7 +7,6 @@ turns it and the plan into typed steps, engine/apply.py carries them out. `up --
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,15 +15,13 @@ from dockyard.engine.build import build, write_render
 from dockyard.engine.observe import image_states, observe
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import StaleImages
+from dockyard.events import Progress, Sink
 from dockyard.ops.images import ImageNeeds, image_needs
 from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
            "plan_up", "status", "up", "up_steps"]
-
-Say = Callable[[str], None]
-
 
 def _image_needs(target: Target) -> ImageNeeds:
     """The machine's built services whose image is not here, or is stale."""
@@ -33,7 +30,7 @@ def _image_needs(target: Target) -> ImageNeeds:
     return image_needs(mine, found, spec_hashes(target.plan))
 
 
-def _ready_images(target: Target, *, say: Say, build_missing: bool,
+def _ready_images(target: Target, *, emit: Sink, build_missing: bool,
                   accept_stale: bool) -> None:
     """Pull (from `registry:`) or build the images of this machine's services that are not
     here or that were built from an older manifest entry; refuse to run a stale one when
@@ -49,7 +46,7 @@ def _ready_images(target: Target, *, say: Say, build_missing: bool,
         from dockyard.engine.registry import pull_missing
 
         absent = set(pull_missing(engine, target.fleet,
-                                  [sp.image for sp in mine if sp.name in missing], say=say))
+                                  [sp.image for sp in mine if sp.name in missing], emit=emit))
         pulled = [sp for sp in mine if sp.name in missing and sp.image not in absent]
         again = image_needs(pulled, image_states(engine, [sp.image for sp in pulled]),
                             spec_hashes(target.plan)) if pulled else ImageNeeds()
@@ -63,8 +60,8 @@ def _ready_images(target: Target, *, say: Say, build_missing: bool,
             raise StaleImages(needs.line("up does not run them with --no-build"),
                               fix="run `dockyard build`, or `dockyard up` without --no-build")
         return
-    say(needs.line("building them first"))
-    build(engine, target.fleet, target.plan, target.state, say=say,
+    emit(Progress(needs.line("building them first")))
+    build(engine, target.fleet, target.plan, target.state, emit=emit,
           only_missing=not needs.stale)
 
 
@@ -74,7 +71,7 @@ def up_steps(target: Target) -> list[Step]:
                   one_shots(target.plan.services))
 
 
-def plan_up(target: Target, *, say: Say) -> list[Step]:
+def plan_up(target: Target, *, emit: Sink) -> list[Step]:
     """`up --dry-run`: the steps, and nothing changed on the engine. The rendered compose
     file is written into the state folder (its config hashes are what containers are
     compared with); missing images are named, neither pulled nor built."""
@@ -82,11 +79,11 @@ def plan_up(target: Target, *, say: Say) -> list[Step]:
     needs = _image_needs(target)
     if needs:
         how = "pull or build" if needs.missing and target.fleet.spec.registry else "build"
-        say(needs.line(f"up would {how} them first"))
+        emit(Progress(needs.line(f"up would {how} them first")))
     return up_steps(target)
 
 
-def up(target: Target, *, say: Say, build_missing: bool = True,
+def up(target: Target, *, emit: Sink, build_missing: bool = True,
        accept_stale: bool = False) -> UpReport:
     """Start the machine's services level by level, each level once the previous is healthy.
 
@@ -94,11 +91,11 @@ def up(target: Target, *, say: Say, build_missing: bool = True,
     from `registry:` when missing); `accept_stale` runs older images as they are (rollback)."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
-    _ready_images(target, say=say, build_missing=build_missing, accept_stale=accept_stale)
+    _ready_images(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     todo = up_steps(target)
     if unchanged(todo):
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
-    report = apply(target, todo, say=say)
+    report = apply(target, todo, emit=emit)
     report.seconds = time.monotonic() - t0
     return report
 
