@@ -114,3 +114,25 @@ def test_the_health_wait_is_a_line_every_few_seconds_without_a_terminal(
         "dockyard healthy: embedder (11.5s)",
         "dockyard starting gateway",
         "dockyard waiting for health: gateway (20 s left)"]
+
+
+def test_the_health_wait_is_a_live_line_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from dockyard.cli import views
+    from dockyard.events import HealthWaiting, LevelHealthy
+
+    screen = io.StringIO()
+    monkeypatch.setattr(views, "err", Console(file=screen, force_terminal=True, width=120))
+    views.say(HealthWaiting((("embedder", 59.0),), 1.0))
+    live = views._waiting.live
+    assert live is not None  # one status line, updated in place
+    views.say(HealthWaiting((("embedder", 58.0),), 2.0))
+    assert views._waiting.live is live
+    views.say(LevelHealthy((("embedder", 2.5),)))
+    assert views._waiting.live is None  # gone before the next line is printed
+    shown = screen.getvalue()
+    assert "waiting for health: embedder (58 s left)" in shown
+    assert shown.rstrip().endswith("healthy: embedder (2.5s)")
