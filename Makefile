@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv engine engine-qemu lint test unit engine-test example clean
+.PHONY: venv engine engine-qemu lint test unit process engine-test example clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,13 +25,19 @@ lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src
 
+# Three tiers. unit: pure and fast (no programs, no sockets; tests/unit/conftest.py refuses
+# them), under 30 s on 2 cores. process: runs programs (uv, pip, hadolint, the CLI, a
+# supervisor) but needs no engine. engine-test: a real Docker engine.
 unit: venv
 	$(BIN)/pytest -q tests/unit
+
+process: venv
+	$(BIN)/pytest -q tests/process
 
 engine-test: venv engine-qemu
 	$(BIN)/pytest -q tests/engine
 
-# The whole suite: lint, pure unit tests, then real-engine tests.
+# The whole suite: lint, then all three tiers (unit, process, engine) in one pytest run.
 test: venv engine-qemu lint
 	$(BIN)/pytest -q
 

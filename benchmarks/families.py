@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dockyard.engine.connection import Engine
 from dockyard.engine.images import describe
 from dockyard.plan.sizes import SizeReport, size_report
 from dockyard.units import format_size
@@ -246,7 +247,9 @@ def fleet_images(prefix: str) -> dict[str, str]:
 
 
 def disk(refs: list[str]) -> SizeReport:
-    described = [d for d in (describe(ref, "service", ref) for ref in refs) if d is not None]
+    engine = Engine.local()
+    described = [d for d in (describe(engine, ref, "service", ref) for ref in refs)
+                 if d is not None]
     return size_report(described)
 
 

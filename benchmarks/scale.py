@@ -154,8 +154,12 @@ def main() -> None:
               flush=True)
     for a, b in itertools.pairwise(sizes):
         k = math.log(results[b]["total"] / results[a]["total"]) / math.log(b / a)
+        check_x = results[b]["check"] / results[a]["check"]
         print(f"growth {a} -> {b}: total x{results[b]['total'] / results[a]['total']:.1f}, "
-              f"time ~ n^{k:.2f}")
+              f"time ~ n^{k:.2f}; check alone x{check_x:.1f}, "
+              f"~ n^{math.log(check_x) / math.log(b / a):.2f}")
+    # The unit tier counts the lines `check` runs (tests/unit/checks/test_run.py); the clock
+    # is here, where a busy machine only makes a number worse, never a test red.
     if args.profile:
         text = fleet_yaml(sizes[-1], unfixed=min(200, sizes[-1] // 10))
         prof = cProfile.Profile()

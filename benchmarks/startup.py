@@ -38,13 +38,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dockyard.engine.build import build, image_id, write_render
-from dockyard.engine.client import docker
-from dockyard.engine.deploy import PROJECT_LABEL, Target, containers, up, up_to_date
+from dockyard.engine.build import build, write_render
+from dockyard.engine.connection import Engine
+from dockyard.engine.deploy import Target, containers, up, up_steps
+from dockyard.engine.target import PROJECT_LABEL
 from dockyard.manifest.load import Fleet, load
 from dockyard.plan import Plan, plan
 from dockyard.render.compose import compose_project, dump_yaml
 
+ENGINE = Engine.local()  # the example fleet's one machine runs on the local engine
 EXAMPLE = Path(__file__).resolve().parent.parent / "src/dockyard/examples/quickstart/fleet.yaml"
 MACHINE = "local"
 PEER_HEALTH = {"interval": "5s", "timeout": "5s", "retries": 10}  # her-os seed style
@@ -83,7 +85,7 @@ class Run:
     ok: bool = False
     error: str = ""
     levels: list[LevelTiming] = field(default_factory=list)  # dockyard only
-    preamble: float = 0.0  # dockyard only: render, image check, up_to_date before level 0
+    preamble: float = 0.0  # dockyard only: render, image check, observe+decide before level 0
     started: dict[str, float] = field(default_factory=dict)  # service -> offset, from docker
     healthy: dict[str, float] = field(default_factory=dict)  # service -> offset
     created: dict[str, float] = field(default_factory=dict)  # service -> offset, from docker
@@ -117,7 +119,7 @@ def container_times(project: str, t0_wall: float) -> dict[str, dict[str, float]]
     """service -> {created, started, healthy}: seconds after t0_wall, as the engine recorded them
     (healthy: the end of the first passing engine healthcheck, where there is one)."""
     out: dict[str, dict[str, float]] = {}
-    for service, container in containers(project).items():
+    for service, container in containers(ENGINE, project).items():
         attrs, times = container.attrs, {}
         state = attrs.get("State", {})
         if attrs.get("Created"):
@@ -154,7 +156,7 @@ def teardown(project: str) -> None:
 
 def leftovers(projects: Sequence[str]) -> list[str]:
     """Containers, volumes and networks still labelled with one of the projects."""
-    client = docker()
+    client = ENGINE.client
     found: list[str] = []
     for project in projects:
         label = {"label": f"{PROJECT_LABEL}={project}"}
@@ -219,7 +221,7 @@ def poll_api_cost(project: str, service: str, samples: int = 5) -> float:
     times = []
     for _ in range(samples):
         t0 = time.monotonic()
-        containers(project)[service].reload()
+        containers(ENGINE, project)[service].reload()
         times.append(time.monotonic() - t0)
     return median(times)
 
@@ -265,12 +267,12 @@ def run_compose(rep: int, project: str, work: Path) -> Run:
 def ensure_images(work: Path, say: Callable[[str], None]) -> str:
     fleet, the_plan = load_fleet(free_port())
     wanted = [sp.image for sp in the_plan.on(MACHINE) if sp.built]
-    missing = [ref for ref in wanted if not image_id(ref)]
+    missing = [ref for ref in wanted if not ENGINE.image_id(ref)]
     if not missing:
         return f"present ({', '.join(wanted)})"
     say(f"building missing images: {', '.join(missing)}")
     t0 = time.monotonic()
-    build(fleet, the_plan, work / "build-state", say=say, only_missing=True)
+    build(ENGINE, fleet, the_plan, work / "build-state", say=say, only_missing=True)
     return f"built {', '.join(missing)} in {time.monotonic() - t0:.1f} s before timing"
 
 
@@ -281,8 +283,9 @@ def preamble_costs(work: Path, samples: int = 3) -> dict[str, float]:
                     f"dybench-{os.getpid()}-preamble")
     steps: dict[str, Callable[[], object]] = {
         "write_render": lambda: write_render(fleet, the_plan, target.state),
-        "image_id x3": lambda: [image_id(sp.image) for sp in target.services()],
-        "up_to_date (compose config --hash + list)": lambda: up_to_date(target),
+        "image_id x3": lambda: [ENGINE.image_id(sp.image) for sp in target.services()],
+        "observe + decide (compose config --hash beside list, images, probes)":
+            lambda: up_steps(target),
     }
     out: dict[str, float] = {}
     for name, step in steps.items():
@@ -308,7 +311,7 @@ def versions() -> dict[str, str]:
         "compose": cmd("docker", "compose", "version", "--short"),
         "python": platform.python_version(),
         "loadavg_1m": f"{os.getloadavg()[0]:.2f}",
-        "other_containers_running": str(len(docker().containers.list())),
+        "other_containers_running": str(len(ENGINE.client.containers.list())),
     }
 
 
@@ -451,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary["preamble_steps_s"] = {k: round(v, 3) for k, v in pre.items()}
             print_summary(summary)
     finally:
-        created.append(f"dybench-{os.getpid()}-preamble")  # up_to_date created nothing; check
+        created.append(f"dybench-{os.getpid()}-preamble")  # observing created nothing; check
         for project in created:
             teardown(project)
         left = leftovers(created)

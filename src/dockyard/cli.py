@@ -20,6 +20,7 @@ from dockyard.errors import DockyardError, ExitCode, FindingsError, ManifestErro
 
 if TYPE_CHECKING:
     from dockyard.engine.build import ImageEvent
+    from dockyard.engine.connection import Engine
     from dockyard.engine.deploy import Target
     from dockyard.manifest.load import Fleet
     from dockyard.plan.model import Plan
@@ -76,11 +77,12 @@ def _manifest(opts: Options) -> Path:
     return found
 
 
-def _load(opts: Options) -> tuple[Fleet, Plan]:
+def _load(opts: Options, *, lenient: bool = False) -> tuple[Fleet, Plan]:
+    """`lenient`: unset required variables are no error (a command that needs no values)."""
     from dockyard.manifest.load import load
     from dockyard.plan import plan
 
-    fleet = load(_manifest(opts))
+    fleet = load(_manifest(opts), lenient=lenient)
     return fleet, plan(fleet)
 
 
@@ -94,9 +96,7 @@ def _state(fleet: Fleet) -> Path:
     return cache / "dockyard" / fleet.spec.fleet
 
 
-def _target(opts: Options, fleet: Fleet, plan: Plan) -> Target:
-    from dockyard.engine.deploy import Target
-
+def _machine(opts: Options, fleet: Fleet) -> str:
     machines = sorted(fleet.spec.machines)
     machine = opts.machine or (machines[0] if len(machines) == 1 else "")
     if machine not in fleet.spec.machines:
@@ -104,8 +104,25 @@ def _target(opts: Options, fleet: Fleet, plan: Plan) -> Target:
             f"choose the machine to act on with --machine ({', '.join(machines)})"
             if not machine else f"unknown machine {machine!r} (known: {', '.join(machines)})",
             where=fleet.where("machines"))
-    return Target(fleet, plan, _state(fleet), machine, opts.project or fleet.spec.fleet,
-                  tuple(opts.profiles))
+    return machine
+
+
+def _target(opts: Options, fleet: Fleet, plan: Plan) -> Target:
+    from dockyard.engine.deploy import Target
+
+    return Target(fleet, plan, _state(fleet), _machine(opts, fleet),
+                  opts.project or fleet.spec.fleet, tuple(opts.profiles))
+
+
+def _engine(opts: Options, fleet: Fleet) -> Engine:
+    """The engine of the machine acted on (--machine, or the only one); without --machine,
+    the one engine all the fleet's machines share."""
+    from dockyard.engine.connection import Engine
+
+    engines = {m.engine for m in fleet.spec.machines.values()}
+    if opts.machine or len(engines) != 1:
+        return Engine.for_machine(fleet, _machine(opts, fleet))
+    return Engine.for_machine(fleet, sorted(fleet.spec.machines)[0])
 
 
 def _say(message: str) -> None:
@@ -131,7 +148,8 @@ def check(ctx: typer.Context,
                                           help="text, json or sarif (SARIF 2.1.0)"),
           images: bool = typer.Option(False, "--images",
                                       help="Also look inside the built images present on the "
-                                           "engine (health probes' programs).")) -> None:
+                                           "engine (health probes' programs, env files and "
+                                           "keys).")) -> None:
     """Find defects in the manifest before anything runs. Exit 1 on errors, 2 on bad input."""
     from dockyard import __version__
     from dockyard.checks import check_report
@@ -144,8 +162,11 @@ def check(ctx: typer.Context,
     fleet = load(_manifest(ctx.obj))
     try:
         the_plan = make_plan(fleet)
-        report = check_report(fleet, the_plan, _image_programs(fleet, the_plan) if images
-                              else None)
+        engine = _engine(ctx.obj, fleet) if images else None
+        report = check_report(
+            fleet, the_plan,
+            _image_programs(engine, fleet, the_plan) if engine is not None else None,
+            _image_secrets(engine, the_plan) if engine is not None else None)
     except PlacementError as exc:  # the other rules need a plan: this one finding says why
         report = infeasible(fleet, exc)
     if fmt is CheckFormat.json:
@@ -239,17 +260,48 @@ def _use_bars(uses: list[Any], width: int = 20) -> None:
     out.print(table)
 
 
+class RenderTarget(StrEnum):
+    compose = "compose"
+    kubernetes = "kubernetes"
+    swarm = "swarm"
+
+
 @app.command()
 def render(ctx: typer.Context,
-           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write.")
+           output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write."),
+           render_target: RenderTarget = typer.Option(
+               RenderTarget.compose, "--target", help="compose: Dockerfiles, compose files; "
+               "kubernetes: manifests in DIR/kubernetes/<fleet>/ (not deployed by dockyard); "
+               "swarm: a stack in DIR/swarm/<fleet>/ for docker stack deploy.")
            ) -> None:
-    """Write Dockerfiles, compose.<machine>.yaml and .env.example into a folder."""
+    """Write Dockerfiles, compose.<machine>.yaml and .env.example (or Kubernetes manifests)."""
     from dockyard.render.files import render_all
 
     fleet, plan = _load(ctx.obj)
     text = fleet.path.read_text(encoding="utf-8")
     output.mkdir(parents=True, exist_ok=True)
-    files = render_all(fleet, plan, text, os.path.relpath(fleet.root.resolve(), output.resolve()))
+    if render_target is RenderTarget.kubernetes:
+        from dockyard.render.kube import render_kubernetes
+
+        kube = render_kubernetes(fleet, plan, ctx.obj.profiles)
+        files = {f"{kube.folder}/{rel}": content for rel, content in kube.files.items()}
+        for line in kube.lost:  # what the manifest asks and Kubernetes cannot do
+            err.print(f"[yellow]kubernetes:[/yellow] {line}", highlight=False, soft_wrap=True)
+    elif render_target is RenderTarget.swarm:
+        from dockyard.render.swarm import FOLDER, render_swarm
+
+        folder = output / FOLDER / plan.fleet  # relative binds are rebased onto the fleet's
+        stack = render_swarm(fleet, plan, ctx.obj.profiles,
+                             os.path.relpath(fleet.root.resolve(), folder.resolve()))
+        files = {f"{stack.folder}/{rel}": content for rel, content in stack.files.items()}
+        for line in stack.lost:  # what the manifest asks and Swarm cannot do
+            err.print(f"[yellow]swarm:[/yellow] {line}", highlight=False, soft_wrap=True)
+        out.print(f"before deploying (also in {stack.folder}/nodes.sh):", highlight=False)
+        for line in stack.checklist:
+            out.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
+    else:
+        files = render_all(fleet, plan, text,
+                           os.path.relpath(fleet.root.resolve(), output.resolve()))
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -284,8 +336,8 @@ def build_cmd(ctx: typer.Context,
     fleet, plan = _load(ctx.obj)
     _preflight(fleet, plan)
     with _image_progress() as progress:
-        report = build(fleet, plan, _state(fleet), say=_say, force=force, now=datetime.now(UTC),
-                       progress=progress, arch=arch)
+        report = build(_engine(ctx.obj, fleet), fleet, plan, _state(fleet), say=_say,
+                       force=force, now=datetime.now(UTC), progress=progress, arch=arch)
     built = ", ".join(report.built) or "nothing"
     tagged = f" (tagged {report.tag} and current)" if report.built else ""
     out.print(f"built: {built}{tagged}; unchanged: {len(report.skipped)}", highlight=False)
@@ -383,18 +435,19 @@ def rollback(ctx: typer.Context,
     if unknown:
         raise ManifestError(f"unknown service {unknown[0]!r}",
                             fix="one of: " + ", ".join(sorted(plan.services)))
+    target = _target(ctx.obj, fleet, plan)
+    engine = target.engine
     if fleet.spec.registry.strip():  # a machine that never built them: `:prev` is there
-        from dockyard.engine.build import PREV_TAG, image_id, repo_of
+        from dockyard.engine.build import PREV_TAG, repo_of
         from dockyard.engine.registry import pull_missing
 
         names = services or sorted(n for n, sp in plan.services.items() if sp.built)
         refs = {f"{repo_of(plan.services[n].image)}:{PREV_TAG}" for n in names
                 if plan.services[n].built}
-        pull_missing(fleet, sorted(r for r in refs if not image_id(r)), say=_say)
-    for name, old, new in swap(plan, services or None):
+        pull_missing(engine, fleet, sorted(r for r in refs if not engine.image_id(r)), say=_say)
+    for name, old, new in swap(engine, plan, services or None):
         out.print(f"{name}: current is now {new[7:19]} (was {old[7:19] or 'none'})",
                   highlight=False)
-    target = _target(ctx.obj, fleet, plan)
     deploy_up(target, say=_say, build_missing=False)
     out.print(f"fleet {fleet.spec.fleet} is up on {target.machine} with the previous images",
               highlight=False)
@@ -406,7 +459,7 @@ def push(ctx: typer.Context) -> None:
     from dockyard.engine.registry import push as push_images
 
     fleet, plan = _load(ctx.obj)
-    report = push_images(fleet, plan, say=_say)
+    report = push_images(_engine(ctx.obj, fleet), fleet, plan, say=_say)
     out.print(f"pushed {len(report.pushed)} tag(s) to {fleet.spec.registry}", highlight=False)
 
 
@@ -418,7 +471,7 @@ def images(ctx: typer.Context,
     from dockyard.units import format_size
 
     fleet, plan = _load(ctx.obj)
-    report = fleet_images(fleet, plan)
+    report = fleet_images(_engine(ctx.obj, fleet), fleet, plan)
     if fmt is Format.json:
         out.print_json(json.dumps({**report.sizes.as_dict(), "absent": report.absent,
                                    "findings": [f.as_dict() for f in report.findings]}))
@@ -486,22 +539,29 @@ def adopt(ctx: typer.Context,
               "to review by hand", highlight=False, markup=False)
 
 
-def _image_programs(fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
+def _image_programs(engine: Engine, fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
     """service -> programs its health probes run that its image (when present) has."""
     from dockyard.checks.health import programs_to_look_for
     from dockyard.engine.programs import programs_on_images
 
     images = {name: sp.image for name, sp in plan.services.items()}
-    return programs_on_images(images, programs_to_look_for(fleet, plan))
+    return programs_on_images(engine, images, programs_to_look_for(fleet, plan))
 
 
-def _preflight(fleet: Fleet, plan: Plan, *, images: bool = False) -> None:
+def _image_secrets(engine: Engine, plan: Plan) -> dict[str, list[str]]:
+    """service -> env files and keys in its built image (when present)."""
+    from dockyard.engine.programs import secrets_in_images
+
+    return secrets_in_images(engine, {n: sp.image for n, sp in plan.services.items() if sp.built})
+
+
+def _preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None) -> None:
     """Errors in the manifest stop engine commands before any container is touched.
-    `images`: also judge health probes by the programs found on the images present."""
+    `images`: also judge health probes by the programs found on that engine's images."""
     from dockyard.checks import Severity
     from dockyard.checks import check as run_checks
 
-    programs = _image_programs(fleet, plan) if images else None
+    programs = _image_programs(images, fleet, plan) if images is not None else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
     if errors:
         raise FindingsError(errors)
@@ -510,13 +570,19 @@ def _preflight(fleet: Fleet, plan: Plan, *, images: bool = False) -> None:
 @app.command()
 def up(ctx: typer.Context,
        build_missing: bool = typer.Option(True, "--build/--no-build",
-                                          help="Build images that are missing.")) -> None:
+                                          help="Build images that are missing."),
+       dry_run: bool = typer.Option(False, "--dry-run", help="Print what each service needs "
+                                    "(create, recreate, start, wait, keep, and why); change "
+                                    "nothing.")) -> None:
     """Start the fleet level by level and wait until every service is healthy."""
     from dockyard.engine.deploy import up as deploy_up
 
     fleet, plan = _load(ctx.obj)
-    _preflight(fleet, plan, images=True)
     target = _target(ctx.obj, fleet, plan)
+    _preflight(fleet, plan, images=target.engine)
+    if dry_run:
+        _dry_run(target)
+        return
     report = deploy_up(target, say=_say, build_missing=build_missing)
     if not report.changed:
         out.print(f"fleet {fleet.spec.fleet} on {target.machine} is up to date: nothing changed",
@@ -527,6 +593,18 @@ def up(ctx: typer.Context,
     _status_table(target, Format.table)
 
 
+def _dry_run(target: Target) -> None:
+    """`up --dry-run`: one line per service (level, service, action, reason)."""
+    from dockyard.engine.deploy import plan_up
+
+    steps = plan_up(target, say=_say)
+    width = max([len("service"), *(len(s.service) for s in steps)])
+    out.print(f"{'level':<5} {'service':<{width}}  {'action':<8}  reason", highlight=False)
+    for step in steps:
+        out.print(step.line(width), highlight=False, markup=False)
+    _say(f"dry run: nothing was changed (the rendered files are in {target.state / 'render'})")
+
+
 @app.command()
 def down(ctx: typer.Context,
          volumes: bool = typer.Option(False, "--volumes", help="Also delete named volumes "
@@ -534,7 +612,7 @@ def down(ctx: typer.Context,
     """Stop and remove the fleet's containers; volumes are kept unless --volumes."""
     from dockyard.engine.deploy import down as deploy_down
 
-    fleet, plan = _load(ctx.obj)
+    fleet, plan = _load(ctx.obj, lenient=True)  # stopping needs no secrets: .env may be gone
     target = _target(ctx.obj, fleet, plan)
     deploy_down(target, volumes=volumes)
     kept = "volumes deleted" if volumes else "volumes kept"
@@ -656,11 +734,13 @@ def bootstrap_base(packages: list[str] = typer.Argument(None, help="Extra Debian
     from dockyard.engine.bootstrap import bootstrap_base as make
     from dockyard.engine.bootstrap import require_emulation
     from dockyard.engine.build import engine_arch
+    from dockyard.engine.connection import Engine
 
-    native = engine_arch()
+    engine = Engine.local()  # no manifest: the engine this host's Docker settings name
+    native = engine_arch(engine)
     arch = _platform(platform) or native
     require_emulation(arch, native)
-    tag = make(packages or [], arch)
+    tag = make(engine, packages or [], arch)
     out.print(f"base image ready: {tag} ({arch})", highlight=False)
 
 

@@ -1,8 +1,9 @@
 """Name normalisers: the one place that turns what people write into the names dockyard
-uses (a manifest name, a Python package name)."""
+uses (a manifest name, a Python package name), and what a name says (a secret's)."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Fleet, machine, family and service names become container, image and network names:
@@ -27,3 +28,15 @@ def manifest_name(text: str, default: str = "") -> str:
 def package_name(name: str) -> str:
     """A Python package name normalised as PEP 503 does: "Flask_Login" -> "flask-login"."""
     return _PACKAGE_SEPARATORS.sub("-", name).lower()
+
+
+_SECRET_KEY = re.compile(r"(?:^|_)(PASSWORD|PASSWD|PASS|SECRET|SECRET_KEY|TOKEN|API_?KEY|"
+                         r"PRIVATE_KEY|ACCESS_KEY|CLIENT_SECRET)(?:_|$)", re.I)
+_NOT_A_VALUE = re.compile(r"_(FILE|PATH|DIR|LENGTH|TTL|EXPIRY|EXPIRES|HEADER|NAME|URL)$", re.I)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_name(key: str) -> bool:
+    """Whether an env variable's name says it holds a secret (DB_PASSWORD, HF_TOKEN; not
+    TOKEN_URL): DY702 looks for them in the manifest, the Kubernetes renderer keeps them out."""
+    return bool(_SECRET_KEY.search(key)) and not _NOT_A_VALUE.search(key)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.engine.connection import Engine
 from dockyard.engine.programs import programs_present
 from tests.engine.conftest import dockyard
 
@@ -27,9 +28,10 @@ def base_image(engine: None) -> str:
 
 
 def test_programs_present_looks_on_the_images_path(base_image: str) -> None:
-    found = programs_present(base_image, ["python3", "tini", "curl", "wget", "/bin/sh"])
+    engine = Engine.local()
+    found = programs_present(engine, base_image, ["python3", "tini", "curl", "wget", "/bin/sh"])
     assert found == {"python3", "tini", "/bin/sh"}
-    assert programs_present("dockyard/no-such-image:0", ["sh"]) is None
+    assert programs_present(engine, "dockyard/no-such-image:0", ["sh"]) is None
 
 
 def _fleet(tmp_path: Path, image: str, probe: str) -> Path:

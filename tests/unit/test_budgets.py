@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from ruamel.yaml import YAML
 
@@ -140,38 +133,6 @@ def test_a_container_group_runs_its_agents_under_the_supervisor() -> None:
     script = files["services/crew.supervisor.py"]
     compile(script, "supervisor.py", "exec")
     assert '"sleep 1000"' in script and '"http.server"' in script
-
-
-def run_supervisor(tmp_path: Path, agents: str) -> subprocess.Popen[bytes]:
-    fleet = fleet_of("  g:\n    image: g:1\n    agents:\n" + agents)
-    path = tmp_path / "supervisor.py"
-    path.write_text(render_all(fleet, plan(fleet), "")["services/g.supervisor.py"])
-    env = dict(os.environ, DOCKYARD_SUPERVISOR_BACKOFF="0.05", DOCKYARD_SUPERVISOR_GRACE="2")
-    return subprocess.Popen([sys.executable, str(path)], env=env, stderr=subprocess.PIPE)
-
-
-def test_supervisor_forwards_sigterm_and_exits_zero(tmp_path: Path) -> None:
-    marker = tmp_path / "stopped"
-    agents = (f"      a:\n        command: \"trap 'touch {marker}; exit 0' TERM; "
-              "while true; do sleep 0.05; done\"\n"
-              "      b:\n        command: [sleep, '30']\n")
-    proc = run_supervisor(tmp_path, agents)
-    time.sleep(0.8)
-    assert proc.poll() is None  # both agents running
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
-    assert marker.exists()  # agent a saw the SIGTERM
-
-
-def test_supervisor_restarts_an_agent_then_gives_up_on_a_crash_loop(tmp_path: Path) -> None:
-    agents = ("      bad:\n        command: [sh, -c, 'exit 3']\n"
-              "      ok:\n        command: [sleep, '30']\n")
-    proc = run_supervisor(tmp_path, agents)
-    assert proc.wait(timeout=20) == 1
-    assert proc.stderr is not None
-    log = proc.stderr.read().decode()
-    assert log.count("starting bad") == 6  # first start + 5 restarts, then it stops
-    assert "giving up" in log
 
 
 @pytest.mark.parametrize("runtime", ["generic", "vllm", "torch", "ollama"])

@@ -2,7 +2,8 @@
 traceback; the exit-code table in code is the one in README.md.
 
 The CLI runs in-process (`main()` with sys.argv set) on real inputs: a manifest that breaks,
-a PATH without the program, a socket no engine listens on. None of them reaches an engine."""
+a PATH without the program. None of them reaches an engine. The two that need a socket (no
+engine, no registry listening) are tests/process/test_exit_codes.py, on the same helpers."""
 
 from __future__ import annotations
 
@@ -81,10 +82,13 @@ CASES: dict[type[DockyardError], list[Case]] = {
                            Case(TYPO, ("up",), "did you mean `ports`")],
     errors.InterpolationError: [Case(UNSET, ("check",), "set API_TAG")],
     errors.PlacementError: [Case(NO_ROOM, ("plan",), "cannot be placed")],
-    errors.EngineUnavailable: [Case(FLEET, ("ps",), "no Docker engine answers at unix://")],
     errors.MissingProgram: [
         Case(FLEET, ("down",), "`docker` is not installed: it comes with Debian's docker.io",
              env=lambda tmp: {"PATH": str(tmp / "empty")})],
+}
+# A connect where nothing listens: not in the unit tier (tests/unit/conftest.py refuses it).
+ON_A_SOCKET: dict[type[DockyardError], list[Case]] = {
+    errors.EngineUnavailable: [Case(FLEET, ("ps",), "no Docker engine answers at unix://")],
     errors.RegistryUnavailable: [
         Case(FLEET.replace("fleet: codes\n", f"fleet: codes\nregistry: 127.0.0.1:"
                                              f"{_closed_port()}\n"),
@@ -94,7 +98,7 @@ CASES: dict[type[DockyardError], list[Case]] = {
 ELSEWHERE = {
     errors.DockyardError: "the base: every case here is one (the import bug path and an "
                           "unknown CPU architecture cannot be arranged)",
-    errors.NoWheel: "tests/unit/test_lock.py: lock_all makes it finding DY304 (exit 1)",
+    errors.NoWheel: "tests/process/test_lock.py: lock_all makes it finding DY304 (exit 1)",
     errors.EngineError: "tests/engine/test_registry.py (a push of images not built)",
     errors.BuildError: "tests/engine/test_families.py (a Dockerfile whose RUN fails)",
     errors.UnhealthyError: "tests/engine/test_failures.py (a service that never gets healthy)",
@@ -129,6 +133,12 @@ def _run(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_each_error_exits_with_its_code_in_one_line(
         kind: type[DockyardError], case: Case, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_exits_with_its_code(kind, case, tmp_path, monkeypatch, capsys)
+
+
+def assert_exits_with_its_code(kind: type[DockyardError], case: Case, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
     code, err = _run(case, tmp_path, monkeypatch, capsys)
     assert code == kind.exit_code, err
     assert "Traceback" not in err and "internal error" not in err
@@ -153,7 +163,7 @@ def test_a_usage_error_exits_2(monkeypatch: pytest.MonkeyPatch,
 
 def test_every_error_type_has_a_case_a_docstring_and_a_code_in_the_table() -> None:
     types = _error_types()
-    assert set(types) == set(CASES) | set(ELSEWHERE)
+    assert set(types) == set(CASES) | set(ON_A_SOCKET) | set(ELSEWHERE)
     for kind in types:
         assert int(kind.exit_code) in EXIT_CODES, kind
         assert kind.__doc__ and f"exit {int(kind.exit_code)}" in kind.__doc__.lower(), kind

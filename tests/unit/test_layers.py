@@ -4,6 +4,7 @@ and TYPE_CHECKING ones too), must go down the layer order, and no import may clo
     core (errors, findings, units, compat, platforms, names, ...)  anyone may import it
       <- manifest <- plan <- checks
                          <- render
+                         <- ops (pure decisions on observed snapshots)
       <- engine (the only door to Docker, subprocesses, the network)
       <- cli, actions, server (the shell)
 
@@ -29,11 +30,12 @@ MAY_IMPORT: dict[str, set[str]] = {
     "plan": {CORE, "manifest"},
     "checks": {CORE, "manifest", "plan"},
     "render": {CORE, "manifest", "plan"},
-    "engine": {CORE, "manifest", "plan", "checks", "render"},
-    SHELL: {CORE, "manifest", "plan", "checks", "render", "engine"},
+    "ops": {CORE, "manifest", "plan"},
+    "engine": {CORE, "manifest", "plan", "checks", "render", "ops"},
+    SHELL: {CORE, "manifest", "plan", "checks", "render", "ops", "engine"},
     "examples": set(),  # the bundled fleet's service code: not dockyard's
 }
-PURE = ("manifest", "plan", "checks", "render")
+PURE = ("manifest", "plan", "checks", "render", "ops")
 # The modules and packages that are not a layer of their own: top-level names -> layer.
 PLACES = {
     "dockyard": CORE, "errors": CORE, "findings": CORE, "units": CORE, "compat": CORE,
@@ -117,6 +119,7 @@ def test_the_import_graph_is_read() -> None:
     assert ("dockyard.render.dockerfile", "dockyard.plan.family") in seen
     assert ("dockyard.checks.cuda", "dockyard.compat") in seen  # `from dockyard import compat`
     assert ("dockyard.engine.build", "dockyard.engine.bootstrap") in seen
+    assert ("dockyard.engine.apply", "dockyard.ops.reconcile") in seen
     local = [e for e in EDGES if e.importer == "dockyard.cli" and e.imported.startswith(
         "dockyard.engine.")]
     assert local, "function-local imports (cli's lazy engine imports) must be read too"
@@ -125,7 +128,7 @@ def test_the_import_graph_is_read() -> None:
 def test_pure_layers_never_import_the_engine_or_the_shell() -> None:
     bad = [str(e) for e in EDGES
            if layer(e.importer) in PURE and layer(e.imported) in ("engine", SHELL)]
-    assert not bad, "manifest/plan/checks/render must not reach Docker or the CLI:\n" + \
+    assert not bad, "manifest/plan/checks/render/ops must not reach Docker or the CLI:\n" + \
         "\n".join(bad)
 
 

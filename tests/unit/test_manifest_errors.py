@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import ManifestError
+from dockyard.manifest import load as manifest_load
 from dockyard.manifest.load import load, loads
 
 BASE = """\
@@ -328,7 +329,8 @@ services:
   db: {image: postgres}
 """,
         "fleet.yaml:8:12",
-        ["services.api.depends_on.db.condition", "'healthy' or 'started'", "got 'ready'"],
+        ["services.api.depends_on.db.condition", "'healthy', 'started' or 'completed'",
+         "got 'ready'"],
     ),
     (
         "health-http-and-cmd",
@@ -577,6 +579,12 @@ services:
         ["manifest is empty", "start with `fleet: NAME`"],
     ),
     (
+        "cpus-past-any-machine",  # found by hypothesis: infinity once in milli-CPUs (exit 70)
+        "fleet: demo\nmachines: {box: {cpus: 0.01e308}}\nservices: {a: {image: 'x:1'}}\n",
+        "fleet.yaml:2:18",
+        ["machines.box.cpus", "less than or equal to 1000000"],
+    ),
+    (
         "top-level-list",
         "- fleet: demo\n- services: {}\n",
         "fleet.yaml:1:1",
@@ -631,7 +639,7 @@ def test_a_missing_key_with_no_lookalike_is_reported() -> None:
     assert lines == [
         "fleet.yaml:1:1: the top level: missing required key `services` (add `services:`)",
         "fleet.yaml:4:1: extra: unknown key `extra` (allowed: families, fleet, machines, "
-        "registry, services, suppress)",
+        "networks, registry, services, suppress)",
     ]
 
 
@@ -670,15 +678,29 @@ services:
     assert "fleet.yaml:8:5: services.worker.depend_on: unknown key `depend_on`" in message
 
 
-def test_alias_bomb_is_refused_quickly() -> None:
+def test_alias_bomb_is_refused_at_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nine levels of ten aliases would expand to 10^9 values; the walk counts the values it
+    makes and stops past MAX_VALUES, so the work is bounded by the limit, not the expansion.
+    The limit is lowered here to keep the walk short; the real one on a real bomb, through
+    the CLI as a program: tests/process/test_fuzz.py."""
+    monkeypatch.setattr(manifest_load, "MAX_VALUES", 1000)
     lines = ["fleet: demo", "machines: {local: {}}", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
     lines.append("services: {api: {image: nginx, volumes: *a8}}")
     with pytest.raises(ManifestError) as caught:
         loads("\n".join(lines) + "\n", environ={})
     assert caught.value.exit_code == 2
-    assert "expands to more than" in str(caught.value)
+    assert "expands to more than 1000 values" in str(caught.value)
     assert "alias" in str(caught.value)
+    # It is the count of values that refuses, aliases or not: 400 plain ones load, 1,000 not.
+    def with_env(n: int) -> str:
+        env = ", ".join(f"V{i}: x" for i in range(n))
+        return ("fleet: demo\nmachines: {local: {}}\n"
+                f"services: {{api: {{image: nginx, env: {{{env}}}}}}}\n")
+
+    assert len(loads(with_env(400), environ={}).spec.services["api"].env) == 400
+    with pytest.raises(ManifestError, match="expands to more than 1000 values"):
+        loads(with_env(1000), environ={})
 
 
 @pytest.mark.parametrize("value", [".inf", "-.inf", "99999999999999999999" * 20 + "TiB"])

@@ -201,12 +201,13 @@ services:
   shop:
     image: shop:1.0
     command: "echo $$HOME costs $${PRICE}"
-    env: {PRICE: "$$5", TOKEN: "${TOKEN}"}
+    env: {PRICE: "$$5", GREETING: "${GREETING}", TOKEN: "${TOKEN}"}
 """
-    rendered = render_text(text, {"TOKEN": "a$b"})
+    rendered = render_text(text, {"GREETING": "a$b", "TOKEN": "c$d"})
     shop = YAML(typ="safe").load(rendered["compose.box.yaml"])["services"]["shop"]
     assert shop["command"] == ["/bin/sh", "-c", "echo $$HOME costs $${PRICE}"]
-    assert shop["environment"] == {"PRICE": "$$5", "TOKEN": "a$$b"}
+    # A secret stays a reference (see test_secrets.py); other values are written, `$` doubled.
+    assert shop["environment"] == {"PRICE": "$$5", "GREETING": "a$$b", "TOKEN": "${TOKEN}"}
 
 
 # --- determinism -------------------------------------------------------------------------------

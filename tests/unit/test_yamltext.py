@@ -54,7 +54,7 @@ docs = st.recursive(leaves, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=20)
 
 
-@settings(max_examples=400, deadline=None)  # 4 x 3,000 random runs passed
+@settings(max_examples=60)  # the same 60 each run; 4 x 3,000 random runs passed
 @given(st.dictionaries(keys, docs, min_size=1, max_size=5))
 def test_any_document_reads_back_the_same(doc: dict[str, Any]) -> None:
     text = dump(doc)

@@ -25,7 +25,10 @@ CODES = {c.code: c for c in (
     Code("DY501", Severity.ERROR, "a service waits for a dependency to be healthy, but the "
          "dependency has no health check",
          "add `health:` to the dependency or use `condition: started`"),
-    Code("DY502", Severity.WARNING, "a service has no health check",
+    Code("DY502", Severity.WARNING, "a service that others depend on has no health check",
+         "add `health: {http: /health}` or `health: {cmd: [...]}`"),
+    Code("DY505", Severity.INFO, "a service nobody depends on has no health check: `up` "
+         "counts it healthy once it runs, and an upgrade cannot be gated on it",
          "add `health: {http: /health}` or `health: {cmd: [...]}`"),
     Code("DY503", Severity.ERROR, "an http health check needs python3, curl or wget, and the "
          "image has none of them", "add `curl` to the family's `apt:`, or use `cmd:` with a "
@@ -53,12 +56,27 @@ def dependency_without_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
 
 
 def missing_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY502: a service with no health check is called healthy as soon as it runs."""
+    """DY502: a service with no health check is called healthy as soon as it runs, so what
+    depends on it starts too early. Nobody depending on it, nothing starts early: only the
+    note DY505 (an upgrade cannot be gated on it)."""
+    dependents: dict[str, list[str]] = {}
     for name, svc in sorted(fleet.spec.services.items()):
-        if svc.health is None:
+        for dep in svc.depends_on:
+            dependents.setdefault(dep, []).append(name)
+    for name, svc in sorted(fleet.spec.services.items()):
+        if svc.health is not None:
+            continue
+        if name in dependents:
             yield Finding(
                 "DY502", Severity.WARNING, fleet.where("services", name),
-                f"service {name} has no health check: dependents start as soon as it runs",
+                f"service {name} has no health check: {', '.join(dependents[name])} "
+                "start as soon as it runs",
+                "add `health: {http: /health}` or `health: {cmd: [...]}`", service=name)
+        else:
+            yield Finding(
+                "DY505", Severity.INFO, fleet.where("services", name),
+                f"service {name} has no health check: `up` counts it healthy once it runs, "
+                "and an upgrade cannot be gated on it",
                 "add `health: {http: /health}` or `health: {cmd: [...]}`", service=name)
 
 
@@ -102,7 +120,12 @@ def _probes(name: str, svc: ServiceSpec) -> Iterator[tuple[tuple[str | int, ...]
 
 
 def _image_facts(fleet: Fleet, plan: Plan, svc: ServiceSpec) -> tuple[bool, Set[str], Set[str]]:
-    """(built on a Python family, programs known present, programs known absent)."""
+    """(built on a Python family, programs known present, programs known absent).
+
+    A service's own Dockerfile installs what it likes (`apt-get install curl`): nothing is
+    known to be absent from it until the engine looks inside the built image."""
+    if svc.dockerfile:
+        return has_python(plan.families, svc.family), set(), set()
     if not svc.family:
         facts = known(svc.image)
         return False, facts.present, facts.absent

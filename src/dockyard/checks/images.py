@@ -11,19 +11,27 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from dockyard.checks.rules import Rule, image_repo, image_tag, names
 from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
+from dockyard.plan.family import lock_path, service_layer
 from dockyard.plan.model import Plan
 
 CODES = {c.code: c for c in (
     Code("DY601", Severity.WARNING, "a stock image has no tag or uses `latest`",
-         "pin a version tag or a digest, e.g. redis:7.4.1"),
+         "pin a version tag or a digest: `<image>:<version>` or `@sha256:<digest>`"),
     Code("DY602", Severity.WARNING, "a family is built `from` an image with no tag or `latest`",
          "pin the base image's tag or digest"),
     Code("DY603", Severity.WARNING, "a requirement is not pinned with `==`",
          "pin it (`name==1.2.3`), or let `dockyard lock` pin the family"),
+    Code("DY605", Severity.ERROR, "a service's `build:` context is missing from a folder that "
+         "exists (a typo: services/apii beside services/api), or its `dockerfile:` is missing",
+         "correct the path (relative to the manifest's folder), or create it"),
+    Code("DY606", Severity.WARNING, "a service's `build:` context is not beside the manifest "
+         "(its code lives elsewhere): `build` will fail until it is",
+         "put the service's code there, or point `build:` at it"),
 )}
 
 
@@ -88,7 +96,14 @@ def latest_tag(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             yield Finding(
                 "DY601", Severity.WARNING, fleet.where("services", name, "image"),
                 f"service {name} uses {svc.image}, which moves whenever upstream pushes",
-                "pin a version tag or a digest, e.g. redis:7.4.1", service=name)
+                f"pin a version tag or a digest: `{_untagged(svc.image)}:<version>` (a "
+                "release of that image) or `@sha256:<digest>`", service=name)
+
+
+def _untagged(image: str) -> str:
+    """ghcr.io/remsky/kokoro-fastapi-gpu:latest -> ghcr.io/remsky/kokoro-fastapi-gpu."""
+    head, _, tail = image.split("@")[0].rpartition("/")
+    return f"{head}/{tail.split(':')[0]}" if head else tail.split(":")[0]
 
 
 def family_base_tag(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
@@ -121,8 +136,9 @@ def unpinned_requirements(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                for n, s in sorted(fleet.spec.services.items())]
     for section, name, requirements, service in owners:
         loose = [(i, r) for i, r in enumerate(requirements) if _unpinned(r)]
-        if not loose:
-            continue
+        family = name if section == "families" else service_layer(name)
+        if not loose or _locked(fleet, family):
+            continue  # `dockyard lock` pinned them (with hashes): builds get the same
         package = re.split(r"[\s<>=!~;\[]", loose[0][1].strip(), maxsplit=1)[0]
         what = "service" if section == "services" else "family"
         listed = names([f"`{r}`" for _, r in loose])
@@ -133,4 +149,56 @@ def unpinned_requirements(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             f"pin each, e.g. `{package}==<version>`, or run `dockyard lock`", service=service)
 
 
-RULES: list[Rule] = [latest_tag, family_base_tag, unpinned_requirements]
+def _locked(fleet: Fleet, family: str) -> bool:
+    """A lock for the family on every architecture its machines have."""
+    if not fleet.path.is_file():
+        return False
+    arches = {m.arch for m in fleet.spec.machines.values()}
+    return all(lock_path(fleet.root, family, arch).is_file() for arch in arches)
+
+
+def missing_contexts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY605 / DY606: `build: services/apii` builds nothing until `build` fails, or `up` finds
+    an old image. A context whose folder is there too is a typo (error); one whose whole path is
+    absent is code that lives elsewhere (warning)."""
+    if not fleet.path.is_file():
+        return  # a manifest given as text (tests, import's check): no folder to look in
+    for name, svc in sorted(fleet.spec.services.items()):
+        if not svc.build:
+            continue
+        context = fleet.root / svc.build
+        if not context.is_dir() and not context.parent.is_dir():
+            yield Finding(
+                "DY606", Severity.WARNING, fleet.where("services", name, "build"),
+                f"service {name}: build context {svc.build} is not beside the manifest "
+                "(nor is its folder): `build` fails until it is",
+                "put the service's code there, or point `build:` at it", service=name)
+        elif not context.is_dir():
+            close = _near(context)
+            yield Finding(
+                "DY605", Severity.ERROR, fleet.where("services", name, "build"),
+                f"service {name}: build context {svc.build} is not a folder",
+                (f"did you mean {close}? " if close else "")
+                + "correct `build:` (relative to the manifest's folder), or create it",
+                service=name)
+        elif svc.dockerfile and not (context / svc.dockerfile).is_file():
+            yield Finding(
+                "DY605", Severity.ERROR, fleet.where("services", name, "dockerfile"),
+                f"service {name}: {svc.build}/{svc.dockerfile} does not exist",
+                "correct `dockerfile:` (relative to the build context), or drop it to use the "
+                "Dockerfile dockyard renders", service=name)
+
+
+def _near(path: Path) -> str:
+    """A sibling folder with a close name (services/apii -> services/api)."""
+    import difflib
+
+    parent = path.parent
+    if not parent.is_dir():
+        return ""
+    names = [p.name for p in parent.iterdir() if p.is_dir()]
+    close = difflib.get_close_matches(path.name, names, n=1)
+    return (parent / close[0]).relative_to(path.parent.parent).as_posix() if close else ""
+
+
+RULES: list[Rule] = [latest_tag, family_base_tag, unpinned_requirements, missing_contexts]

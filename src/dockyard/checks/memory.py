@@ -58,7 +58,7 @@ def gpu_budget(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
             continue
         listed = len(machine.gpus)
         missing = [d for d in copy.gpus if d >= listed]
-        if missing or gpu.count > listed:
+        if missing or gpu.number > listed:
             asked = (f"GPU {missing[0]}" if missing and gpu.count == 1
                      else f"{gpu.count} GPU(s)" if not missing
                      else f"GPUs {', '.join(map(str, copy.gpus))}")

@@ -260,10 +260,16 @@ def relative_volumes(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 continue
             target = volume.split(":")[1] if ":" in volume else source
             named = target.strip("/").split("/")[-1] or "data"
+            absolute = f"/srv/{fleet.spec.fleet}/{source.lstrip('./')}:{target}"
+            # A file (init.sql, a config) as a named volume would be an empty folder.
+            single = (fleet.root / source).is_file() if fleet.path.is_file() else (
+                "." in source.rsplit("/", 1)[-1].lstrip("."))
             yield Finding(
                 "DY403", Severity.WARNING, fleet.where("services", name, "volumes", i),
                 f"service {name} mounts the relative host path {source}: it resolves against "
                 "the manifest's folder on whichever machine runs it",
+                f"use an absolute path (`{absolute}`); a named volume would mount an empty "
+                "folder where the file should be" if single else
                 f"use an absolute path (`/srv/{fleet.spec.fleet}/{named}:{target}`) or a "
                 f"named volume (`{named}:{target}`)", service=name)
 

@@ -46,7 +46,7 @@ def service_copies(sp: ServicePlan) -> Iterator[Copy]:
     machines = sp.machines
     if len(machines) == 1 and spec.machines and not sp.placements:
         machines = tuple(dict.fromkeys(spec.machines))  # a plan that did not spread copies
-    count = spec.gpu.count if spec.gpu else 0
+    count = spec.gpu.number if spec.gpu else 0
     for machine in machines:
         gpus: tuple[int, ...] = sp.gpus_on(machine) if count else ()
         if count and not gpus and not sp.placements and sp.gpu_device is not None:

@@ -7,7 +7,7 @@ in `CODES`. A new concern is one more module here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -73,14 +73,18 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
 
 @gc_paused
 def check_report(fleet: Fleet, plan: Plan,
-                 programs: Mapping[str, Set[str]] | None = None) -> Report:
+                 programs: Mapping[str, Set[str]] | None = None,
+                 secret_files: Mapping[str, Sequence[str]] | None = None) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason.
 
     `programs`: service -> programs found on its built image (engine/programs.py), the facts
-    the health-probe rule then judges by instead of what is known about stock images."""
+    the health-probe rule then judges by instead of what is known about stock images.
+    `secret_files`: service -> env files and keys found in its built image (DY707)."""
     found = [f for rule in rules() for f in (
         health.health_binaries(fleet, plan, programs)
         if programs is not None and rule is health.health_binaries else rule(fleet, plan))]
+    if secret_files is not None:
+        found += security.image_secrets(fleet, plan, secret_files)
     used: set[tuple[str, str]] = set()  # (service or "", code)
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []

@@ -1,16 +1,19 @@
-"""DY7xx: security — root users, secrets in the manifest, the Docker socket, open datastores."""
+"""DY7xx: security — root users, secrets in the manifest or an image, the Docker socket, open
+datastores."""
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 from dockyard.checks.images import known
 from dockyard.checks.ports import WILDCARD
 from dockyard.checks.rules import Rule, image_repo
 from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
+from dockyard.names import is_secret_name as _is_secret
+from dockyard.plan.context import context_patterns, sent_files
 from dockyard.plan.model import Plan
 
 CODES = {c.code: c for c in (
@@ -25,23 +28,31 @@ CODES = {c.code: c for c in (
     Code("DY704", Severity.WARNING, "a datastore publishes its port on all interfaces "
          "(published ports bypass ufw, moby#4737)",
          "publish on 127.0.0.1 (the default), or do not publish it: services reach it by name"),
+    Code("DY705", Severity.ERROR, "a private key or credentials file in a build context would "
+         "be copied into the image (env files never are: dockyard does not send them)",
+         "name it in the context's .dockerignore, or move it out of the `build:` folder"),
+    Code("DY706", Severity.ERROR, "a family's `env:` holds a secret: image ENV is in every "
+         "layer and in `docker history`",
+         "move it to the runtime `env:` of the services that need it"),
+    Code("DY707", Severity.ERROR, "a built image holds an env file or a private key (found "
+         "by `check --images` in its WORKDIR or /app): whoever can pull the image can read it",
+         "keep the file out of the image (do not COPY it; .dockerignore), pass its values as "
+         "runtime env, and rebuild"),
 )}
+# Files that hold credentials by their name, and key files by their first bytes.
+_KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".netrc", ".pypirc", ".npmrc",
+              ".git-credentials", "credentials.json"}
+_KEY_SUFFIXES = (".p12", ".pfx", ".jks", ".keystore")
+_MAYBE_KEY = (".pem", ".key")
 
-_SECRET_KEY = re.compile(r"(?:^|_)(PASSWORD|PASSWD|PASS|SECRET|SECRET_KEY|TOKEN|API_?KEY|"
-                         r"PRIVATE_KEY|ACCESS_KEY|CLIENT_SECRET)(?:_|$)", re.I)
-_NOT_A_VALUE = re.compile(r"_(FILE|PATH|DIR|LENGTH|TTL|EXPIRY|EXPIRES|HEADER|NAME|URL)$", re.I)
 # A variable use ${NAME...} or $NAME, after `$$` (a literal dollar) is removed.
 _VARIABLE = re.compile(r"\$\{[A-Za-z_]|\$[A-Za-z_]")
 _DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]+)\}")
+_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _FLAGS = {"true", "false", "yes", "no", "on", "off", "0", "1", "none", "null", "disabled"}
 DATASTORES = {"postgres", "redis", "mysql", "mariadb", "mongo", "qdrant/qdrant", "memcached",
               "elasticsearch", "neo4j", "rabbitmq", "clickhouse/clickhouse-server",
               "chromadb/chroma", "semitechnologies/weaviate", "milvusdb/milvus", "valkey/valkey"}
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_secret(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key)) and not _NOT_A_VALUE.search(key)
 
 
 def root_user(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
@@ -124,4 +135,96 @@ def open_datastores(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                     "services reach it by name", service=name)
 
 
-RULES: list[Rule] = [root_user, inline_secrets, docker_socket, open_datastores]
+def _holds_a_key(path: Path) -> bool:
+    name = path.name
+    if name in _KEY_NAMES or name.endswith(_KEY_SUFFIXES):
+        return True
+    if name.endswith(_MAYBE_KEY):  # a .pem may be a public certificate: look inside
+        try:
+            with path.open("rb") as handle:
+                return b"PRIVATE KEY" in handle.read(65536)
+        except OSError:
+            return False
+    return False
+
+
+# Env files by name: .env, .env.production, app.env; not the examples that hold no values.
+_ENV_FILE = re.compile(r"^(\.env(\..+)?|.+\.env)$")
+_NO_VALUES = (".example", ".sample", ".template", ".dist")
+
+
+def needs_a_look(name: str) -> bool:
+    """Whether a file's name alone cannot tell (a .pem or .key): its first bytes decide."""
+    return name.endswith(_MAYBE_KEY) and name not in _KEY_NAMES
+
+
+def is_secret_file(name: str, head: bytes) -> bool:
+    """Whether a file named `name`, whose first bytes are `head`, holds credentials: an env
+    file, a key by its name, or a .pem/.key holding a PRIVATE KEY."""
+    if _ENV_FILE.match(name) and not name.endswith(_NO_VALUES):
+        return True
+    if name in _KEY_NAMES or name.endswith(_KEY_SUFFIXES):
+        return True
+    return needs_a_look(name) and b"PRIVATE KEY" in head
+
+
+def image_secrets(fleet: Fleet, plan: Plan,
+                  found: Mapping[str, Sequence[str]]) -> Iterator[Finding]:
+    """DY707: what `check --images` found in built images (engine/programs.py's facts)."""
+    for name, paths in sorted(found.items()):
+        sp = plan.services.get(name)
+        if not paths or sp is None:
+            continue
+        at = ("services", name, "build") if sp.spec.build else ("services", name)
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        yield Finding(
+            "DY707", Severity.ERROR, fleet.where(*at),
+            f"service {name}: its image {sp.image} holds {shown}: whoever can pull the image "
+            "can read it", "do not COPY it into the image (a .dockerignore in the build "
+            "context keeps it out), pass its values as runtime `env:`, then rebuild",
+            service=name)
+
+
+def context_keys(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY705: `COPY . /app` takes whatever the context holds; a key there is in the image."""
+    if not fleet.path.is_file():
+        return  # a manifest given as text (tests, import's check): no folder to look in
+    for name, svc in sorted(fleet.spec.services.items()):
+        if not svc.build:
+            continue
+        context = (fleet.root / svc.build).resolve()
+        if not context.is_dir():
+            continue  # DY605 says so
+        sent = sent_files(context, context_patterns(context, manifest=fleet.path))
+        keys = [rel for rel in sent if _holds_a_key(context / rel)]
+        if keys:
+            yield Finding(
+                "DY705", Severity.ERROR, fleet.where("services", name, "build"),
+                f"service {name}: its build context {svc.build} holds {', '.join(keys[:3])}"
+                + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+                + ", which the build would copy into the image",
+                f"add {keys[0]} to {svc.build}/.dockerignore, or move it out of the context",
+                service=name)
+
+
+def family_secrets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY706: `env: {HF_TOKEN: ${HF_TOKEN:?}}` on a family bakes the value into image ENV."""
+    for fam_name, fam in sorted(fleet.spec.families.items()):
+        for key, value in fam.env.items():
+            raw = fleet.raw.get(("families", fam_name, "env", key), value)
+            refs = [m[1] for m in _REFERENCE.finditer(raw.replace("$$", ""))]
+            if not refs:
+                continue  # a literal: DY702 says so, and how to move it
+            secret = next((r for r in refs if _is_secret(r)), key if _is_secret(key) else "")
+            if not secret:
+                continue
+            yield Finding(
+                "DY706", Severity.ERROR, fleet.where("families", fam_name, "env", key),
+                f"family {fam_name}: env {key} holds the secret {secret}, which would be "
+                "baked into the image's ENV (every layer, `docker history`)",
+                f"move `{key}` to the `env:` of the services built on {fam_name}",
+                service="")
+
+
+RULES: list[Rule] = [root_user, inline_secrets, docker_socket, open_datastores, context_keys,
+                     family_secrets]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dockyard import compat
-from dockyard.engine.client import docker
+from dockyard.engine.connection import Engine
 from dockyard.engine.run import run
 from dockyard.errors import BuildError, EngineError
 from dockyard.plan.family import image_python
@@ -46,25 +46,26 @@ def bootstrap_tag(packages: Iterable[str], arch: str = "amd64") -> str:
     return f"{REPO}:{SUITE}-{digest}"
 
 
-def image_exists(ref: str, arch: str = "") -> bool:
+def image_exists(engine: Engine, ref: str, arch: str = "") -> bool:
     """`ref` is here (and, when `arch` is given, is an image for that architecture)."""
     from docker.errors import ImageNotFound
 
     try:
-        image = docker().images.get(ref)
+        image = engine.client.images.get(ref)
     except ImageNotFound:
         return False
     return not arch or image.attrs.get("Architecture") == arch
 
 
-def try_pull(ref: str, arch: str = "") -> str:
+def try_pull(engine: Engine, ref: str, arch: str = "") -> str:
     """Pull `ref` (for `arch` when given); return "" on success, else the engine's reason in
     one line."""
     from docker.errors import APIError
 
     repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
     try:
-        docker().images.pull(repo, tag=tag, platform=PLATFORMS[arch].docker if arch else None)
+        engine.client.images.pull(repo, tag=tag,
+                                  platform=PLATFORMS[arch].docker if arch else None)
     except APIError as exc:
         return str(exc.explanation or exc).splitlines()[0]
     return ""
@@ -125,7 +126,7 @@ def claim(found: str, made: str) -> str:
     return found or made
 
 
-def bootstrap_base(packages: Iterable[str], arch: str = "amd64") -> str:
+def bootstrap_base(engine: Engine, packages: Iterable[str], arch: str = "amd64") -> str:
     """Build (once) a bookworm minbase image for `arch` with `packages` baked in; return its
     tag. The root file system becomes an image through a build (`FROM scratch`, `ADD`) rather
     than `docker import`, which gives the image the engine's own architecture whatever the
@@ -133,7 +134,7 @@ def bootstrap_base(packages: Iterable[str], arch: str = "amd64") -> str:
     from dockyard.engine.composebuild import compose_build
 
     tag = bootstrap_tag(packages, arch)
-    if image_exists(tag):
+    if image_exists(engine, tag):
         return tag
     wanted = sorted(set(PACKAGES) | set(packages))
     version = tag.removeprefix(f"{REPO}:")
@@ -151,21 +152,11 @@ def bootstrap_base(packages: Iterable[str], arch: str = "amd64") -> str:
                                   f"{SUITE} /tmp/out.tar")
         (Path(tmp) / "Dockerfile").write_text(
             _ROOT_DOCKERFILE.format(suite=SUITE, packages=" ".join(wanted)))
-        compose_build(Path(tmp), "dockyard-bootstrap", "bootstrap", {"bootstrap": {
+        compose_build(engine, Path(tmp), "dockyard-bootstrap", "bootstrap", {"bootstrap": {
             "image": own, "platform": PLATFORMS[arch].docker,
             "build": {"context": tmp, "dockerfile": "Dockerfile"}}})
-    made = docker().images.get(own)
-    found = _image_id(tag)
-    if claim(found, made.id) == made.id:
+    made = engine.client.images.get(own)
+    if claim(engine.image_id(tag), made.id) == made.id:
         made.tag(REPO, version)
-    docker().images.remove(own)  # only the tag when `tag` names it too; else the image
+    engine.client.images.remove(own)  # only the tag when `tag` names it too; else the image
     return tag
-
-
-def _image_id(ref: str) -> str:
-    from docker.errors import ImageNotFound
-
-    try:
-        return str(docker().images.get(ref).id)
-    except ImageNotFound:
-        return ""

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.engine import bootstrap
-from dockyard.engine.client import docker
 from dockyard.engine.composebuild import compose_build
+from dockyard.engine.connection import Engine
+from dockyard.engine.context import stage_context
 from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
+from dockyard.engine.private import private_folder, write_private
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
 from dockyard.errors import BuildError, DockyardError, FindingsError, ManifestError
@@ -84,38 +86,34 @@ class BuildReport:
 
 
 def write_render(fleet: Fleet, plan: Plan, state: Path) -> Path:
-    """Write every rendered file under state/render (only files whose bytes changed)."""
+    """Write every rendered file under state/render (only files whose bytes changed). The
+    compose files are the owner's alone (0600, in a 0700 folder): they name no secret's value,
+    but may hold what the manifest writes literally."""
     out = state / "render"
+    private_folder(out)
     text = fleet.path.read_text(encoding="utf-8") if fleet.path.is_file() else ""
     root = os.path.relpath(fleet.root.resolve(), out.resolve())
     for rel, content in render_all(fleet, plan, text, root).items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.is_file() or target.read_text(encoding="utf-8") != content:
+        if rel.startswith("compose."):
+            write_private(target, content)
+        elif not target.is_file() or target.read_text(encoding="utf-8") != content:
             target.write_text(content, encoding="utf-8")
     return out
 
 
-def image_id(ref: str) -> str:
+def image_labels(engine: Engine, ref: str) -> dict[str, str]:
     from docker.errors import ImageNotFound
 
     try:
-        return str(docker().images.get(ref).id)
-    except ImageNotFound:
-        return ""
-
-
-def image_labels(ref: str) -> dict[str, str]:
-    from docker.errors import ImageNotFound
-
-    try:
-        labels = docker().images.get(ref).labels
+        labels = engine.client.images.get(ref).labels
     except ImageNotFound:
         return {}
     return dict(labels or {})
 
 
-def resolve_bases(plan: Plan, *, say: Say, arch: str = "amd64",
+def resolve_bases(engine: Engine, plan: Plan, *, say: Say, arch: str = "amd64",
                   foreign: bool = False) -> dict[str, str]:
     """External base -> the image to build on: itself when present or pullable, else a
     bookworm base bootstrapped with mmdebstrap (and we say so)."""
@@ -124,9 +122,9 @@ def resolve_bases(plan: Plan, *, say: Say, arch: str = "amd64",
     for step in roots:
         # Present for this architecture, or pulled for it (a pull for another architecture
         # than the engine's moves the local tag to that variant, as `docker pull` does).
-        if step.base in missing or bootstrap.image_exists(step.base, arch):
+        if step.base in missing or bootstrap.image_exists(engine, step.base, arch):
             continue
-        reason = bootstrap.try_pull(step.base, arch)
+        reason = bootstrap.try_pull(engine, step.base, arch)
         if reason:
             missing[step.base] = reason
     if not missing:
@@ -145,10 +143,10 @@ def resolve_bases(plan: Plan, *, say: Say, arch: str = "amd64",
     for base, reason in sorted(missing.items()):
         say(f"{base} cannot be pulled ({reason}); building on {tag}, Debian {bootstrap.SUITE} "
             f"made with mmdebstrap{bootstrap.caveat(base)}")
-    if not bootstrap.image_exists(tag):
+    if not bootstrap.image_exists(engine, tag):
         say(f"bootstrapping {tag} with mmdebstrap for {arch} "
             f"({'a few minutes under QEMU' if foreign else 'about a minute'}, once)")
-        bootstrap.bootstrap_base(packages, arch)
+        bootstrap.bootstrap_base(engine, packages, arch)
     return dict.fromkeys(missing, tag)
 
 
@@ -177,9 +175,9 @@ def inputs_hash(dockerfile: str, base_id: str, inputs: Path) -> str:
     return h.hexdigest()
 
 
-def engine_arch() -> str:
+def engine_arch(engine: Engine) -> str:
     """The platform the engine builds for natively (amd64 or arm64)."""
-    machine = str(docker().info().get("Architecture", "x86_64"))
+    machine = str(engine.client.info().get("Architecture", "x86_64"))
     arch = arch_of(machine)
     if arch is None:
         raise BuildError(f"the engine runs on {machine}; dockyard builds for amd64 and arm64",
@@ -224,8 +222,10 @@ class _Job:
 
 
 class _Builder:
-    def __init__(self, fleet: Fleet, plan: Plan, state: Path, *, say: Say, now: datetime,
-                 substitutes: dict[str, str], arch: str, force: bool, only_missing: bool) -> None:
+    def __init__(self, engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
+                 now: datetime, substitutes: dict[str, str], arch: str, force: bool,
+                 only_missing: bool) -> None:
+        self.engine = engine
         self.fleet, self.plan, self.state, self.say = fleet, plan, state, say
         self.substitutes, self.arch = substitutes, arch
         self.force, self.only_missing = force, only_missing
@@ -260,13 +260,16 @@ class _Builder:
                 dockerfile.write_text(text)
             return _Job(step, target, context, dockerfile)
         svc = self.plan.services[step.name].spec
-        context = (self.fleet.root / svc.build).resolve()
-        if not context.is_dir():
+        source = (self.fleet.root / svc.build).resolve() if svc.build else None
+        if source is not None and not source.is_dir():
             raise BuildError(
                 f"{self.fleet.where('services', step.name, 'build')}: service {step.name}: "
                 f"build context {svc.build} is not a folder",
                 fix="create it or correct `build:`")
-        dockerfile = ((context / svc.dockerfile) if svc.dockerfile
+        # Only what the image may hold is sent (and hashed): no .env, state or git.
+        context = self.work / "services" / step.name
+        stage_context(source, context, manifest=self.fleet.path)
+        dockerfile = ((source / svc.dockerfile) if source is not None and svc.dockerfile
                       else self.rendered / "services" / f"{step.name}.Dockerfile")
         return _Job(step, target, context, dockerfile)
 
@@ -286,9 +289,11 @@ class _Builder:
                 hashed = job.context / LOCK_FILE
             else:
                 hashed = job.context / "no-inputs"
-        job.inputs = inputs_hash(job.dockerfile.read_text(), image_id(self.base_ref(step)),
-                                 hashed)
-        current = image_labels(step.image)
+        # An own Dockerfile's build args are inputs too: a changed one rebuilds.
+        args = "".join(f"\nARG {k}={v}" for k, v in sorted(self.build_args(step).items()))
+        job.inputs = inputs_hash(job.dockerfile.read_text() + args,
+                                 self.engine.image_id(self.base_ref(step)), hashed)
+        current = image_labels(self.engine, step.image)
         if (self.only_missing and current) or (
                 not self.force and current.get(INPUTS_LABEL) == job.inputs):
             job.ref = step.image
@@ -298,6 +303,11 @@ class _Builder:
     def new_ref(self, step: BuildStep) -> str:
         """The tag this run builds `step`'s image under (retagged once every image built)."""
         return f"{repo_of(step.image)}:{self.run_tag}"
+
+    def build_args(self, step: BuildStep) -> dict[str, str]:
+        """The manifest's `build_args:` of a service with its own Dockerfile."""
+        return dict(self.plan.services[step.name].spec.build_args) if step.kind == "service" \
+            else {}
 
     def compose_service(self, job: _Job) -> dict[str, Any]:
         """The compose `build:` entry that makes `job`'s image under this run's tag."""
@@ -310,7 +320,7 @@ class _Builder:
             "build": {
                 "context": str(job.context),
                 "dockerfile": str(job.dockerfile),
-                "args": {"BASE_IMAGE": self.base_ref(step)},
+                "args": {"BASE_IMAGE": self.base_ref(step), **self.build_args(step)},
                 # Host networking lets an apt step reach the mirror when the base lacks a
                 # package; wheels never need it (they come from the wheelhouse).
                 "network": "host",
@@ -336,7 +346,7 @@ class _Builder:
         else:
             name = f"batch-{jobs[0].target}"
             try:
-                compose_build(self.work, f"{self.plan.fleet}-{name}", name,
+                compose_build(self.engine, self.work, f"{self.plan.fleet}-{name}", name,
                                {job.target: self.compose_service(job) for job in jobs})
             except BuildError:
                 for job in jobs:
@@ -346,20 +356,21 @@ class _Builder:
         return time.monotonic() - started
 
     def build_alone(self, job: _Job) -> None:
-        compose_build(self.work, f"{self.plan.fleet}-{job.target}", job.target,
-                       {job.target: self.compose_service(job)})
+        compose_build(self.engine, self.work, f"{self.plan.fleet}-{job.target}", job.target,
+                      {job.target: self.compose_service(job)})
 
     def promote(self) -> None:
         """Every image built: move `:current` (old one to `:prev`) and add the dated tag."""
+        images = self.engine.client.images
         for job in self.built:
             repo = repo_of(job.step.image)
-            new = docker().images.get(job.ref)
-            old = image_id(job.step.image)
+            new = images.get(job.ref)
+            old = self.engine.image_id(job.step.image)
             if old and old != new.id:
-                docker().images.get(old).tag(repo, PREV_TAG)
+                images.get(old).tag(repo, PREV_TAG)
             new.tag(repo, CURRENT_TAG)
             new.tag(repo, self.stamp)
-            docker().images.remove(job.ref, noprune=True)
+            images.remove(job.ref, noprune=True)
 
     def discard(self) -> None:
         """A build failed: drop this run's tags; `:current` and `:prev` stay as they were."""
@@ -368,14 +379,15 @@ class _Builder:
         for job in self.jobs.values():
             if job.ref.endswith(":" + self.run_tag):
                 with contextlib.suppress(APIError):
-                    docker().images.remove(job.ref)
+                    self.engine.client.images.remove(job.ref)
 
 
-def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool = False,
-          force: bool = False, arch: str = "", now: datetime | None = None,
-          indexes: Indexes | None = None, jobs: int = 0,
+def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
+          only_missing: bool = False, force: bool = False, arch: str = "",
+          now: datetime | None = None, indexes: Indexes | None = None, jobs: int = 0,
           progress: Progress | None = None) -> BuildReport:
-    """Lock, fetch and build every image in the plan whose inputs changed (or that is missing).
+    """Lock, fetch and build on `engine` every image in the plan whose inputs changed (or that
+    is missing).
 
     Nothing is built when a family cannot be locked or a wheel is missing for `arch`.
     `progress` gets each image's events; without it they are said as lines."""
@@ -389,7 +401,7 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
     write_render(fleet, plan, state)
-    native = engine_arch()
+    native = engine_arch(engine)
     arch = arch or native
     bootstrap.require_emulation(arch, native)
     plan = with_service_layers(plan)  # a service's own requirements: a thin family under it
@@ -414,8 +426,9 @@ def build(fleet: Fleet, plan: Plan, state: Path, *, say: Say, only_missing: bool
         findings = fetched.findings
     if findings:
         raise FindingsError(findings, stopped="nothing was built")
-    report.substituted = resolve_bases(plan, say=say, arch=arch, foreign=arch != native)
-    builder = _Builder(fleet, plan, state, say=say, now=now or datetime.now(UTC),
+    report.substituted = resolve_bases(engine, plan, say=say, arch=arch,
+                                       foreign=arch != native)
+    builder = _Builder(engine, fleet, plan, state, say=say, now=now or datetime.now(UTC),
                        substitutes=report.substituted, arch=arch, force=force,
                        only_missing=only_missing)
     report.tag = builder.stamp
@@ -536,7 +549,8 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
         raise failure
 
 
-def rollback(plan: Plan, services: list[str] | None = None) -> list[tuple[str, str, str]]:
+def rollback(engine: Engine, plan: Plan,
+             services: list[str] | None = None) -> list[tuple[str, str, str]]:
     """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs.
 
     Named services must all have a `:prev` (else nothing is retagged); with none named, every
@@ -551,7 +565,7 @@ def rollback(plan: Plan, services: list[str] | None = None) -> list[tuple[str, s
             raise ManifestError(f"service {name} runs the stock image {image}: nothing to roll "
                                 "back", fix="roll back services dockyard builds")
         repo = repo_of(image)
-        current, prev = image_id(image), image_id(f"{repo}:{PREV_TAG}")
+        current, prev = engine.image_id(image), engine.image_id(f"{repo}:{PREV_TAG}")
         if not prev and named:
             raise ManifestError(f"service {name} has no previous image ({repo}:{PREV_TAG})",
                                 fix="`:prev` appears once a build changed the image; "
@@ -563,16 +577,16 @@ def rollback(plan: Plan, services: list[str] | None = None) -> list[tuple[str, s
                             fix="`:prev` appears once a build changed an image")
     done: list[tuple[str, str, str]] = []
     for name, repo, current, prev in swaps:  # all checked first: all or nothing
-        docker().images.get(prev).tag(repo, CURRENT_TAG)
+        engine.client.images.get(prev).tag(repo, CURRENT_TAG)
         if current:
-            docker().images.get(current).tag(repo, PREV_TAG)
+            engine.client.images.get(current).tag(repo, PREV_TAG)
         done.append((name, current, prev))
     return done
 
 
-def built_images(plan: Plan) -> dict[str, str]:
+def built_images(engine: Engine, plan: Plan) -> dict[str, str]:
     """image -> id for every image the plan builds (empty id: not built yet)."""
-    return {s.image: image_id(s.image) for s in plan.builds}
+    return {s.image: engine.image_id(s.image) for s in plan.builds}
 
 
 def describe(report: BuildReport) -> str:

@@ -1,181 +1,86 @@
-"""up / down / status / logs for the services placed on one machine."""
+"""up / down / status / logs for the services placed on one machine.
+
+`up` is observe -> decide -> apply: engine/observe.py takes a snapshot, ops/reconcile.py
+turns it and the plan into typed steps, engine/apply.py carries them out. `up --dry-run`
+(plan_up) stops after the decision."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from dockyard.engine.build import build, image_id, write_render
-from dockyard.engine.client import docker
-from dockyard.engine.probe import ProbeResult, probe_once, wait_healthy
-from dockyard.engine.run import Result, run
-from dockyard.errors import UnhealthyError
-from dockyard.manifest.load import Fleet
-from dockyard.plan.model import Plan, ServicePlan
+from dockyard.engine.apply import UpReport, apply
+from dockyard.engine.build import build, write_render
+from dockyard.engine.observe import observe
+from dockyard.engine.run import run
+from dockyard.engine.target import Target, compose, containers
+from dockyard.ops.reconcile import Step, decide, unchanged
+
+__all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
+           "plan_up", "status", "up", "up_steps"]
 
 Say = Callable[[str], None]
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-HASH_LABEL = "com.docker.compose.config-hash"
 
 
-@dataclass(frozen=True)
-class Target:
-    """One machine's share of a fleet, as one compose project."""
+def _missing_images(target: Target, *, say: Say, build_missing: bool) -> None:
+    """Pull (from `registry:`) or build the images of this machine's services not here."""
+    engine = target.engine
+    mine = target.services()
+    missing = [sp.name for sp in mine if sp.built and not engine.image_id(sp.image)]
+    if missing and target.fleet.spec.registry:
+        # Pull-through: what the registry has is pulled; only what it lacks is built here.
+        from dockyard.engine.registry import pull_missing
 
-    fleet: Fleet
-    plan: Plan
-    state: Path
-    machine: str
-    project: str
-    profiles: tuple[str, ...] = ()
-
-    @property
-    def compose_file(self) -> Path:
-        return self.state / "render" / f"compose.{self.machine}.yaml"
-
-    def services(self) -> list[ServicePlan]:
-        """Services on this machine, in start order, skipping profiles not asked for."""
-        return [sp for sp in self.plan.on(self.machine)
-                if not sp.spec.profiles or set(sp.spec.profiles) & set(self.profiles)]
-
-    def levels(self) -> list[list[ServicePlan]]:
-        mine = {sp.name: sp for sp in self.services()}
-        return [[mine[n] for n in level if n in mine] for level in self.plan.levels
-                if any(n in mine for n in level)]
+        absent = set(pull_missing(engine, target.fleet,
+                                  [sp.image for sp in mine if sp.name in missing], say=say))
+        missing = [sp.name for sp in mine if sp.name in missing and sp.image in absent]
+    if missing and build_missing:
+        say(f"images missing for {', '.join(missing)}: building them first")
+        build(engine, target.fleet, target.plan, target.state, say=say, only_missing=True)
 
 
-@dataclass
-class UpReport:
-    changed: bool
-    results: list[ProbeResult] = field(default_factory=list)
-    level_seconds: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+def up_steps(target: Target) -> list[Step]:
+    """What `up` would do now, service by service (the rendered files must be written)."""
+    return decide(target.services(), observe(target.engine, target))
 
 
-def compose(target: Target, *args: str, capture: bool = True, timeout: float = 900) -> Result:
-    argv = ["docker", "compose", "-p", target.project, "-f", str(target.compose_file)]
-    for profile in target.profiles:
-        argv += ["--profile", profile]
-    return run([*argv, *args], capture=capture, timeout=timeout)
-
-
-def containers(project: str) -> dict[str, Any]:
-    """service -> container, for every container of the compose project (stopped ones too)."""
-    found = docker().containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
-    return {c.labels.get(SERVICE_LABEL, c.name): c for c in found}
-
-
-def _expected_hashes(target: Target) -> dict[str, str]:
-    out = compose(target, "config", "--hash", "*").stdout
-    pairs = (line.split() for line in out.splitlines() if line.strip())
-    return {p[0]: p[1] for p in pairs if len(p) == 2}
-
-
-def up_to_date(target: Target) -> bool:
-    """Every service runs the current config and image, and answers its health probe."""
-    expected = _expected_hashes(target)
-    running = containers(target.project)
-    for sp in target.services():
-        c = running.get(sp.name)
-        if c is None or c.status != "running" or c.labels.get(HASH_LABEL) != expected.get(sp.name):
-            return False
-        if c.image.id != image_id(sp.image) or not probe_once(c, sp.spec)[0]:
-            return False
-    return True
+def plan_up(target: Target, *, say: Say) -> list[Step]:
+    """`up --dry-run`: the steps, and nothing changed on the engine. The rendered compose
+    file is written into the state folder (its config hashes are what containers are
+    compared with); missing images are named, neither pulled nor built."""
+    write_render(target.fleet, target.plan, target.state)
+    engine = target.engine
+    missing = [sp.name for sp in target.services() if sp.built and not engine.image_id(sp.image)]
+    if missing:
+        say(f"images missing for {', '.join(missing)}: up would "
+            f"{'pull or build' if target.fleet.spec.registry else 'build'} them first")
+    return up_steps(target)
 
 
 def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
     """Start the machine's services level by level, each level once the previous is healthy."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
-    mine = target.services()
-    missing = [sp.name for sp in mine if sp.built and not image_id(sp.image)]
-    if missing and target.fleet.spec.registry:
-        # Pull-through: what the registry has is pulled; only what it lacks is built here.
-        from dockyard.engine.registry import pull_missing
-
-        absent = set(pull_missing(target.fleet, [sp.image for sp in mine if sp.name in missing],
-                                  say=say))
-        missing = [sp.name for sp in mine if sp.name in missing and sp.image in absent]
-    if missing and build_missing:
-        say(f"images missing for {', '.join(missing)}: building them first")
-        build(target.fleet, target.plan, target.state, say=say, only_missing=True)
-    if up_to_date(target):
-        return UpReport(changed=False, seconds=time.monotonic() - t0)
-    report = UpReport(changed=True)
-    # Create (or recreate) every container first, in one compose call, without starting any:
-    # a level then only pays for the engine's `start`, not for compose loading the project
-    # and creating containers while its dependencies are already healthy and waiting.
-    compose(target, "up", "--no-start", "--no-build", "--remove-orphans",
-            *[sp.name for sp in mine])
-    for level in target.levels():
-        t_level = time.monotonic()
-        names = [sp.name for sp in level]
-        say(f"starting {', '.join(names)}")
-        _start_level(target, names)
-        results = _wait_level(target, level)
-        report.results.extend(results)
-        report.level_seconds.append(time.monotonic() - t_level)
-        failed = [r for r in results if not r.healthy]
-        if failed:
-            raise UnhealthyError(_failure_message(target, failed),
-                                 fix="see the health output and logs above; "
-                                     f"`dockyard logs {failed[0].service}` shows more")
-        say("healthy: " + ", ".join(f"{r.service} ({r.seconds:.1f}s)" for r in results))
+    _missing_images(target, say=say, build_missing=build_missing)
+    todo = up_steps(target)
+    if unchanged(todo):
+        return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
+    report = apply(target, todo, say=say)
     report.seconds = time.monotonic() - t0
     return report
 
 
-def _start_level(target: Target, names: list[str]) -> None:
-    """Start the level's containers (created by `up --no-start`) through the engine API."""
-    found = containers(target.project)
-    missing = [n for n in names if n not in found]
-    if missing:  # not created: let compose say why, in its own words
-        compose(target, "up", "--detach", "--no-deps", "--no-build", *missing)
-    waiting = [found[n] for n in names if n in found and found[n].status != "running"]
-    if waiting:
-        with ThreadPoolExecutor(max_workers=len(waiting)) as pool:
-            list(pool.map(lambda c: c.start(), waiting))
-
-
-def _wait_level(target: Target, level: list[ServicePlan]) -> list[ProbeResult]:
-    def wait(sp: ServicePlan) -> ProbeResult:
-        def get() -> Any:
-            return containers(target.project).get(sp.name)
-
-        deadline = sp.spec.health.deadline if sp.spec.health else 10.0
-        return wait_healthy(sp.name, sp.spec, get, deadline=deadline)
-
-    with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
-        return list(pool.map(wait, level))
-
-
-def _failure_message(target: Target, failed: Iterable[ProbeResult]) -> str:
-    parts = []
-    running = containers(target.project)
-    for r in failed:
-        c = running.get(r.service)
-        logs = c.logs(tail=20).decode(errors="replace").rstrip() if c is not None else ""
-        parts.append(f"service {r.service} did not become healthy within {r.seconds:.0f} s "
-                     f"(state: {r.state}); last health output: {r.output}\n"
-                     f"--- last 20 log lines of {r.service} ---\n{logs or '(no output)'}")
-    up_names = sorted(n for n, c in running.items() if c.status == "running"
-                      and n not in {r.service for r in failed})
-    parts.append("left running: " + (", ".join(up_names) or "nothing"))
-    return "\n".join(parts)
-
-
 def down(target: Target, *, volumes: bool = False) -> None:
+    """Stop and remove the project's containers (and networks; named volumes too when asked).
+
+    By project name alone, without the rendered file: compose then finds what to remove by its
+    labels, and needs neither the file nor the secrets it names (`.env` may be gone); a
+    compose.yaml it finds near the working directory is not read for that (compose 2.40)."""
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-    if target.compose_file.is_file():
-        compose(target, *args)
-    else:
-        run(["docker", "compose", "-p", target.project, *args])
+    run([*target.engine.compose_argv(target.project), *args],
+        cwd=target.state if target.state.is_dir() else None)
 
 
 @dataclass(frozen=True)
@@ -194,7 +99,8 @@ class ServiceStatus:
 
 
 def status(target: Target) -> list[ServiceStatus]:
-    running = containers(target.project)
+    engine = target.engine
+    running = containers(engine, target.project)
     rows = []
     for sp in target.services():
         c = running.get(sp.name)
@@ -204,7 +110,7 @@ def status(target: Target) -> list[ServiceStatus]:
                                       ports, ""))
             continue
         state = str(c.status)
-        healthy, output = probe_once(c, sp.spec) if state == "running" else (False, "")
+        healthy, output = engine.probe(c, sp.spec) if state == "running" else (False, "")
         health = ("healthy" if healthy else "unhealthy") if state == "running" else "-"
         rows.append(ServiceStatus(sp.name, sp.machine, sp.level, sp.image, state, health,
                                   ports, output.splitlines()[0][:80] if output else ""))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dockyard.engine.client import docker
+from dockyard.engine.connection import Engine
 from dockyard.findings import Finding
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
@@ -39,11 +39,11 @@ def fleet_refs(fleet: Fleet, plan: Plan) -> list[tuple[str, str, str]]:
     return refs
 
 
-def describe(ref: str, kind: str, name: str) -> ImageLayers | None:
+def describe(engine: Engine, ref: str, kind: str, name: str) -> ImageLayers | None:
     """What the engine knows of `ref`'s layers, or None when it is not here."""
     from docker.errors import ImageNotFound, NotFound
 
-    api = docker().api
+    api = engine.client.api
     try:
         info = api.inspect_image(ref)
         history = api.history(ref)
@@ -55,10 +55,10 @@ def describe(ref: str, kind: str, name: str) -> ImageLayers | None:
                        tuple((info.get("RootFS") or {}).get("Layers") or ()), entries)
 
 
-def images(fleet: Fleet, plan: Plan) -> ImagesReport:
+def images(engine: Engine, fleet: Fleet, plan: Plan) -> ImagesReport:
     found, absent = [], []
     for ref, kind, name in fleet_refs(fleet, plan):
-        described = describe(ref, kind, name)
+        described = describe(engine, ref, kind, name)
         if described is None:
             absent.append(ref)
         else:

@@ -29,10 +29,12 @@ from dockyard.findings import Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.names import package_name
 from dockyard.plan.family import (
+    LOCK_DIR,
     chain,
     cuda_stack_problem,
     family_requirements,
     layer_service,
+    lock_path,
     locked_ancestor,
     own_requirements,
     python_version,
@@ -43,7 +45,6 @@ from dockyard.plan.family import (
 from dockyard.plan.model import Plan
 from dockyard.platforms import PLATFORMS
 
-LOCK_DIR = "locks"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
 _NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) has no wheels with a matching "
@@ -101,9 +102,6 @@ def parse_lock(text: str) -> dict[str, Pin]:
     close()
     return pins
 
-
-def lock_path(root: Path, family: str, platform: str) -> Path:
-    return root / LOCK_DIR / f"{family}.{platform}.txt"
 
 
 def written_platforms(plan: Plan, family: str) -> list[str]:

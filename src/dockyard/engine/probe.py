@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.manifest.models import ServiceSpec
-from dockyard.plan.health import health_port
+from dockyard.plan.health import health_port, health_test
+
+Probe = Callable[[Any, ServiceSpec], tuple[bool, str]]
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,7 @@ def probe_once(container: Any, svc: ServiceSpec) -> tuple[bool, str]:
     if health is None:
         return True, "no health check: running counts as healthy"
     if health.cmd:
-        from docker.errors import APIError
-
-        try:
-            code, out = container.exec_run(health.cmd, demux=False)
-        except APIError as exc:  # e.g. 409: the container is restarting
-            return False, str(exc.explanation or exc)
-        text = (out or b"").decode(errors="replace").strip()
-        return code == 0, text or f"exit {code}"
+        return _exec(container, health.cmd)[:2]
     ip = container_ip(container)
     if not ip:
         return False, "container has no network address yet"
@@ -61,8 +56,32 @@ def probe_once(container: Any, svc: ServiceSpec) -> tuple[bool, str]:
         return False, f"{url}: {reason}"
 
 
+def probe_inside(container: Any, svc: ServiceSpec) -> tuple[bool, str]:
+    """One probe run inside the container, for an engine whose container addresses this host
+    cannot reach: the HTTP check as the rendered healthcheck runs it (python3, which images
+    dockyard builds have; else curl or wget through the shell)."""
+    if svc.health is None or not svc.health.http:
+        return probe_once(container, svc)
+    ok, text, code = _exec(container, health_test(svc, has_python=True)[1:])
+    if code in (126, 127):  # no python3 in the image
+        ok, text, code = _exec(container, ["/bin/sh", "-c",
+                                           health_test(svc, has_python=False)[1]])
+    return ok, text
+
+
+def _exec(container: Any, argv: list[str]) -> tuple[bool, str, int]:
+    from docker.errors import APIError
+
+    try:
+        code, out = container.exec_run(argv, demux=False)
+    except APIError as exc:  # e.g. 409: the container is restarting
+        return False, str(exc.explanation or exc), -1
+    text = (out or b"").decode(errors="replace").strip()
+    return code == 0, text or f"exit {code}", int(code if code is not None else -1)
+
+
 def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], *,
-                 deadline: float, poll: float = 0.05,
+                 deadline: float, probe: Probe = probe_once, poll: float = 0.05,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
     """Probe until healthy, until the container stops, or until `deadline` seconds pass.
@@ -87,7 +106,7 @@ def wait_healthy(name: str, svc: ServiceSpec, get_container: Callable[[], Any], 
                              f"({restarts} restart(s))")
                 return ProbeResult(name, False, clock() - start, said, state)
             if state == "running":
-                ok, output = probe_once(container, svc)
+                ok, output = probe(container, svc)
                 if ok:
                     return ProbeResult(name, True, clock() - start, output, state)
         if clock() - start > deadline:

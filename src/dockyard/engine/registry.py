@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from dockyard.engine.build import PREV_TAG, repo_of
-from dockyard.engine.client import docker
+from dockyard.engine.connection import Engine
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, ManifestError, RegistryUnavailable
 from dockyard.manifest.load import Fleet
@@ -77,13 +77,13 @@ def require_registry(fleet: Fleet) -> str:
     return registry
 
 
-def image_tags(ref: str) -> list[str]:
+def image_tags(engine: Engine, ref: str) -> list[str]:
     """Every tag of `ref`'s repository that names the same image as `ref` (sorted); [] when
     `ref` is not here."""
     from docker.errors import ImageNotFound
 
     try:
-        image = docker().images.get(ref)
+        image = engine.client.images.get(ref)
     except ImageNotFound:
         return []
     repo = ref.rsplit(":", 1)[0] if ":" in ref.split("/")[-1] else ref
@@ -91,15 +91,15 @@ def image_tags(ref: str) -> list[str]:
     return sorted(set(same) | {ref})
 
 
-def push(fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
+def push(engine: Engine, fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
     """Push every image the plan builds, each with all its tags, to the fleet's registry;
     and the image before it (`:prev`, with its dated tag) where there is one, so that the
     registry holds what a rollback goes back to."""
     registry = require_registry(fleet)
-    refs = {step.image: image_tags(step.image) for step in plan.builds}
+    refs = {step.image: image_tags(engine, step.image) for step in plan.builds}
     missing = sorted(ref for ref, tags in refs.items() if not tags)
     for step in plan.builds:
-        refs[step.image] += [t for t in image_tags(f"{repo_of(step.image)}:{PREV_TAG}")
+        refs[step.image] += [t for t in image_tags(engine, f"{repo_of(step.image)}:{PREV_TAG}")
                              if t not in refs[step.image]]
     if missing:
         raise EngineError(f"{len(missing)} image(s) of fleet {fleet.spec.fleet} are not built: "
@@ -109,7 +109,7 @@ def push(fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
         for tag in refs[step.image]:
             say(f"pushing {tag}")
             try:
-                run(["docker", "push", tag], timeout=3600)
+                run(engine.docker_argv("push", tag), timeout=3600)
             except EngineError as exc:
                 raise EngineError(f"pushing {tag} to {registry_host(registry)} failed: "
                                   f"{_last(exc.stderr) or exc.message}",
@@ -120,7 +120,7 @@ def push(fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
     return report
 
 
-def pull_missing(fleet: Fleet, refs: Iterable[str], *, say: Say) -> list[str]:
+def pull_missing(engine: Engine, fleet: Fleet, refs: Iterable[str], *, say: Say) -> list[str]:
     """Pull each of `refs` from the fleet's registry; return those it does not have."""
     wanted = list(refs)
     if not wanted:
@@ -135,7 +135,7 @@ def pull_missing(fleet: Fleet, refs: Iterable[str], *, say: Say) -> list[str]:
     absent = []
     for ref in wanted:
         say(f"pulling {ref} from {registry_host(registry)}")
-        result = run(["docker", "pull", "--quiet", ref], check=False, timeout=3600)
+        result = run(engine.docker_argv("pull", "--quiet", ref), check=False, timeout=3600)
         if result.returncode == 0:
             continue
         text = (result.stderr or result.stdout).lower()

@@ -22,7 +22,6 @@ from dockyard import compat
 from dockyard.engine.lock import (
     Pin,
     family_delta,
-    lock_path,
     parse_lock,
     platforms_of,
     python_of,
@@ -35,7 +34,7 @@ from dockyard.engine.run import run
 from dockyard.errors import EngineError, ManifestError
 from dockyard.findings import Finding, Severity
 from dockyard.manifest.load import Fleet
-from dockyard.plan.family import own_requirements, with_service_layers
+from dockyard.plan.family import lock_path, own_requirements, with_service_layers
 from dockyard.plan.model import Plan
 from dockyard.platforms import MANYLINUX, PLATFORMS
 from dockyard.render.dockerfile import LOCK_FILE, PIPS, WHEELS_DIR, PipTool, pip_for

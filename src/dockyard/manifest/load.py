@@ -20,7 +20,13 @@ from ruamel.yaml.resolver import VersionedResolver
 
 from dockyard.errors import InterpolationError, Location, ManifestError
 from dockyard.gcpause import gc_paused
-from dockyard.manifest.interpolate import interpolate, read_dotenv
+from dockyard.manifest.interpolate import (
+    interpolate,
+    keep_secrets,
+    read_dotenv,
+    secret_variables,
+    variables,
+)
 from dockyard.manifest.models import FleetSpec
 
 Path_ = tuple[str | int, ...]
@@ -41,6 +47,12 @@ class Fleet:
     positions: Mapping[Path_, tuple[int, int]] = field(default_factory=dict)
     # The text as written, before ${VAR} interpolation, of every string that had a `$`.
     raw: Mapping[Path_, str] = field(default_factory=dict)
+    # Those of them that name a secret (interpolate.secret_variables), in compose's words:
+    # the secret kept as `${VAR}`, other variables filled in. Rendered files write these.
+    references: Mapping[Path_, str] = field(default_factory=dict)
+    # The values compose needs for them (the variables they name that are set): what
+    # `up` hands to compose through its environment, never written to a file.
+    compose_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -65,8 +77,12 @@ def find_manifest(start: Path) -> Path | None:
     return None
 
 
-def load(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
-    """Load and validate a manifest; raise ManifestError listing every problem, located."""
+def load(path: Path, environ: Mapping[str, str] | None = None, *,
+         lenient: bool = False) -> Fleet:
+    """Load and validate a manifest; raise ManifestError listing every problem, located.
+
+    `lenient`: a required variable that is not set (`${API_TOKEN:?}`, a secret in `.env`)
+    stays as written instead of being an error: for commands that need no values (`down`)."""
     name = path.name
     try:
         raw = path.read_bytes()
@@ -85,13 +101,14 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Fleet:
         where = Location(name, raw.count(b"\n", 0, exc.start) + 1, exc.start - line_start + 1)
         raise ManifestError(f"manifest is not UTF-8 text (byte {exc.start}, {raw[exc.start]:#04x})",
                             where=where, fix="save the file as UTF-8") from None
-    env = {**read_dotenv(path.parent / ".env"), **(environ if environ is not None else os.environ)}
-    return loads(text, name=name, path=path, environ=env)
+    process = environ if environ is not None else os.environ
+    env = {**read_dotenv(path.parent / ".env", process), **process}
+    return loads(text, name=name, path=path, environ=env, lenient=lenient)
 
 
 @gc_paused
 def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
-          environ: Mapping[str, str] | None = None) -> Fleet:
+          environ: Mapping[str, str] | None = None, lenient: bool = False) -> Fleet:
     """Like `load`, from text (tests and the embedded example use it)."""
     env = dict(environ or {})
     _check_flow_depth(text, name)
@@ -109,7 +126,7 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
     problems: list[str] = []
     raw: dict[Path_, str] = {}
     try:
-        data = _Walk(env, positions, problems, name, raw).value(tree, (), depth=0)
+        data = _Walk(env, positions, problems, name, raw, lenient).value(tree, (), depth=0)
     except RecursionError:
         raise ManifestError("manifest nests too deeply", where=Location(name)) from None
     if problems:
@@ -118,9 +135,26 @@ def loads(text: str, *, name: str = "fleet.yaml", path: Path | None = None,
         spec = FleetSpec.model_validate(data)
     except ValidationError as exc:
         raise ManifestError("\n".join(_explain(exc, positions, name))) from None
-    fleet = Fleet(spec=spec, path=path or Path(name), positions=positions, raw=raw)
+    references = _secret_references(raw, env)
+    fleet = Fleet(spec=spec, path=path or Path(name), positions=positions, raw=raw,
+                  references=references, compose_env=_compose_env(references, env))
     _check_references(fleet)
     return fleet
+
+
+def _secret_references(raw: Mapping[Path_, str], env: Mapping[str, str]) -> dict[Path_, str]:
+    secrets = secret_variables(raw.values())
+    if not secrets:
+        return {}
+    return {at: ref for at, text in raw.items()
+            if (ref := keep_secrets(text, env, secrets)) is not None}
+
+
+def _compose_env(references: Mapping[Path_, str], env: Mapping[str, str]) -> dict[str, str]:
+    # COMPOSE_* variables set compose itself (profiles, project, files): never handed on.
+    names = {name for text in references.values() for name, _ in variables(text)
+             if not name.startswith("COMPOSE_")}
+    return {name: env[name] for name in sorted(names) if name in env}
 
 
 def yaml_error(exc: Exception, name: str, what: str = "YAML",
@@ -189,9 +223,10 @@ class _Walk:
     merge keys (`<<:`) applied, duplicate and non-scalar keys reported."""
 
     def __init__(self, env: Mapping[str, str], positions: dict[Path_, tuple[int, int]],
-                 problems: list[str], name: str, raw: dict[Path_, str]) -> None:
+                 problems: list[str], name: str, raw: dict[Path_, str],
+                 lenient: bool = False) -> None:
         self.env, self.positions, self.problems = env, positions, problems
-        self.name, self.raw = name, raw
+        self.name, self.raw, self.lenient = name, raw, lenient
         self.constructor = YAML(typ="safe", pure=True).constructor
         self.count = 0
 
@@ -232,7 +267,7 @@ class _Walk:
             if "$" in found:
                 self.raw[at] = found
             try:
-                return interpolate(found, self.env)
+                return interpolate(found, self.env, lenient=self.lenient)
             except InterpolationError as exc:
                 line, col = self.positions.get(at, self.where(node))
                 self.problems.append(f"{Location(self.name, line, col)}: "
@@ -379,7 +414,8 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _check_references(fleet: Fleet) -> None:
-    """Names that must exist: machines, families and dependencies referred to by name."""
+    """Names that must exist: machines, families, networks and dependencies referred to by
+    name."""
     spec = fleet.spec
     problems: list[str] = []
 
@@ -414,6 +450,10 @@ def _check_references(fleet: Fleet) -> None:
                 problems.append(f"{fleet.where('services', svc_name, 'depends_on', entry)}: "
                                 f"services.{svc_name}.depends_on: a service cannot depend on "
                                 f"itself (remove `{dep}`)")
+        for net in svc.networks:
+            if net != "default" and net not in spec.networks:
+                unknown("network", net, [*spec.networks, "default"],
+                        "services", svc_name, "networks", net)
         port_name = svc.health.port if svc.health else ""
         if isinstance(port_name, str) and port_name and port_name not in svc.ports:
             unknown("port name", port_name, list(svc.ports), "services", svc_name, "health", "port")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +23,9 @@ from dockyard.units import parse_duration, parse_size
 
 # What users write, as the JSON Schema shows it (`dockyard schema`); `format` names the kind
 # for the manifest reference (docs/manifest.md).
+# More cores than any machine has: a bound keeps the planner's integer arithmetic finite
+# (`cpus: 0.01e308` was infinity once multiplied to milli-CPUs).
+MAX_CPUS = 1_000_000
 Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern":
                r"^\s*\d+(\.\d+)?\s*[kKmMgGtT]?i?[bB]?\s*$"}], "format": "size"})]
@@ -76,18 +81,59 @@ class MachineSpec(Spec):
     """A machine the fleet runs on: what it has, so placement and checks can judge it."""
 
     arch: Arch = Field("amd64", description="CPU architecture")
-    cpus: float = Field(0, ge=0, description="CPU cores for the fleet; 0: unknown")
+    cpus: float = Field(0, ge=0, le=MAX_CPUS, description="CPU cores for the fleet; 0: unknown")
     memory: Size = Field(0, description="host memory for the fleet; 0: unknown")
     cuda_driver: str = Field("", description="highest CUDA version the driver supports")
     driver: str = Field("", description="NVIDIA driver version, e.g. 580.95")
     gpus: list[GpuSpec] = Field([], description="the machine's GPUs, in device order")
     profile: dict[str, str] = Field({}, description="hardware profile env for every service here")
     host: str = Field("", description="address other machines reach it at")
+    engine: str = Field("local", description="its Docker engine: local, unix://, tcp://, "
+                                             "ssh:// or a docker context name")
 
     @field_validator("profile", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         return _env_values(value)
+
+    @field_validator("engine")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        problem = engine_problem(value)
+        if problem:
+            raise ValueError(f"engine {value!r} {problem}; write local, unix:///path/to/"
+                             "docker.sock, tcp://host:port, ssh://user@host[:port] or the "
+                             "name of a docker context")
+        return value
+
+
+# Docker's own rule for context names (cli/context/store).
+_CONTEXT_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$")
+
+
+def engine_problem(value: str) -> str:
+    """What is wrong with an engine endpoint as written, or "" (see engine/connection.py)."""
+    if "://" not in value:
+        return "" if _CONTEXT_RE.match(value) else "is not a URL or a docker context name"
+    parts = urlsplit(value)
+    if parts.scheme == "unix":
+        return "" if parts.path.startswith("/") and not parts.netloc else \
+            "needs an absolute socket path (unix:///…)"
+    if parts.scheme not in ("tcp", "ssh"):
+        return f"has scheme {parts.scheme}://, which dockyard does not speak"
+    if parts.path or parts.query or parts.fragment or (parts.username and parts.scheme == "tcp"):
+        return "has more than host and port"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "names no host"
+    if parts.scheme == "tcp" and port is None:
+        return "needs a port (tcp://host:2375)"
+    return ""
 
 
 class FamilySpec(Spec):
@@ -189,10 +235,17 @@ class GpuRequest(Spec):
     """The GPU memory a service may use, and how that budget is enforced."""
 
     memory: Size = Field(0, description="GPU memory budget; 0: none given")
-    count: int = Field(1, ge=0, description="how many GPUs")
+    count: Annotated[int, Field(ge=0)] | Literal["all"] = Field(
+        1, description="how many GPUs; all: every GPU of its machine (compose's count: all), "
+                       "which placement and checks count as one")
     device: int | None = Field(None, ge=0, description="pin to this GPU index of the machine")
     runtime: Literal["generic", "vllm", "torch", "ollama"] = Field(
         "generic", description="how the budget is enforced: vllm flag, torch env, or none")
+
+    @property
+    def number(self) -> int:
+        """GPUs to place: `count`, and one for `all` (the engine hands it every GPU)."""
+        return 1 if self.count == "all" else self.count
 
 
 class AgentSpec(Spec):
@@ -212,8 +265,72 @@ class AgentSpec(Spec):
 class DependencySpec(Spec):
     """A dependency's condition; `depends_on` also takes a plain list of names (healthy)."""
 
-    condition: Literal["healthy", "started"] = Field(
-        "healthy", description="start after the dependency is healthy, or only started")
+    condition: Literal["healthy", "started", "completed"] = Field(
+        "healthy", description="start after the dependency is healthy, only started, or has "
+                               "run to completion with exit 0 (a one-shot migration)")
+    required: bool = Field(True, description="false: start anyway when the dependency does not "
+                                             "run (its profile is not asked for)")
+
+
+class UlimitSpec(Spec):
+    """A soft and a hard limit; `ulimits` also takes one number for both."""
+
+    soft: int = Field(description="the limit a process starts with")
+    hard: int = Field(description="the most a process may raise it to")
+
+
+class EnvFileSpec(Spec):
+    """A file of KEY=VALUE lines (like .env) that compose reads into the container's env when
+    it starts: the values stay in that file, out of the manifest and the rendered files."""
+
+    path: str = Field(min_length=1, description="the file, relative to the manifest")
+    required: bool = Field(True, description="false: a missing file is skipped")
+    skip: list[str] = Field([], description="variables of the file the container is not "
+                                            "given (COMPOSE_PROFILES: it is compose's)")
+
+
+def _env_files(value: Any) -> Any:
+    """`env_file: .env`, a list of paths, or of {path, required, skip}."""
+    items = [value] if isinstance(value, str | dict) else value
+    if isinstance(items, list):
+        return [{"path": item} if isinstance(item, str) else item for item in items]
+    return value
+
+
+class NetworkSpec(Spec):
+    """A network of the fleet's services (on each machine); `default` is the one services
+    without `networks:` join."""
+
+    name: str = Field("", description="the engine's name for it; default: <fleet>_<network>")
+    internal: bool = Field(False, description="no route out of it: its services reach only "
+                                              "each other")
+    driver: str = Field("", description="the network driver; default: the engine's (bridge)")
+    external: bool = Field(False, description="made outside the fleet: joined, never created "
+                                              "or removed")
+
+
+class ServiceNetworkSpec(Spec):
+    """How a service joins one network."""
+
+    aliases: list[str] = Field([], description="more names it is reached by on this network "
+                                               "(beside its service name)")
+
+
+def _network_list(value: Any) -> Any:
+    """`networks: [a, b]`, or a mapping whose entries may be empty (`a:`)."""
+    if isinstance(value, list):
+        for name in value:
+            if not isinstance(name, str):
+                raise ValueError(f"networks lists network names; got {name!r}")
+        return {name: {} for name in value}
+    if isinstance(value, dict):
+        return {k: {} if v is None else v for k, v in value.items()}
+    return value
+
+
+def _one_or_many(value: Any) -> Any:
+    """A single string where a list is meant (`tmpfs: /run`)."""
+    return [value] if isinstance(value, str) else value
 
 
 class ServiceSpec(Spec):
@@ -231,10 +348,13 @@ class ServiceSpec(Spec):
         {}, description="services to start first: a list of names, or name -> {condition}")
     volumes: list[str] = Field([], description="compose-style mounts: name:/path or ./dir:/path")
     env: dict[str, str] = Field({}, description="runtime env; ${VAR} is read from .env")
+    env_file: Annotated[list[EnvFileSpec], BeforeValidator(_env_files)] = Field(
+        [], description="env files compose reads when the container starts; `env:` wins over "
+                        "them")
     profiles: list[str] = Field([], description="runs only when one of these is asked for")
     machine: str = Field("", description="the machine it runs on; default: placed by dockyard")
     gpu: GpuRequest | None = Field(None, description="its GPU memory budget")
-    cpus: float = Field(0, ge=0, description="CPU limit; 0: none")
+    cpus: float = Field(0, ge=0, le=MAX_CPUS, description="CPU limit; 0: none")
     memory: Size = Field(0, description="host memory limit; 0: none")
     user: str = Field("", description="user to run as; default: the image's (10001 for families)")
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = Field(
@@ -248,6 +368,33 @@ class ServiceSpec(Spec):
     agents: dict[str, AgentSpec] = Field({}, description="processes run under one supervisor")
     max_size: Size = Field(0, description="size budget of the image; 0: none")
     suppress: dict[str, str] = Field({}, description="finding code -> reason it is accepted")
+    build_args: dict[str, str] = Field({}, description="build arguments for its own Dockerfile "
+                                                       "(ARG values)")
+    networks: Annotated[dict[str, ServiceNetworkSpec], BeforeValidator(_network_list)] = Field(
+        {}, description="the fleet networks it joins, a list of names or name -> {aliases}; "
+                        "default: the `default` network")
+    hostname: str = Field("", description="the container's host name; default: its ID")
+    working_dir: str = Field("", description="the command's working directory; default: the "
+                                             "image's")
+    extra_hosts: dict[str, str] = Field(
+        {}, description="host name -> address added to /etc/hosts; host-gateway: the host")
+    init: bool | None = Field(None, description="run an init process (tini) as PID 1; default: "
+                                                "the engine's")
+    tty: bool = Field(False, description="give the container a terminal")
+    stdin_open: bool = Field(False, description="keep its standard input open")
+    ulimits: dict[str, int | UlimitSpec] = Field(
+        {}, description="resource limits, e.g. nofile: {soft: 65535, hard: 65535}, or one number")
+    shm_size: Size = Field(0, description="size of /dev/shm; 0: the engine's (64MiB)")
+    tmpfs: Annotated[list[str], BeforeValidator(_one_or_many)] = Field(
+        [], description="in-memory mounts: /path or /path:size=64m")
+    devices: list[str] = Field([], description="host devices, /dev/dri or /dev/kfd:/dev/kfd:rwm")
+    cap_add: list[str] = Field([], description="kernel capabilities to add, e.g. SYS_ADMIN")
+    cap_drop: list[str] = Field([], description="kernel capabilities to drop, e.g. ALL")
+    security_opt: list[str] = Field([], description="security options, e.g. "
+                                                    "seccomp:unconfined")
+    privileged: bool = Field(False, description="every capability and device of the host")
+    image_health: bool = Field(True, description="false: switch the image's own HEALTHCHECK "
+                                                 "off (compose's healthcheck: disable)")
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -259,7 +406,7 @@ class ServiceSpec(Spec):
             return {name: {} for name in value}
         return value
 
-    @field_validator("env", mode="before")
+    @field_validator("env", "build_args", "extra_hosts", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         return _env_values(value)
@@ -276,6 +423,11 @@ class ServiceSpec(Spec):
             raise ValueError("`dockerfile:` needs a `build:` context")
         if self.machine and self.machines:
             raise ValueError("give `machine:` (one) or `machines:` (a copy on each), not both")
+        if self.build_args and not self.dockerfile:
+            raise ValueError("`build_args:` are for an own Dockerfile: give `dockerfile:` too")
+        if self.health and not self.image_health:
+            raise ValueError("`image_health: false` switches health checks off: remove it, or "
+                             "`health:`")
         _reasons(self.suppress)
         return self
 
@@ -295,7 +447,15 @@ class FleetSpec(Spec):
     machines: dict[Name, MachineSpec] = Field(min_length=1, description="name -> machine")
     families: dict[Name, FamilySpec] = Field({}, description="name -> image family")
     services: dict[Name, ServiceSpec] = Field(min_length=1, description="name -> service")
+    networks: dict[Name, NetworkSpec] = Field(
+        {}, description="name -> network; services join `default` unless they list others")
     suppress: dict[str, str] = Field({}, description="finding code -> reason, fleet-wide")
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _empty_networks(cls, value: Any) -> Any:
+        return {k: {} if v is None else v for k, v in value.items()} \
+            if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _suppress_reasons(self) -> FleetSpec:

@@ -20,14 +20,18 @@ from pydantic import BaseModel
 from dockyard.manifest.models import (
     AgentSpec,
     DependencySpec,
+    EnvFileSpec,
     FamilySpec,
     FleetSpec,
     GpuRequest,
     GpuSpec,
     HealthSpec,
     MachineSpec,
+    NetworkSpec,
     PortSpec,
+    ServiceNetworkSpec,
     ServiceSpec,
+    UlimitSpec,
 )
 from dockyard.names import NAME
 
@@ -35,13 +39,14 @@ SCHEMA_ID = "https://dockyard.dev/schema/fleet.json"
 # The reference's order: the file from the top, then what the sections hold.
 MODELS: tuple[type[BaseModel], ...] = (FleetSpec, MachineSpec, GpuSpec, FamilySpec,
                                        ServiceSpec, PortSpec, HealthSpec, GpuRequest,
-                                       DependencySpec, AgentSpec)
+                                       DependencySpec, EnvFileSpec, UlimitSpec,
+                                       ServiceNetworkSpec, AgentSpec, NetworkSpec)
 _VARIABLE = {"type": "string", "pattern": r"\$\{[^}]+\}",
              "description": "holds a ${VAR} read from the environment or .env"}
 _SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
 _PORT_SHORT = [{"type": "integer", "minimum": 1, "maximum": 65535},
                {"type": "string", "pattern": r"^(\[?[0-9A-Za-z.:]*\]?:)?(\d+:)?\d+$"}]
-_NAMED_MAPS = ("machines", "families", "services")
+_NAMED_MAPS = ("machines", "families", "services", "networks")
 
 
 def json_schema() -> dict[str, Any]:
@@ -52,13 +57,29 @@ def json_schema() -> dict[str, Any]:
         schema["properties"][name]["propertyNames"] = {"pattern": NAME}
     schema["properties"]["fleet"]["pattern"] = NAME
     for model in defs.values():  # env maps: YAML numbers and booleans become strings
-        for key in ("env", "profile"):
+        for key in ("env", "profile", "build_args", "extra_hosts"):
             if key in model.get("properties", {}):
                 model["properties"][key]["additionalProperties"] = {"anyOf": list(_SCALAR)}
-    deps = defs["ServiceSpec"]["properties"]["depends_on"]
-    mapping = {k: deps.pop(k) for k in ("additionalProperties", "type")}
-    deps["anyOf"] = [{"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-                     mapping]
+    service = defs["ServiceSpec"]["properties"]
+    for key in ("depends_on", "networks"):  # a list of names, or a mapping
+        prop = service[key]
+        mapping = {k: prop.pop(k) for k in ("additionalProperties", "type")}
+        if key == "networks":  # `name:` with nothing after it joins with no aliases
+            mapping["additionalProperties"] = {"anyOf": [mapping["additionalProperties"],
+                                                         {"type": "null"}]}
+        prop["anyOf"] = [{"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+                         mapping]
+    service["tmpfs"] = {k: v for k, v in service["tmpfs"].items() if k not in ("items", "type")}
+    service["tmpfs"]["anyOf"] = [{"type": "string"},
+                                 {"type": "array", "items": {"type": "string"}}]
+    env_file = service["env_file"]  # a path, or a list of paths and {path, required, skip}
+    item = env_file.pop("items")
+    del env_file["type"]
+    env_file["anyOf"] = [{"type": "string"},
+                         {"type": "array", "items": {"anyOf": [{"type": "string"}, item]}}]
+    networks = schema["properties"]["networks"]
+    networks["additionalProperties"] = {"anyOf": [networks["additionalProperties"],
+                                                  {"type": "null"}]}
     schema = _walk(schema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
             **schema}
@@ -136,6 +157,8 @@ def _type(prop: dict[str, Any]) -> str:
         return f"[{target}](#{target.lower()})"
     if "enum" in prop:
         return " \\| ".join(f"`{v}`" for v in prop["enum"])
+    if "const" in prop:
+        return f"`{prop['const']}`"
     if "anyOf" in prop:
         kinds = [b for b in prop["anyOf"] if b != _VARIABLE and b.get("type") != "null"]
         if len(kinds) == 1:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from dockyard import compat
 from dockyard.manifest.models import FamilySpec
@@ -136,6 +137,14 @@ def cuda_stack_problem(families: Families, name: str) -> str:
 
 
 # --- A service's own requirements: a thin family under it ------------------------------------
+
+LOCK_DIR = "locks"  # beside the manifest: each family's hash-pinned lock, per platform
+
+
+def lock_path(root: Path, family: str, platform: str) -> Path:
+    """locks/<family>.<platform>.txt beside the manifest (`dockyard lock` writes it)."""
+    return root / LOCK_DIR / f"{family}.{platform}.txt"
+
 
 SERVICE_LAYER = ".service"  # suffix of the family dockyard makes for a service's own packages
 

@@ -76,7 +76,7 @@ class Need:
 
 def need_of(name: str, svc: ServiceSpec) -> Need:
     gpu = svc.gpu
-    count = gpu.count if gpu else (1 if "gpu" in svc.needs else 0)
+    count = gpu.number if gpu else (1 if "gpu" in svc.needs else 0)
     ports = [(p.host_port, p.protocol, p.bind) for p in svc.ports.values() if p.publish]
     ports += [(p.host_port, p.protocol, p.bind) for agent in svc.agents.values()
               for p in agent.ports.values() if p.publish]

@@ -13,7 +13,8 @@
 - every runtime, `generic` included: `DOCKYARD_GPU_MEMORY_BUDGET` (bytes) when a budget is set.
 
 Every GPU service also gets `CUDA_VISIBLE_DEVICES` (0..n-1: the container only sees the GPUs
-reserved for it, renumbered from 0) beside compose's device reservation of the chosen GPU(s).
+reserved for it, renumbered from 0) beside compose's device reservation of the chosen GPU(s);
+one with `count: all` gets every GPU and no CUDA_VISIBLE_DEVICES.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def budget_env(fleet: Fleet, sp: ServicePlan, machine: str, env: dict[str, str]
     gpus = sp.gpus_on(machine)
     if not gpus:
         return {}
-    add = {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(len(gpus)))}
     gpu = sp.spec.gpu
+    # `count: all` hands the container every GPU: it numbers them itself.
+    add: dict[str, str] = {} if gpu and gpu.count == "all" else {
+        "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(len(gpus)))}
     budget = gpu.memory if gpu else 0
     capacity = smallest_capacity(fleet, machine, gpus)
     if budget:

@@ -10,6 +10,7 @@ manifest. Labels that change per build (revision, created) are set by the engine
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from dockyard.errors import ManifestError
@@ -159,7 +160,10 @@ def render_family_dockerfile(plan: Plan, step: BuildStep) -> str:
     return "\n".join(lines)
 
 
-def render_service_dockerfile(plan: Plan, step: BuildStep) -> str:
+def render_service_dockerfile(plan: Plan, step: BuildStep,
+                              runtime_only: Collection[str] = ()) -> str:
+    """`runtime_only`: of "command" and "health", those that use a secret: they are left to
+    the compose file (as references), never baked into the image's CMD or HEALTHCHECK."""
     svc: ServiceSpec = plan.services[step.name].spec
     lines = [_title("service", step.name, plan.fleet), f"ARG BASE_IMAGE={step.base}",
              "FROM ${BASE_IMAGE}"]
@@ -170,7 +174,7 @@ def render_service_dockerfile(plan: Plan, step: BuildStep) -> str:
                   f"    && chown {APP_UID}:{APP_UID} {' '.join(targets)}"]
     lines += ["WORKDIR /app", f"COPY --chown={APP_UID}:{APP_UID} . /app",
               f"USER {APP_UID}:{APP_UID}"]
-    if svc.health:
+    if svc.health and "health" not in runtime_only:
         h = svc.health
         test = health_test(svc, has_python=has_python(plan.families, svc.family))
         form = test[0]
@@ -183,7 +187,7 @@ def render_service_dockerfile(plan: Plan, step: BuildStep) -> str:
             f"  CMD {body}"
         )
     lines.append(f'ENTRYPOINT ["{TINI}", "--"]')
-    if svc.command:
+    if svc.command and "command" not in runtime_only:
         lines.append(f"CMD {_json(svc.command)}")
     lines.append("")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
-from dockyard.render.compose import render_compose, supervisor_path
+from dockyard.render.compose import render_compose, supervisor_path, uses_secret
 from dockyard.render.dockerfile import (
     render_family_dockerfile,
     render_service_dockerfile,
@@ -23,7 +23,9 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> 
             # What a family installs is its lock (`dockyard lock`), not a rendered list.
             files[f"families/{step.name}/Dockerfile"] = render_family_dockerfile(plan, step)
         elif not plan.services[step.name].spec.dockerfile:  # else the service's own is used
-            files[f"services/{step.name}.Dockerfile"] = render_service_dockerfile(plan, step)
+            runtime = [key for key in ("command", "health") if uses_secret(fleet, step.name, key)]
+            files[f"services/{step.name}.Dockerfile"] = render_service_dockerfile(plan, step,
+                                                                                  runtime)
     for name, sp in plan.services.items():
         if sp.spec.agents:
             files[supervisor_path(name)] = render_supervisor(name, sp.spec)

@@ -60,13 +60,28 @@ def test_dy502_service_without_health() -> None:
 services:
   api:
     image: nginx:1.27
+    depends_on: {worker: {condition: started}}
 """ + HEALTH + """\
   worker:
     image: ghcr.io/x/worker:2.0
 """
     f = only(text, "DY502")
-    assert_finding(f, "DY502", Severity.WARNING, "fleet.yaml:8:3", "worker")
-    assert "health:" in f.fix
+    assert_finding(f, "DY502", Severity.WARNING, "fleet.yaml:9:3", "worker")
+    assert "health:" in f.fix and "api start" in f.message
+
+
+def test_dy502_quiet_for_a_service_nobody_depends_on() -> None:
+    text = BASE + """\
+services:
+  api:
+    image: nginx:1.27
+""" + HEALTH + """\
+  worker:
+    image: ghcr.io/x/worker:2.0
+"""
+    assert findings(text, "DY502") == []
+    note = only(text, "DY505")
+    assert_finding(note, "DY505", Severity.INFO, "fleet.yaml:8:3", "worker")
 
 
 def test_dy502_no_finding_with_health() -> None:
@@ -100,6 +115,26 @@ services:
     assert_finding(f, "DY503", Severity.ERROR, "fleet.yaml:11:14", "web")
     assert "curl or wget" in f.message and "family plain" in f.message
     assert "apt" in f.fix
+
+
+def test_dy503_quiet_for_a_services_own_dockerfile() -> None:
+    # Its own Dockerfile may install curl (`apt-get install curl`): only the built image,
+    # looked at by `check --images`, can say it is missing.
+    text = BASE + """\
+families:
+  plain: {from: "debian:bookworm-slim", apt: [nginx]}
+services:
+  web:
+    family: plain
+    build: web
+    dockerfile: web/Dockerfile
+    ports: {http: 8080}
+    health: {http: /health}
+"""
+    assert findings(text, "DY503") == []
+    fleet = loads(text, environ={})
+    built = list(health_binaries(fleet, plan(fleet), {"web": {"nginx"}}))
+    assert [f.code for f in built] == ["DY503"]  # the image, once looked at, decides
 
 
 @pytest.mark.parametrize("family", ['{from: "debian:bookworm-slim", apt: [nginx, curl]}',

@@ -1,0 +1,1 @@
+"""Pure decisions over observed engine state: no Docker, no subprocess, no clock."""
