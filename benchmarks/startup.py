@@ -42,6 +42,7 @@ from dockyard.engine.build import build, write_render
 from dockyard.engine.connection import Engine
 from dockyard.engine.deploy import Target, containers, up, up_steps
 from dockyard.engine.target import PROJECT_LABEL
+from dockyard.events import Event, LevelStarted
 from dockyard.manifest.load import Fleet, load
 from dockyard.plan import Plan, plan
 from dockyard.render.compose import compose_project, dump_yaml
@@ -185,12 +186,12 @@ def run_dockyard(rep: int, project: str, work: Path) -> Run:
     target = Target(fleet, the_plan, work / f"state-{project}", MACHINE, project)
     level_starts: list[float] = []
 
-    def say(message: str) -> None:
-        if message.startswith("starting "):  # said right before each level starts
+    def mark(event: Event) -> None:
+        if isinstance(event, LevelStarted):  # right before each level starts
             level_starts.append(time.time())
 
     t0_wall, t0 = time.time(), time.monotonic()
-    report = up(target, say=say, build_missing=False)
+    report = up(target, emit=mark, build_missing=False)
     result.seconds = time.monotonic() - t0
     result.ok = report.changed and all(r.healthy for r in report.results)
     engine = container_times(project, t0_wall)
@@ -272,7 +273,8 @@ def ensure_images(work: Path, say: Callable[[str], None]) -> str:
         return f"present ({', '.join(wanted)})"
     say(f"building missing images: {', '.join(missing)}")
     t0 = time.monotonic()
-    build(ENGINE, fleet, the_plan, work / "build-state", say=say, only_missing=True)
+    build(ENGINE, fleet, the_plan, work / "build-state", emit=lambda event: say(event.line()),
+          only_missing=True)
     return f"built {', '.join(missing)} in {time.monotonic() - t0:.1f} s before timing"
 
 

@@ -11,6 +11,7 @@ import pytest
 from dockyard.engine.lock import lock_all, lock_path, parse_lock, python_of
 from dockyard.engine.pip import Indexes
 from dockyard.errors import ManifestError
+from dockyard.events import Event, ignore
 from dockyard.manifest.load import load
 from dockyard.plan import plan
 from tests.unit.test_lock import BASE, write_fleet, write_layered_fleet
@@ -24,8 +25,8 @@ OFFLINE = Indexes(no_index=True, find_links=(str(LOCAL),), offline=True)
 def test_locks_are_per_platform_hash_pinned_and_reused(tmp_path: Path) -> None:
     path = write_fleet(tmp_path, BASE + "  top: {from: base, requirements: [idna, six]}\n")
     fleet = load(path)
-    said: list[str] = []
-    first = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=said.append)
+    said: list[Event] = []
+    first = lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=said.append)
     assert first.made == ["locks/top.amd64.txt"] and not first.reused
     text = lock_path(tmp_path, "top", "amd64").read_text()
     assert "Python 3.11.2" in text  # bookworm's python3
@@ -34,13 +35,13 @@ def test_locks_are_per_platform_hash_pinned_and_reused(tmp_path: Path) -> None:
     assert all(p.hashes and all(h.startswith("sha256:") for h in p.hashes)
                for p in pins.values())
     assert str(tmp_path) not in text and "/tmp" not in text  # no temporary paths: deterministic
-    again = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=said.append)
+    again = lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=said.append)
     assert again.reused == ["locks/top.amd64.txt"] and not again.made
     assert lock_path(tmp_path, "top", "amd64").read_text() == text
     # A changed requirement changes the inputs hash: the lock is made again.
     path.write_text(path.read_text().replace("[idna, six]", "[idna]"))
     fleet = load(path)
-    third = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=said.append)
+    third = lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=said.append)
     assert third.made == ["locks/top.amd64.txt"]
     assert sorted(parse_lock(lock_path(tmp_path, "top", "amd64").read_text())) == ["idna"]
 
@@ -50,14 +51,14 @@ def test_markers_are_judged_by_the_images_python(tmp_path: Path) -> None:
             "'idna; python_full_version >= \"3.11.3\"']")
     path = write_fleet(tmp_path, BASE + f"  top: {{from: base, requirements: {reqs}}}\n")
     fleet = load(path)
-    lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     assert sorted(parse_lock(lock_path(tmp_path, "top", "amd64").read_text())) == ["six"]
     # The same requirements on a base with Python 3.11.9 lock the other package.
     path.write_text(path.read_text().replace("apt: [python3, python3-venv]",
                                              "python: '3.11.9'"))
     fleet = load(path)
     assert python_of(fleet, plan(fleet), "top") == "3.11.9"
-    lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     assert sorted(parse_lock(lock_path(tmp_path, "top", "amd64").read_text())) == ["idna"]
 
 
@@ -65,7 +66,7 @@ def test_child_lock_holds_the_parent_pins_and_adds_its_own(tmp_path: Path) -> No
     path = write_fleet(tmp_path, BASE + "  mid: {from: base, requirements: [idna]}\n"
                        "  top: {from: mid, requirements: [six]}\n")
     fleet = load(path)
-    report = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    report = lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     assert report.made == ["locks/mid.amd64.txt", "locks/top.amd64.txt"]
     mid = parse_lock(lock_path(tmp_path, "mid", "amd64").read_text())
     top = parse_lock(lock_path(tmp_path, "top", "amd64").read_text())
@@ -78,7 +79,7 @@ def test_child_that_moves_a_parent_pin_directly_is_refused(tmp_path: Path) -> No
                        "  top: {from: mid, requirements: [tomli==2.4.1]}\n")
     fleet = load(path)
     with pytest.raises(ManifestError) as caught:
-        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     text = str(caught.value)
     assert text.startswith("fleet.yaml:6:")  # top's `requirements`
     for part in ("family top", "tomli from 2.4.0", "to 2.4.1", "parent family mid",
@@ -94,7 +95,7 @@ def test_child_that_moves_a_parent_pin_through_a_dependency_is_refused(tmp_path:
                        "  top: {from: mid, requirements: [deprecated==1.2.18]}\n")
     fleet = load(path)
     with pytest.raises(ManifestError) as caught:
-        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     text = str(caught.value)
     assert "family top would change wrapt from 2.5.0" in text
     assert "parent family mid" in text and "to 1.17.3" in text
@@ -104,7 +105,7 @@ def test_unresolvable_lock_is_one_located_message(tmp_path: Path) -> None:
     path = write_fleet(tmp_path, BASE + "  top: {from: base, requirements: [six==0.0.1]}\n")
     fleet = load(path)
     with pytest.raises(ManifestError) as caught:
-        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     text = str(caught.value)
     assert text.startswith("fleet.yaml:5:")
     assert "family top" in text and "six==0.0.1" in text and "\n" not in text
@@ -118,7 +119,7 @@ def test_a_wheel_missing_for_a_platform_is_a_located_finding(tmp_path: Path) -> 
                        "    requirements: [six, tomli==2.4.0]\n")
     fleet = load(path)
     the_plan = plan(fleet)
-    report = lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    report = lock_all(fleet, the_plan, indexes=OFFLINE, emit=ignore)
     assert report.made == ["locks/top.amd64.txt"]
     assert report.missing == {("top", "arm64")}
     [finding] = report.findings
@@ -141,7 +142,7 @@ def test_a_locked_wheel_no_index_has_is_a_finding_of_fetch(tmp_path: Path) -> No
     path = write_fleet(tmp_path, BASE + "  top: {from: base, requirements: [six, idna]}\n")
     fleet = load(path)
     the_plan = plan(fleet)
-    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    lock_all(fleet, the_plan, indexes=OFFLINE, emit=ignore)
     (tmp_path / "empty").mkdir()
     nowhere = Indexes(no_index=True, find_links=(str(tmp_path / "empty"),), offline=True)
     report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=nowhere)
@@ -163,7 +164,7 @@ def test_older_manylinux_wheels_are_fetched_for_a_newer_glibc(tmp_path: Path) ->
                        "[pydantic-core==2.49.0]}\n")
     fleet = load(path)
     the_plan = plan(fleet)
-    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    lock_all(fleet, the_plan, indexes=OFFLINE, emit=ignore)
     report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=OFFLINE)
     assert not report.findings
     names = [p.name for p in wheelhouse(tmp_path / ".dockyard", "amd64").glob("*.whl")]
@@ -174,13 +175,13 @@ def test_a_services_own_requirements_are_a_locked_layer_on_its_family(tmp_path: 
     path = write_layered_fleet(tmp_path)
     fleet = load(path)
     with pytest.raises(ManifestError) as caught:
-        lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+        lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     text = str(caught.value)
     assert text.startswith("fleet.yaml:8:")  # services.bad.requirements
     assert "service bad (its own requirements) would change tomli from 2.4.0" in text
     path.write_text(path.read_text().replace("tomli==2.4.1", "tomli==2.4.0"))
     fleet = load(path)
-    report = lock_all(fleet, plan(fleet), indexes=OFFLINE, say=lambda _: None)
+    report = lock_all(fleet, plan(fleet), indexes=OFFLINE, emit=ignore)
     assert "locks/app.service.amd64.txt" in report.reused  # made before bad failed
     app = parse_lock(lock_path(tmp_path, "app.service", "amd64").read_text())
     assert sorted(app) == ["six", "tomli"] and app["tomli"].version == "2.4.0"
@@ -198,7 +199,7 @@ def test_families_pinning_different_versions_of_one_package_both_get_their_wheel
                     + "  legacy: {family: old, build: legacy}\n")
     fleet = load(path)
     the_plan = plan(fleet)
-    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    lock_all(fleet, the_plan, indexes=OFFLINE, emit=ignore)
     report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=OFFLINE)
     assert not report.findings and report.downloaded == 5  # and dockyard's pip, once
     names = sorted(p.name for p in wheelhouse(tmp_path / ".dockyard", "amd64").glob("*.whl"))
@@ -221,7 +222,7 @@ def test_fetch_takes_the_pip_that_suits_the_familys_python(tmp_path: Path) -> No
                     "services:\n  app: {family: old, build: app}\n")
     fleet = load(path)
     the_plan = plan(fleet)
-    lock_all(fleet, the_plan, indexes=OFFLINE, say=lambda _: None)
+    lock_all(fleet, the_plan, indexes=OFFLINE, emit=ignore)
     report = fetch(fleet, the_plan, tmp_path / ".dockyard", indexes=OFFLINE)
     # This machine's wheel folder has six and pip 26.2.1 (Python >= 3.10), not pip 25.0.1.
     [finding] = report.findings

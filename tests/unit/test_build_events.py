@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 
-from dockyard.engine.build import BATCH, ImageEvent, _priorities, _take, repo_of
+from dockyard.engine.build import BATCH, _priorities, _take, repo_of
+from dockyard.events import ImageEvent
 from dockyard.plan.model import BuildStep
 
 

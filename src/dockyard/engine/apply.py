@@ -8,7 +8,7 @@ is started through the engine API and probed; the next starts once it is healthy
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +16,9 @@ from typing import Any
 from dockyard.engine.probe import ProbeResult, wait_healthy
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import UnhealthyError
+from dockyard.events import LevelHealthy, LevelStarted, Sink
 from dockyard.ops.reconcile import Step, to_create, to_start
 from dockyard.plan.model import ServicePlan
-
-Say = Callable[[str], None]
 
 
 @dataclass
@@ -31,7 +30,7 @@ class UpReport:
     steps: list[Step] = field(default_factory=list)
 
 
-def apply(target: Target, steps: Sequence[Step], *, say: Say) -> UpReport:
+def apply(target: Target, steps: Sequence[Step], *, emit: Sink) -> UpReport:
     """Create/recreate in one compose call, then start and probe level by level; raise
     UnhealthyError (naming each failed service, its health output and logs) at the first
     level that does not become healthy."""
@@ -47,7 +46,7 @@ def apply(target: Target, steps: Sequence[Step], *, say: Say) -> UpReport:
             continue
         t_level = time.monotonic()
         names = [sp.name for sp in level]
-        say(f"starting {', '.join(names)}")
+        emit(LevelStarted(tuple(names)))
         _start_level(target, [n for n in names if n in starting])
         results = _wait_level(target, level)
         report.results.extend(results)
@@ -57,7 +56,7 @@ def apply(target: Target, steps: Sequence[Step], *, say: Say) -> UpReport:
             raise UnhealthyError(_failure_message(target, failed),
                                  fix="see the health output and logs above; "
                                      f"`dockyard logs {failed[0].service}` shows more")
-        say("healthy: " + ", ".join(f"{r.service} ({r.seconds:.1f}s)" for r in results))
+        emit(LevelHealthy(tuple((r.service, r.seconds) for r in results)))
     return report
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from dockyard.engine.private import private_folder, write_private
 from dockyard.engine.run import run
 from dockyard.engine.wheels import fetch, stage_family
 from dockyard.errors import BuildError, DockyardError, FindingsError, ManifestError
+from dockyard.events import ImageEvent, Progress, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.plan.family import cuda_stack_problem, own_requirements, with_service_layers
 from dockyard.plan.model import BuildStep, Plan
@@ -43,36 +44,6 @@ INPUTS_LABEL = "dev.dockyard.inputs"
 PREV_TAG = "prev"
 CURRENT_TAG = "current"
 _SKIP_DIRS = {".git", ".dockyard", "__pycache__", ".venv", "node_modules", ".mypy_cache"}
-
-Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ImageEvent:
-    """One image's progress: state is building, built, unchanged or failed."""
-
-    kind: str
-    name: str
-    state: str
-    done: int  # images finished so far (built or unchanged)
-    total: int
-    seconds: float = 0.0
-    base: str = ""
-    together: int = 1  # images built by the same compose run (thin services of one family)
-
-    def took(self) -> str:
-        with_others = f" (one build of {self.together} images)" if self.together > 1 else ""
-        return f"in {self.seconds:.1f} s{with_others}"
-
-    def line(self) -> str:
-        head = f"[{self.done}/{self.total}] " if self.state in ("built", "unchanged") else ""
-        tail = {"building": f"building on {self.base}", "built": f"built {self.took()}"
-                }.get(self.state, self.state)
-        return f"{head}{self.kind} {self.name}: {tail}"
-
-
-Progress = Callable[[ImageEvent], None]
-
 
 @dataclass
 class BuildReport:
@@ -113,7 +84,7 @@ def image_labels(engine: Engine, ref: str) -> dict[str, str]:
     return dict(labels or {})
 
 
-def resolve_bases(engine: Engine, plan: Plan, *, say: Say, arch: str = "amd64",
+def resolve_bases(engine: Engine, plan: Plan, *, emit: Sink, arch: str = "amd64",
                   foreign: bool = False) -> dict[str, str]:
     """External base -> the image to build on: itself when present or pullable, else a
     bookworm base bootstrapped with mmdebstrap (and we say so)."""
@@ -141,11 +112,11 @@ def resolve_bases(engine: Engine, plan: Plan, *, say: Say, arch: str = "amd64",
             packages.update(plan.families[step.name].apt)
     tag = bootstrap.bootstrap_tag(packages, arch)
     for base, reason in sorted(missing.items()):
-        say(f"{base} cannot be pulled ({reason}); building on {tag}, Debian {bootstrap.SUITE} "
-            f"made with mmdebstrap{bootstrap.caveat(base)}")
+        emit(Progress(f"{base} cannot be pulled ({reason}); building on {tag}, Debian "
+                      f"{bootstrap.SUITE} made with mmdebstrap{bootstrap.caveat(base)}"))
     if not bootstrap.image_exists(engine, tag):
-        say(f"bootstrapping {tag} with mmdebstrap for {arch} "
-            f"({'a few minutes under QEMU' if foreign else 'about a minute'}, once)")
+        emit(Progress(f"bootstrapping {tag} with mmdebstrap for {arch} "
+                      f"({'a few minutes under QEMU' if foreign else 'about a minute'}, once)"))
         bootstrap.bootstrap_base(engine, packages, arch)
     return dict.fromkeys(missing, tag)
 
@@ -222,11 +193,11 @@ class _Job:
 
 
 class _Builder:
-    def __init__(self, engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
+    def __init__(self, engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
                  now: datetime, substitutes: dict[str, str], arch: str, force: bool,
                  only_missing: bool) -> None:
         self.engine = engine
-        self.fleet, self.plan, self.state, self.say = fleet, plan, state, say
+        self.fleet, self.plan, self.state, self.emit = fleet, plan, state, emit
         self.substitutes, self.arch = substitutes, arch
         self.force, self.only_missing = force, only_missing
         self.work = state / "build"
@@ -382,15 +353,15 @@ class _Builder:
                     self.engine.client.images.remove(job.ref)
 
 
-def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
+def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
           only_missing: bool = False, force: bool = False, arch: str = "",
-          now: datetime | None = None, indexes: Indexes | None = None, jobs: int = 0,
-          progress: Progress | None = None) -> BuildReport:
+          now: datetime | None = None, indexes: Indexes | None = None,
+          jobs: int = 0) -> BuildReport:
     """Lock, fetch and build on `engine` every image in the plan whose inputs changed (or that
     is missing).
 
     Nothing is built when a family cannot be locked or a wheel is missing for `arch`.
-    `progress` gets each image's events; without it they are said as lines."""
+    `emit` gets an ImageEvent for each image as it starts, and ends or fails."""
     report = BuildReport()
     if not plan.builds:
         return report
@@ -415,9 +386,10 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
     indexes = indexes or Indexes.from_host()
     machines = sorted({m.arch for m in fleet.spec.machines.values()})
     if arch not in machines:
-        say(f"building {arch} images; the fleet's machines are {', '.join(machines)}: these "
-            f"images do not run there (`dockyard build --platform {machines[0]}` makes theirs)")
-    locked = lock_all(fleet, plan, indexes=indexes, say=say, platforms=[arch], also=arch)
+        emit(Progress(f"building {arch} images; the fleet's machines are {', '.join(machines)}: "
+                      f"these images do not run there (`dockyard build --platform "
+                      f"{machines[0]}` makes theirs)"))
+    locked = lock_all(fleet, plan, indexes=indexes, emit=emit, platforms=[arch], also=arch)
     report.locks_made = locked.made
     findings = list(locked.findings)
     if not findings:
@@ -426,18 +398,17 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, say: Say,
         findings = fetched.findings
     if findings:
         raise FindingsError(findings, stopped="nothing was built")
-    report.substituted = resolve_bases(engine, plan, say=say, arch=arch,
+    report.substituted = resolve_bases(engine, plan, emit=emit, arch=arch,
                                        foreign=arch != native)
-    builder = _Builder(engine, fleet, plan, state, say=say, now=now or datetime.now(UTC),
+    builder = _Builder(engine, fleet, plan, state, emit=emit, now=now or datetime.now(UTC),
                        substitutes=report.substituted, arch=arch, force=force,
                        only_missing=only_missing)
     report.tag = builder.stamp
     try:
-        _run_dag(builder, plan, report, progress or (lambda event: say(event.line())),
-                 jobs or max(1, os.cpu_count() or 1))
+        _run_dag(builder, plan, report, emit, jobs or max(1, os.cpu_count() or 1))
     except BaseException:
         builder.discard()
-        say("nothing was retagged: `:current` and `:prev` are as they were")
+        emit(Progress("nothing was retagged: `:current` and `:prev` are as they were"))
         raise
     builder.promote()
     report.built.sort()
@@ -486,7 +457,7 @@ def _take(waiting: list[tuple[int, int, str]], steps: dict[str, BuildStep],
     return [first] + [entry[2] for entry in same]
 
 
-def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
+def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Sink,
              workers: int) -> None:
     """Start each image once its parent is done, `workers` at a time, those that gate the most
     images first; raise the first failure after the builds already running have ended."""
@@ -549,6 +520,18 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Progress,
         raise failure
 
 
+def rollback_services(plan: Plan, services: list[str] | None = None) -> list[str]:
+    """The services a rollback acts on: those named, else every service dockyard builds."""
+    if services is not None:
+        return list(services)
+    return sorted(n for n, sp in plan.services.items() if sp.built)
+
+
+def prev_ref(image: str) -> str:
+    """quickstart/web:current -> quickstart/web:prev, the image a rollback goes back to."""
+    return f"{repo_of(image)}:{PREV_TAG}"
+
+
 def rollback(engine: Engine, plan: Plan,
              services: list[str] | None = None) -> list[tuple[str, str, str]]:
     """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs.
@@ -556,8 +539,7 @@ def rollback(engine: Engine, plan: Plan,
     Named services must all have a `:prev` (else nothing is retagged); with none named, every
     built service that has one is rolled back."""
     named = services is not None
-    names = services if services is not None else sorted(
-        n for n, sp in plan.services.items() if sp.built)
+    names = rollback_services(plan, services)
     swaps: list[tuple[str, str, str, str]] = []
     for name in names:
         image = plan.services[name].image
@@ -565,7 +547,7 @@ def rollback(engine: Engine, plan: Plan,
             raise ManifestError(f"service {name} runs the stock image {image}: nothing to roll "
                                 "back", fix="roll back services dockyard builds")
         repo = repo_of(image)
-        current, prev = engine.image_id(image), engine.image_id(f"{repo}:{PREV_TAG}")
+        current, prev = engine.image_id(image), engine.image_id(prev_ref(image))
         if not prev and named:
             raise ManifestError(f"service {name} has no previous image ({repo}:{PREV_TAG})",
                                 fix="`:prev` appears once a build changed the image; "

@@ -7,7 +7,6 @@ turns it and the plan into typed steps, engine/apply.py carries them out. `up --
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,15 +15,13 @@ from dockyard.engine.build import build, write_render
 from dockyard.engine.observe import observe
 from dockyard.engine.run import run
 from dockyard.engine.target import Target, compose, containers
+from dockyard.events import Progress, Sink
 from dockyard.ops.reconcile import Step, decide, unchanged
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
            "plan_up", "status", "up", "up_steps"]
 
-Say = Callable[[str], None]
-
-
-def _missing_images(target: Target, *, say: Say, build_missing: bool) -> None:
+def _missing_images(target: Target, *, emit: Sink, build_missing: bool) -> None:
     """Pull (from `registry:`) or build the images of this machine's services not here."""
     engine = target.engine
     mine = target.services()
@@ -34,11 +31,11 @@ def _missing_images(target: Target, *, say: Say, build_missing: bool) -> None:
         from dockyard.engine.registry import pull_missing
 
         absent = set(pull_missing(engine, target.fleet,
-                                  [sp.image for sp in mine if sp.name in missing], say=say))
+                                  [sp.image for sp in mine if sp.name in missing], emit=emit))
         missing = [sp.name for sp in mine if sp.name in missing and sp.image in absent]
     if missing and build_missing:
-        say(f"images missing for {', '.join(missing)}: building them first")
-        build(engine, target.fleet, target.plan, target.state, say=say, only_missing=True)
+        emit(Progress(f"images missing for {', '.join(missing)}: building them first"))
+        build(engine, target.fleet, target.plan, target.state, emit=emit, only_missing=True)
 
 
 def up_steps(target: Target) -> list[Step]:
@@ -46,7 +43,7 @@ def up_steps(target: Target) -> list[Step]:
     return decide(target.services(), observe(target.engine, target))
 
 
-def plan_up(target: Target, *, say: Say) -> list[Step]:
+def plan_up(target: Target, *, emit: Sink) -> list[Step]:
     """`up --dry-run`: the steps, and nothing changed on the engine. The rendered compose
     file is written into the state folder (its config hashes are what containers are
     compared with); missing images are named, neither pulled nor built."""
@@ -54,20 +51,20 @@ def plan_up(target: Target, *, say: Say) -> list[Step]:
     engine = target.engine
     missing = [sp.name for sp in target.services() if sp.built and not engine.image_id(sp.image)]
     if missing:
-        say(f"images missing for {', '.join(missing)}: up would "
-            f"{'pull or build' if target.fleet.spec.registry else 'build'} them first")
+        emit(Progress(f"images missing for {', '.join(missing)}: up would "
+                      f"{'pull or build' if target.fleet.spec.registry else 'build'} them first"))
     return up_steps(target)
 
 
-def up(target: Target, *, say: Say, build_missing: bool = True) -> UpReport:
+def up(target: Target, *, emit: Sink, build_missing: bool = True) -> UpReport:
     """Start the machine's services level by level, each level once the previous is healthy."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
-    _missing_images(target, say=say, build_missing=build_missing)
+    _missing_images(target, emit=emit, build_missing=build_missing)
     todo = up_steps(target)
     if unchanged(todo):
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
-    report = apply(target, todo, say=say)
+    report = apply(target, todo, emit=emit)
     report.seconds = time.monotonic() - t0
     return report
 

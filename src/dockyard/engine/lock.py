@@ -17,7 +17,6 @@ import json
 import re
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from dockyard import compat
 from dockyard.engine.pip import Indexes
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, Location, ManifestError, NoWheel
+from dockyard.events import Locking, Sink
 from dockyard.findings import Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.names import package_name
@@ -51,7 +51,6 @@ _NO_WHEEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) has no wheels with 
                        r"platform tag")
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -232,7 +231,7 @@ def _uv_reason(stderr: str) -> str:
 
 
 def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes: Indexes,
-                say: Say, force: bool = False) -> tuple[Path, bool]:
+                emit: Sink, force: bool = False) -> tuple[Path, bool]:
     """Make (or reuse) `locks/<family>.<platform>.txt`; return its path and whether it was made.
 
     Raise ManifestError when the family cannot be resolved, or would move a parent's pin."""
@@ -256,7 +255,7 @@ def lock_family(fleet: Fleet, plan: Plan, family: str, platform: str, *, indexes
                                 " the torch wheels bring CUDA with them")
     found = _indexes_for(plan, family, platform, indexes)
     full = family_requirements(plan.families, family)
-    say(f"locking family {family} for {platform}, Python {python}: {len(full)} requirement(s)")
+    emit(Locking(family, platform, python, len(full)))
     parent_pins = parse_lock(parent_text)
     try:
         text = compile_lock(full, platform=platform, python=python, indexes=found,
@@ -321,7 +320,7 @@ def _refuse(fleet: Fleet, plan: Plan, family: str, parent: str,
             f"on `{base}` and call it over the network, or pin {name}=={theirs} in it")
 
 
-def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: Say,
+def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, emit: Sink,
              force: bool = False, platforms: list[str] | None = None,
              also: str = "") -> LockReport:
     """Lock every family with requirements, parents first, for each of its platforms."""
@@ -340,7 +339,7 @@ def lock_all(fleet: Fleet, plan: Plan, *, indexes: Indexes | None = None, say: S
                 continue
             try:
                 path, made = lock_family(fleet, plan, step.name, platform, indexes=indexes,
-                                         say=say, force=force)
+                                         emit=emit, force=force)
             except NoWheel as exc:
                 report.missing.add((step.name, platform))
                 _, where = requirement_where(fleet, plan, step.name, exc.package)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dockyard.engine.build import PREV_TAG, repo_of
 from dockyard.engine.connection import Engine
 from dockyard.engine.run import run
 from dockyard.errors import EngineError, ManifestError, RegistryUnavailable
+from dockyard.events import Pulling, Pushing, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
 
-Say = Callable[[str], None]
 # Docker's own default: registries on loopback may speak plain HTTP (insecure-registries).
 _LOOPBACK = ("127.", "localhost", "[::1]")
 _NOT_THERE = ("manifest unknown", "not found", "does not exist", "name unknown")
@@ -91,7 +91,7 @@ def image_tags(engine: Engine, ref: str) -> list[str]:
     return sorted(set(same) | {ref})
 
 
-def push(engine: Engine, fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
+def push(engine: Engine, fleet: Fleet, plan: Plan, *, emit: Sink) -> PushReport:
     """Push every image the plan builds, each with all its tags, to the fleet's registry;
     and the image before it (`:prev`, with its dated tag) where there is one, so that the
     registry holds what a rollback goes back to."""
@@ -107,7 +107,7 @@ def push(engine: Engine, fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
     report = PushReport()
     for step in plan.builds:  # parents first: their layers are then already in the registry
         for tag in refs[step.image]:
-            say(f"pushing {tag}")
+            emit(Pushing(tag))
             try:
                 run(engine.docker_argv("push", tag), timeout=3600)
             except EngineError as exc:
@@ -120,7 +120,7 @@ def push(engine: Engine, fleet: Fleet, plan: Plan, *, say: Say) -> PushReport:
     return report
 
 
-def pull_missing(engine: Engine, fleet: Fleet, refs: Iterable[str], *, say: Say) -> list[str]:
+def pull_missing(engine: Engine, fleet: Fleet, refs: Iterable[str], *, emit: Sink) -> list[str]:
     """Pull each of `refs` from the fleet's registry; return those it does not have."""
     wanted = list(refs)
     if not wanted:
@@ -134,7 +134,7 @@ def pull_missing(engine: Engine, fleet: Fleet, refs: Iterable[str], *, say: Say)
             fix="start the registry, or build the images here with `dockyard build`")
     absent = []
     for ref in wanted:
-        say(f"pulling {ref} from {registry_host(registry)}")
+        emit(Pulling(ref, registry_host(registry)))
         result = run(engine.docker_argv("pull", "--quiet", ref), check=False, timeout=3600)
         if result.returncode == 0:
             continue

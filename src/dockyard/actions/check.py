@@ -1,0 +1,65 @@
+"""`dockyard check`, and the same checks stopping engine commands before they touch anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dockyard.errors import FindingsError
+
+if TYPE_CHECKING:
+    from dockyard.checks.run import Report
+    from dockyard.engine.connection import Engine
+    from dockyard.manifest.load import Fleet
+    from dockyard.plan.model import Plan
+
+
+def image_programs(engine: Engine, fleet: Fleet, plan: Plan) -> dict[str, set[str]]:
+    """service -> programs its health probes run that its image (when present on `engine`)
+    has."""
+    from dockyard.checks.health import programs_to_look_for
+    from dockyard.engine.programs import programs_on_images
+
+    images = {name: sp.image for name, sp in plan.services.items()}
+    return programs_on_images(engine, images, programs_to_look_for(fleet, plan))
+
+
+def image_secrets(engine: Engine, plan: Plan) -> dict[str, list[str]]:
+    """service -> env files and keys in its built image (when present on `engine`)."""
+    from dockyard.engine.programs import secrets_in_images
+
+    return secrets_in_images(engine, {n: sp.image for n, sp in plan.services.items() if sp.built})
+
+
+def preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None) -> None:
+    """Raise when the manifest has errors: they stop engine commands before any container is
+    touched. `images`: also judge health probes by the programs found on that engine's
+    images."""
+    from dockyard.checks import Severity
+    from dockyard.checks import check as run_checks
+
+    programs = image_programs(images, fleet, plan) if images is not None else None
+    errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
+    if errors:
+        raise FindingsError(errors)
+
+
+def check_fleet(fleet: Fleet, *, images: bool = False, machine: str | None = None) -> Report:
+    """Every finding on the manifest (`images`: and on the built images present on the
+    engine of `machine`, see choose_engine: their health probes' programs, env files and
+    keys). When no placement fits, the other rules lack a plan: the one finding DY801 says
+    why."""
+    from dockyard.actions.target import choose_engine
+    from dockyard.checks import check_report
+    from dockyard.checks.run import infeasible
+    from dockyard.errors import PlacementError
+    from dockyard.plan import plan as make_plan
+
+    try:
+        the_plan = make_plan(fleet)
+        engine = choose_engine(fleet, machine) if images else None
+        return check_report(
+            fleet, the_plan,
+            image_programs(engine, fleet, the_plan) if engine is not None else None,
+            image_secrets(engine, the_plan) if engine is not None else None)
+    except PlacementError as exc:
+        return infeasible(fleet, exc)

@@ -1,0 +1,53 @@
+"""`dockyard rollback`: each service's `:prev` image back as `:current`, then `up`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dockyard.actions.target import Choice, choose_target, require_services
+from dockyard.engine.build import prev_ref, rollback_services
+from dockyard.events import RolledBack, Sink
+
+if TYPE_CHECKING:
+    from dockyard.engine.deploy import UpReport
+    from dockyard.engine.target import Target
+    from dockyard.manifest.load import Fleet
+    from dockyard.plan.model import Plan
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """The machine brought up again on the previous images."""
+
+    target: Target
+    up: UpReport
+
+
+def prev_refs(plan: Plan, services: list[str] | None = None) -> list[str]:
+    """The `:prev` images a rollback of `services` (None: every built one) goes back to."""
+    return sorted({prev_ref(plan.services[name].image)
+                   for name in rollback_services(plan, services) if plan.services[name].built})
+
+
+def rollback(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choice, *,
+             emit: Sink) -> RollbackResult:
+    """Swap `:prev` and `:current` of the services named (none: every built one that has a
+    `:prev`), pulling `:prev` from the fleet's registry where it is not here, then bring the
+    machine up on them. Emits a RolledBack per service swapped."""
+    from dockyard.engine.build import rollback as swap
+    from dockyard.engine.deploy import up
+
+    services = services or None
+    require_services(plan.services, services or [])
+    where = choose_target(fleet, plan, choice)  # before any tag moves: a wrong --machine moves none
+    engine = where.engine
+    if fleet.spec.registry.strip():  # a machine that never built them: `:prev` is there
+        from dockyard.engine.registry import pull_missing
+
+        pull_missing(engine, fleet,
+                     [ref for ref in prev_refs(plan, services) if not engine.image_id(ref)],
+                     emit=emit)
+    for name, old, new in swap(engine, plan, services):
+        emit(RolledBack(name, old, new))
+    return RollbackResult(where, up(where, emit=emit, build_missing=False))

@@ -1,0 +1,1 @@
+"""The commands, one module per group; `dockyard.cli` registers them on the app."""

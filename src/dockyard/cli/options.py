@@ -1,0 +1,87 @@
+"""What every command shares: the global options, the manifest they name, output formats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockyard.actions.target import Choice
+from dockyard.errors import ManifestError
+
+if TYPE_CHECKING:
+    from dockyard.manifest.load import Fleet
+    from dockyard.plan.model import Plan
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class RenderTarget(StrEnum):
+    compose = "compose"
+    kubernetes = "kubernetes"
+    swarm = "swarm"
+
+
+class SchemaFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+
+
+class CheckFormat(StrEnum):
+    text = "text"
+    table = "table"  # the same as text
+    json = "json"
+    sarif = "sarif"
+
+
+@dataclass
+class Options:
+    """The global options, given before the command (`dockyard -f x.yaml up`)."""
+
+    file: Path | None
+    project: str | None
+    machine: str | None
+    profiles: list[str]
+
+    def choice(self) -> Choice:
+        return Choice(self.machine, self.project, tuple(self.profiles))
+
+
+def manifest(opts: Options) -> Path:
+    """The manifest named with -f, else the nearest fleet.yaml from here up, else the
+    bundled example fleet (and a note that says so)."""
+    from dockyard.cli.views import err
+    from dockyard.manifest.load import find_manifest
+    from dockyard.workspace import EXAMPLE
+
+    if opts.file is not None:
+        return opts.file
+    found = find_manifest(Path.cwd())
+    if found is None:
+        err.print(f"[dim]no fleet.yaml here or above; using the bundled example fleet "
+                  f"({EXAMPLE.parent.name})[/dim]")
+        return EXAMPLE
+    return found
+
+
+def load(opts: Options, *, lenient: bool = False) -> tuple[Fleet, Plan]:
+    """`lenient`: unset required variables are no error (a command that needs no values)."""
+    from dockyard.manifest.load import load as load_fleet
+    from dockyard.plan import plan
+
+    fleet = load_fleet(manifest(opts), lenient=lenient)
+    return fleet, plan(fleet)
+
+
+def platform_arch(given: str) -> str:
+    """--platform's value as amd64 or arm64 ("" when not given)."""
+    arch = {"linux/amd64": "amd64", "linux/arm64": "arm64", "x86_64": "amd64",
+            "aarch64": "arm64"}.get(given, given)
+    if arch not in ("", "amd64", "arm64"):
+        raise ManifestError(f"--platform {given}: dockyard builds amd64 and arm64 images",
+                            fix="pass --platform amd64 or --platform arm64")
+    return arch

@@ -1,0 +1,196 @@
+"""How the CLI shows things: the two consoles, event lines, tables, bars, build progress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dockyard.events import Event, ImageEvent, Sink
+
+if TYPE_CHECKING:
+    from dockyard.engine.deploy import ServiceStatus, Target
+    from dockyard.engine.images import ImagesReport
+    from dockyard.findings import Finding
+    from dockyard.manifest.load import Fleet
+    from dockyard.ops.reconcile import Step
+    from dockyard.plan.model import Plan
+    from dockyard.plan.place import Use
+
+out = Console()
+err = Console(stderr=True)
+
+
+def say(event: Event) -> None:
+    """The sink of every command: one `dockyard <line>` on stderr per event."""
+    err.print(f"[cyan]dockyard[/cyan] {event.line()}", highlight=False)
+
+
+def line(text: str) -> None:
+    """A result line on stdout, as written (no highlighting)."""
+    out.print(text, highlight=False)
+
+
+def size(n: int) -> str:
+    from dockyard.units import format_size
+
+    return format_size(n) if n else "-"
+
+
+def print_findings(findings: list[Finding], color: str = "red") -> None:
+    for f in findings:
+        out.print(f"{f.where}: [{color}]{f.severity}[/{color}] {f.code}: {f.message}\n"
+                  f"    fix: {f.fix}", highlight=False)
+
+
+@contextmanager
+def build_progress() -> Iterator[Sink]:
+    """A sink for a build: on a terminal, a live line per image (spinner while it builds,
+    its time when done); elsewhere (logs, tests) one plain line per event, as `say`."""
+    if not err.is_terminal:
+        yield say
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    marks = {"built": "[green]built[/green]", "unchanged": "[dim]unchanged[/dim]",
+             "failed": "[red]failed[/red]", "building": "[cyan]building[/cyan]"}
+    with Progress(SpinnerColumn(finished_text="•"), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(event: Event) -> None:
+            if not isinstance(event, ImageEvent):
+                say(event)
+                return
+            key = f"{event.kind} {event.name}"
+            text = f"{key}: {marks.get(event.state, event.state)}"
+            if event.state == "building":
+                text += f" on {event.base}"
+            elif event.state == "built":
+                text += f" {event.took()}"
+            if key not in tasks:
+                tasks[key] = bar.add_task(text, total=1)
+            bar.update(tasks[key], description=text,
+                       completed=0 if event.state == "building" else 1)
+
+        yield show
+
+
+def plan_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One row per service in start order: where it runs, its image, ports, GPU, level."""
+    rows: list[dict[str, Any]] = []
+    for level in plan.levels:
+        for name in level:
+            sp = plan.services[name]
+            ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" if p.publish else f"{p.port}"
+                              for _, p in sorted(sp.spec.ports.items()))
+            gpus = {m: list(sp.gpus_on(m)) for m in sp.machines}
+            gpu = ("; ".join(f"{size(sp.gpu_memory)} on {m} GPU {','.join(map(str, g))}"
+                             for m, g in gpus.items() if g) or "-")
+            rows.append({"service": name, "machine": sp.machine, "machines": list(sp.machines),
+                         "gpus": gpus, "image": sp.image, "ports": ports,
+                         "gpu_memory": sp.gpu_memory, "gpu": gpu, "level": sp.level,
+                         "placed_by_solver": name in plan.placement.placed})
+    return rows
+
+
+def plan_json(plan: Plan, uses: list[Use]) -> None:
+    report = plan.placement
+    builds = [{"kind": s.kind, "name": s.name, "image": s.image, "base": s.base,
+               "level": s.level} for s in plan.builds]
+    placement = {"status": report.status, "placed": list(report.placed),
+                 "peak_gpu_permille": report.peak_permille,
+                 "cross_machine_links": report.cross_links,
+                 "bound_peak_gpu_permille": report.bound_permille,
+                 "bound_cross_machine_links": report.bound_links, "gap": report.gap,
+                 "seconds": round(report.seconds, 3), "summary": report.line()}
+    out.print_json(json.dumps({"fleet": plan.fleet, "services": plan_rows(plan),
+                               "builds": builds, "placement": placement,
+                               "utilisation": [u.as_dict() for u in uses]}))
+
+
+def plan_table(plan: Plan, uses: list[Use]) -> None:
+    """The start order and placement, the use bars, and how the placement was solved."""
+    report = plan.placement
+    table = Table(title=f"fleet {plan.fleet}: start order and placement")
+    for col in ("service", "machine", "image", "ports", "GPU memory", "level"):
+        table.add_column(col)
+    for r in plan_rows(plan):
+        where = ", ".join(r["machines"]) + (" *" if r["placed_by_solver"] else "")
+        table.add_row(r["service"], where, r["image"], r["ports"] or "-", r["gpu"],
+                      str(r["level"]))
+    out.print(table)
+    use_bars(uses)
+    color = {"OPTIMAL": "green", "FIXED": "green"}.get(report.status, "yellow")
+    out.print(f"[{color}]{report.line()}[/{color}]"
+              + ("  (* placed by the solver)" if report.placed else ""), highlight=False)
+
+
+def use_bars(uses: list[Use], width: int = 20) -> None:
+    """One bar per GPU and per machine resource: used against capacity."""
+    from dockyard.units import format_size
+
+    table = Table(title="use per GPU and machine", box=None, pad_edge=False)
+    for col in ("machine", "resource", "use", "", "services"):
+        table.add_column(col, no_wrap=col == "use")
+    for u in uses:
+        if not u.used and not u.capacity:
+            continue
+        amount = (f"{u.used:g} / {u.capacity:g}" if u.resource == "cpus" else
+                  f"{format_size(int(u.used)) if u.used else '0'} / "
+                  f"{format_size(int(u.capacity)) if u.capacity else '?'}")
+        share = u.share
+        if share is None:
+            bar = "[dim]?[/dim]"
+            pct = "capacity unknown"
+        else:
+            filled = min(width, round(share * width))
+            color = "red" if share > 1 else "yellow" if share > 0.9 else "green"
+            bar = f"[{color}]{'█' * filled}[/{color}][dim]{'░' * (width - filled)}[/dim]"
+            pct = f"{share:.0%} ({amount})"
+            amount = ""
+        table.add_row(u.machine, u.label, bar, pct + amount,
+                      ", ".join(u.services[:6]) + (" …" if len(u.services) > 6 else ""))
+    out.print(table)
+
+
+def images_table(fleet: Fleet, report: ImagesReport) -> None:
+    from dockyard.units import format_size
+
+    table = Table(title=f"fleet {fleet.spec.fleet}: images")
+    for col in ("image", "kind", "size", "shared", "unique"):
+        table.add_column(col, justify="left" if col in ("image", "kind") else "right")
+    for i in report.sizes.images:  # "~": layer sizes not aligned exactly (see plan/sizes.py)
+        table.add_row(i.ref, i.kind, format_size(i.size) + ("" if i.exact else " ~"),
+                      format_size(i.shared), format_size(i.unique))
+    for ref in report.absent:
+        table.add_row(ref, "absent", "-", "-", "-")
+    out.print(table)
+    out.print(f"on disk: {size(report.sizes.disk)} for the fleet's images (each layer once); "
+              f"{size(report.sizes.total)} if nothing were shared", highlight=False)
+    print_findings(report.findings, "yellow")
+
+
+def status_table(target: Target, rows: list[ServiceStatus]) -> None:
+    """Each service's container state and health on the target's machine."""
+    table = Table(title=f"fleet {target.fleet.spec.fleet} on {target.machine} "
+                        f"(project {target.project})")
+    for col in ("service", "level", "state", "health", "ports", "image"):
+        table.add_column(col)
+    for r in rows:
+        color = "green" if r.health == "healthy" else "red"
+        table.add_row(r.service, str(r.level), r.state, f"[{color}]{r.health}[/{color}]",
+                      r.ports or "-", r.image)
+    out.print(table)
+
+
+def steps_table(steps: list[Step]) -> None:
+    """`up --dry-run`: one line per service (level, service, action, reason)."""
+    width = max([len("service"), *(len(s.service) for s in steps)])
+    out.print(f"{'level':<5} {'service':<{width}}  {'action':<8}  reason", highlight=False)
+    for step in steps:
+        out.print(step.line(width), highlight=False, markup=False)

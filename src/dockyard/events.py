@@ -1,0 +1,117 @@
+"""What dockyard reports while it works, as typed events instead of free strings.
+
+The engine and the actions hand each event to a `Sink`; the CLI renders it (a
+`dockyard <line>` on stderr, or the live build display on a terminal) and a server can
+stream the same objects. Each event's `line()` is its plain one-line text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A step worth telling the user, with nothing more specific to say about it."""
+
+    message: str
+
+    def line(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class ImageEvent:
+    """One image's progress: state is building, built, unchanged or failed."""
+
+    kind: str
+    name: str
+    state: str
+    done: int  # images finished so far (built or unchanged)
+    total: int
+    seconds: float = 0.0
+    base: str = ""
+    together: int = 1  # images built by the same compose run (thin services of one family)
+
+    def took(self) -> str:
+        with_others = f" (one build of {self.together} images)" if self.together > 1 else ""
+        return f"in {self.seconds:.1f} s{with_others}"
+
+    def line(self) -> str:
+        head = f"[{self.done}/{self.total}] " if self.state in ("built", "unchanged") else ""
+        tail = {"building": f"building on {self.base}", "built": f"built {self.took()}"
+                }.get(self.state, self.state)
+        return f"{head}{self.kind} {self.name}: {tail}"
+
+
+@dataclass(frozen=True)
+class Locking:
+    """uv is resolving one family's requirements for one platform."""
+
+    family: str
+    platform: str  # amd64 or arm64
+    python: str  # the image's version, e.g. 3.11.2: markers are judged by it
+    requirements: int
+
+    def line(self) -> str:
+        head = f"locking family {self.family} for {self.platform}"
+        return f"{head}, Python {self.python}: {self.requirements} requirement(s)"
+
+
+@dataclass(frozen=True)
+class Pulling:
+    ref: str
+    registry: str  # host[:port]
+
+    def line(self) -> str:
+        return f"pulling {self.ref} from {self.registry}"
+
+
+@dataclass(frozen=True)
+class Pushing:
+    tag: str
+
+    def line(self) -> str:
+        return f"pushing {self.tag}"
+
+
+@dataclass(frozen=True)
+class LevelStarted:
+    """`up` starts one start level's services."""
+
+    services: tuple[str, ...]
+
+    def line(self) -> str:
+        return f"starting {', '.join(self.services)}"
+
+
+@dataclass(frozen=True)
+class LevelHealthy:
+    """Every service of a level answered its health probe: (service, seconds it took)."""
+
+    services: tuple[tuple[str, float], ...]
+
+    def line(self) -> str:
+        return "healthy: " + ", ".join(f"{name} ({seconds:.1f}s)"
+                                       for name, seconds in self.services)
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A service's `:prev` image is its `:current` again (image IDs, "" when none)."""
+
+    service: str
+    old: str
+    new: str
+
+    def line(self) -> str:
+        return f"{self.service}: current is now {self.new[7:19]} (was {self.old[7:19] or 'none'})"
+
+
+Event = (Progress | ImageEvent | Locking | Pulling | Pushing | LevelStarted | LevelHealthy
+         | RolledBack)
+Sink = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """A sink for callers that want no progress."""

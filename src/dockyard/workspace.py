@@ -1,0 +1,24 @@
+"""Where dockyard keeps what it makes for a fleet: rendered files, build contexts, wheels.
+
+The state folder is `$DOCKYARD_STATE` when set; `.dockyard/` beside a manifest whose folder
+dockyard may write; otherwise (the bundled example, a read-only checkout) a folder per fleet
+in the user's cache."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+EXAMPLE = Path(__file__).parent / "examples" / "quickstart" / "fleet.yaml"
+
+
+def state_dir(manifest: Path, fleet: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The state folder of fleet `fleet`, whose manifest is `manifest`."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKYARD_STATE"):
+        return Path(env["DOCKYARD_STATE"])
+    if manifest.resolve() != EXAMPLE.resolve() and os.access(manifest.parent, os.W_OK):
+        return manifest.parent / ".dockyard"
+    cache = Path(env.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
+    return cache / "dockyard" / fleet
