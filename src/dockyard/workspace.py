@@ -14,11 +14,13 @@ EXAMPLE = Path(__file__).parent / "examples" / "quickstart" / "fleet.yaml"
 
 
 def state_dir(manifest: Path, fleet: str, environ: Mapping[str, str] | None = None) -> Path:
-    """The state folder of fleet `fleet`, whose manifest is `manifest`."""
+    """The state folder of fleet `fleet`, whose manifest is `manifest`: always absolute, since
+    build contexts and compose files inside it are handed to programs run elsewhere
+    (`-f fleet.yaml` made a relative one that compose resolved against its own folder)."""
     env = os.environ if environ is None else environ
     if env.get("DOCKYARD_STATE"):
-        return Path(env["DOCKYARD_STATE"])
+        return Path(env["DOCKYARD_STATE"]).absolute()
     if manifest.resolve() != EXAMPLE.resolve() and os.access(manifest.parent, os.W_OK):
-        return manifest.parent / ".dockyard"
+        return manifest.parent.absolute() / ".dockyard"
     cache = Path(env.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
     return cache / "dockyard" / fleet

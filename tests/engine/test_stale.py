@@ -32,7 +32,9 @@ services:
 
 
 @pytest.fixture
-def fleet(engine: None, project: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def fleet(engine: None, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A fleet name and folder; its images are removed afterwards (after the `project`
+    fixture removed the containers that use them: tests take `fleet` first)."""
     name = f"dyt{uuid.uuid4().hex[:6]}"
     yield name, tmp_path
     ids = subprocess.run(["docker", "images", "-q", "--filter", f"reference={name}/*"],

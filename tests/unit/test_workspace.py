@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dockyard.workspace import EXAMPLE, state_dir
 
 
@@ -40,3 +42,14 @@ def test_the_bundled_example_keeps_its_state_in_the_cache(tmp_path: Path) -> Non
     assert state_dir(EXAMPLE, "quickstart", env) == tmp_path / "cache" / "dockyard" / "quickstart"
     assert state_dir(EXAMPLE, "quickstart", {}) == (
         Path.home() / ".cache" / "dockyard" / "quickstart")
+
+
+def test_a_relative_manifest_gives_an_absolute_state_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `dockyard -f fleet.yaml build`: compose resolved a relative context against its own
+    # folder (".dockyard/build/compose/.dockyard/build/families/base not found").
+    manifest(tmp_path / "site")
+    monkeypatch.chdir(tmp_path / "site")
+    assert state_dir(Path("fleet.yaml"), "shop", {}) == tmp_path / "site" / ".dockyard"
+    assert state_dir(Path("fleet.yaml"), "shop", {"DOCKYARD_STATE": "st"}) == (
+        tmp_path / "site" / "st")

@@ -10,11 +10,12 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from dockyard.cli.commands import build, importer, inspect, machine, run
-from dockyard.cli.options import Options
+from dockyard.cli.options import Options, manifest_first
 from dockyard.cli.views import err
 from dockyard.errors import DockyardError, ExitCode
 
@@ -63,13 +64,28 @@ app.command()(inspect.schema)
 machine_app.command("detect")(machine.detect)
 
 
+def _argumentless() -> dict[str, set[str]]:
+    """Each command that takes no positional argument -> its options that take a value."""
+    group: Any = typer.main.get_command(app)
+    out: dict[str, set[str]] = {}
+    for name, command in group.commands.items():
+        kinds = [p.param_type_name for p in command.params]
+        if hasattr(command, "commands") or "argument" in kinds:
+            continue  # a group (machine), or a command with arguments (import, adopt)
+        out[name] = {o for p in command.params
+                     if p.param_type_name == "option" and not getattr(p, "is_flag", False)
+                     for o in p.opts}
+    return out
+
+
 def main() -> None:
     """Entry point: one clear message per problem and the exit code errors.EXIT_CODES lists
     for it, no traceback."""
     from rich.markup import escape
 
     try:
-        app()  # standalone: typer prints usage errors itself and exits 2
+        # standalone: typer prints usage errors itself and exits 2
+        app(args=manifest_first(sys.argv[1:], _argumentless()))
     except SystemExit as exc:
         if exc.code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
             err.print("interrupted: what already started was left as it is; `dockyard ps` "

@@ -95,3 +95,33 @@ def platform_arch(given: str) -> str:
         raise ManifestError(f"--platform {given}: dockyard builds amd64 and arm64 images",
                             fix="pass --platform amd64 or --platform arm64")
     return arch
+
+
+_GLOBAL_VALUES = {"-f", "--file", "-p", "--project", "-m", "--machine", "--profile"}
+
+
+def manifest_first(argv: list[str], commands: dict[str, set[str]]) -> list[str]:
+    """`dockyard check fleet.yaml`, as every linter takes its file: a YAML path given to a
+    command that takes no arguments becomes the global `-f`. `commands` maps each such
+    command to its options that take a value (a `-o x.yaml` stays what it is)."""
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in _GLOBAL_VALUES:
+            i += 2
+            continue
+        if token.startswith("-"):
+            i += 1
+            continue
+        break
+    else:
+        return argv
+    if argv[i] not in commands or "-f" in argv[:i] or "--file" in argv[:i]:
+        return argv
+    takes_value = commands[argv[i]]
+    for j in range(i + 1, len(argv)):
+        token = argv[j]
+        if (token.endswith((".yaml", ".yml")) and not token.startswith("-")
+                and argv[j - 1] not in takes_value):
+            return [*argv[:i], "-f", token, *argv[i:j], *argv[j + 1:]]
+    return argv

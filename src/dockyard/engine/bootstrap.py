@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dockyard.plan.family import image_python
 from dockyard.platforms import PLATFORMS
 
 REPO = "dockyard/bootstrap"
+MAKING = "dockyard/bootstrap-making"  # where a bootstrap waits until it claims its tag
 SUITE = "bookworm"
 PYTHON = compat.minor(image_python(f"debian:{SUITE}"))  # bookworm's python3: 3.11
 # What every dockyard image relies on: Python for apps and probes, tini as PID 1, passwd for
@@ -139,17 +141,31 @@ CMD ["/bin/bash"]
 """
 
 
+def claim(found: str, made: str) -> str:
+    """The image a bootstrap tag names once this run made `made` for it, `found` being the
+    image the tag names now ("" when none): a tag, once made, is never moved.
+
+    mmdebstrap's root file systems differ byte by byte from run to run, so two bootstraps
+    of one recipe are two images. Where two clients of one engine bootstrap at once, the
+    first to finish keeps the tag and the other uses its image: had the second moved it,
+    every image already built on the first would see a new base and rebuild (the clean-
+    machine flake of issue 9)."""
+    return found or made
+
+
 def bootstrap_base(engine: Engine, packages: Iterable[str], arch: str = "amd64") -> str:
     """Build (once) a bookworm minbase image for `arch` with `packages` baked in; return its
     tag. The root file system becomes an image through a build (`FROM scratch`, `ADD`) rather
     than `docker import`, which gives the image the engine's own architecture whatever the
-    files are."""
+    files are. It is built under a tag of its own and then claims the recipe's (`claim`)."""
     from dockyard.engine.composebuild import compose_build
 
     tag = bootstrap_tag(packages, arch)
     if image_exists(engine, tag):
         return tag
     wanted = sorted(set(PACKAGES) | set(packages))
+    version = tag.removeprefix(f"{REPO}:")
+    own = f"{MAKING}:{version}-{uuid.uuid4().hex[:10]}"
     with tempfile.TemporaryDirectory(prefix="dockyard-bootstrap-") as tmp:
         tar = Path(tmp) / "root.tar"
         run(["mmdebstrap", "--variant=minbase", f"--architectures={arch}",
@@ -164,6 +180,10 @@ def bootstrap_base(engine: Engine, packages: Iterable[str], arch: str = "amd64")
         (Path(tmp) / "Dockerfile").write_text(
             _ROOT_DOCKERFILE.format(suite=SUITE, packages=" ".join(wanted)))
         compose_build(engine, Path(tmp), "dockyard-bootstrap", "bootstrap", {"bootstrap": {
-            "image": tag, "platform": PLATFORMS[arch].docker,
+            "image": own, "platform": PLATFORMS[arch].docker,
             "build": {"context": tmp, "dockerfile": "Dockerfile"}}})
+    made = engine.client.images.get(own)
+    if claim(engine.image_id(tag), made.id) == made.id:
+        made.tag(REPO, version)
+    engine.client.images.remove(own)  # only the tag when `tag` names it too; else the image
     return tag

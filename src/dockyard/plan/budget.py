@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from dockyard.manifest.load import Fleet
+from dockyard.plan.model import ServicePlan
 
 FLAG = "--gpu-memory-utilization"
 
@@ -42,3 +43,27 @@ def written_utilization(command: list[str]) -> str | None:
         if word.startswith(FLAG + "="):
             return word.split("=", 1)[1]
     return None
+
+
+def gpu_choices_lost(fleet: Fleet, sp: ServicePlan, chooser: str
+                     ) -> list[tuple[tuple[str | int, ...], str]]:
+    """Where an orchestrator that hands out GPUs itself (`chooser`: Kubernetes' device
+    plugin, Swarm's generic resources) may not keep the planned GPU: a pinned `gpu.device`,
+    or a machine whose GPUs differ in size (the budget's settings were computed for the
+    planned one). (manifest path, what is lost) for each."""
+    gpu, name = sp.spec.gpu, sp.name
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for machine in sp.machines:
+        gpus = sp.gpus_on(machine)
+        sizes = {gpu_capacity(fleet, machine, g)
+                 for g in range(len(fleet.spec.machines[machine].gpus))}
+        if gpu and gpu.device is not None:
+            out.append((("services", name, "gpu", "device"),
+                        f"gpu.device {gpu.device} on {machine} is not kept: {chooser} chooses "
+                        "the GPU"))
+        elif gpus and gpu and gpu.memory and len(sizes) > 1:
+            out.append((("services", name, "gpu"),
+                        f"planned on GPU {gpus[0]} of {machine}, whose GPUs differ in size: "
+                        f"{chooser} may choose another, and its memory budget settings were "
+                        "computed for that one"))
+    return out

@@ -65,7 +65,7 @@ from dockyard.errors import ManifestError
 from dockyard.manifest.interpolate import _BRACED, _TOKEN, secret_variables, variables
 from dockyard.manifest.load import Fleet, Path_
 from dockyard.manifest.models import AgentSpec, HealthSpec, PortSpec, ServiceSpec
-from dockyard.plan.budget import gpu_capacity
+from dockyard.plan.budget import gpu_choices_lost
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_port
 from dockyard.plan.model import Plan, ServicePlan
@@ -490,20 +490,8 @@ class _Renderer:
                 self._lose(("services", name, "volumes", i), name,
                            f"`{source}` has no path on a node: mounted as an "
                            "empty folder (emptyDir); use an absolute path or a volume")
-        gpu = svc.gpu
-        for machine in sp.machines:
-            gpus = sp.gpus_on(machine)
-            sizes = {gpu_capacity(self.fleet, machine, g)
-                     for g in range(len(self.fleet.spec.machines[machine].gpus))}
-            if gpu and gpu.device is not None:
-                self._lose(("services", name, "gpu", "device"), name,
-                           f"gpu.device {gpu.device} on {machine} is not kept: the NVIDIA "
-                           "device plugin chooses which GPU a pod gets")
-            elif gpus and gpu and gpu.memory and len(sizes) > 1:
-                self._lose(("services", name, "gpu"), name,
-                           f"planned on GPU {gpus[0]} of {machine}, whose GPUs differ in size: "
-                           "the device plugin may give it another, and its memory budget settings "
-                           "were computed for that one")
+        for at, lost in gpu_choices_lost(self.fleet, sp, "the NVIDIA device plugin"):
+            self._lose(at, name, lost)
 
     def _leftover_secrets(self) -> None:
         for at, raw in sorted(self.fleet.raw.items(), key=lambda kv: str(kv[0])):

@@ -73,7 +73,7 @@ from dockyard.manifest.interpolate import _BRACED, _TOKEN, secret_variables
 from dockyard.manifest.interpolate import variables as _references
 from dockyard.manifest.load import Fleet, Path_
 from dockyard.manifest.models import HealthSpec, PortSpec, ServiceSpec
-from dockyard.plan.budget import gpu_capacity
+from dockyard.plan.budget import gpu_choices_lost
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan, ServicePlan
@@ -576,20 +576,8 @@ class _Renderer:
                 self._lose(("services", name, "volumes", i), name,
                            f"bind mount `{source}` must exist on {', '.join(sp.machines)} at the "
                            "path docker stack deploy resolves it to: Swarm does not create it")
-        gpu = svc.gpu
-        for machine in sp.machines:
-            gpus = sp.gpus_on(machine)
-            sizes = {gpu_capacity(self.fleet, machine, g)
-                     for g in range(len(self.fleet.spec.machines[machine].gpus))}
-            if gpu and gpu.device is not None:
-                self._lose(("services", name, "gpu", "device"), name,
-                           f"gpu.device {gpu.device} on {machine} is not kept: Swarm hands a "
-                           "task any free GPU of its node (generic resources are counted)")
-            elif gpus and gpu and gpu.memory and len(sizes) > 1:
-                self._lose(("services", name, "gpu"), name,
-                           f"planned on GPU {gpus[0]} of {machine}, whose GPUs differ in size: "
-                           "Swarm may hand it another, and its memory budget settings were "
-                           "computed for that one")
+        for at, lost in gpu_choices_lost(self.fleet, sp, "Swarm (it counts GPUs, not names)"):
+            self._lose(at, name, lost)
 
     def _leftover_secrets(self) -> None:
         for at in sorted(self.fleet.raw, key=str):
