@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
-from dockyard.errors import FindingsError
+from dockyard.errors import EngineUnavailable, FindingsError
 
 if TYPE_CHECKING:
     from dockyard.checks.run import Report
@@ -36,9 +37,18 @@ def preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None) -> None
     images."""
     from dockyard.checks import Severity
     from dockyard.checks import check as run_checks
+    from dockyard.engine.programs import own_healthchecks
 
     programs = image_programs(images, fleet, plan) if images is not None else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
+    if images is not None and any(f.code == "DY501" for f in errors):
+        # Waiting for `healthy` on a service without `health:` is fine when its image has a
+        # HEALTHCHECK of its own: only then is the engine asked (no facts: judged without).
+        with contextlib.suppress(EngineUnavailable):
+            own = own_healthchecks(images, {n: sp.image for n, sp in plan.services.items()
+                                            if sp.spec.health is None})
+            errors = [f for f in run_checks(fleet, plan, programs, own)
+                      if f.severity is Severity.ERROR]
     if errors:
         raise FindingsError(errors)
 
@@ -51,15 +61,17 @@ def check_fleet(fleet: Fleet, *, images: bool = False, machine: str | None = Non
     from dockyard.actions.target import choose_engine
     from dockyard.checks import check_report
     from dockyard.checks.run import infeasible
+    from dockyard.engine.programs import own_healthchecks
     from dockyard.errors import PlacementError
     from dockyard.plan import plan as make_plan
 
     try:
         the_plan = make_plan(fleet)
         engine = choose_engine(fleet, machine) if images else None
-        return check_report(
-            fleet, the_plan,
-            image_programs(engine, fleet, the_plan) if engine is not None else None,
-            image_secrets(engine, the_plan) if engine is not None else None)
+        if engine is None:
+            return check_report(fleet, the_plan)
+        refs = {n: sp.image for n, sp in the_plan.services.items()}
+        return check_report(fleet, the_plan, image_programs(engine, fleet, the_plan),
+                            image_secrets(engine, the_plan), own_healthchecks(engine, refs))
     except PlacementError as exc:
         return infeasible(fleet, exc)

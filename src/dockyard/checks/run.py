@@ -74,15 +74,20 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
 @gc_paused
 def check_report(fleet: Fleet, plan: Plan,
                  programs: Mapping[str, Set[str]] | None = None,
-                 secret_files: Mapping[str, Sequence[str]] | None = None) -> Report:
+                 secret_files: Mapping[str, Sequence[str]] | None = None,
+                 own_health: Set[str] = frozenset()) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason.
 
     `programs`: service -> programs found on its built image (engine/programs.py), the facts
     the health-probe rule then judges by instead of what is known about stock images.
-    `secret_files`: service -> env files and keys found in its built image (DY707)."""
+    `secret_files`: service -> env files and keys found in its built image (DY707).
+    `own_health`: services whose image ships its own HEALTHCHECK (no DY502/DY505 for them)."""
     found = [f for rule in rules() for f in (
         health.health_binaries(fleet, plan, programs)
-        if programs is not None and rule is health.health_binaries else rule(fleet, plan))]
+        if programs is not None and rule is health.health_binaries else
+        rule(fleet, plan, own_health)
+        if rule in (health.missing_health, health.dependency_without_health)
+        else rule(fleet, plan))]
     if secret_files is not None:
         found += security.image_secrets(fleet, plan, secret_files)
     used: set[tuple[str, str]] = set()  # (service or "", code)
@@ -137,7 +142,7 @@ def infeasible(fleet: Fleet, error: PlacementError) -> Report:
                            error.message, error.fix)])
 
 
-def check(fleet: Fleet, plan: Plan,
-          programs: Mapping[str, Set[str]] | None = None) -> list[Finding]:
+def check(fleet: Fleet, plan: Plan, programs: Mapping[str, Set[str]] | None = None,
+          own_health: Set[str] = frozenset()) -> list[Finding]:
     """The findings that count, sorted by place in the manifest."""
-    return check_report(fleet, plan, programs).findings
+    return check_report(fleet, plan, programs, own_health=own_health).findings
