@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from dockyard.actions.target import Choice
-from dockyard.errors import FindingsError
+from dockyard.errors import EngineUnavailable, FindingsError
 
 if TYPE_CHECKING:
     from dockyard.checks.ports import HostPorts
@@ -41,9 +42,18 @@ def preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None,
     publish, by what already holds them on its machine (DY103)."""
     from dockyard.checks import Severity
     from dockyard.checks import check as run_checks
+    from dockyard.engine.programs import own_healthchecks
 
     programs = image_programs(images, fleet, plan) if images is not None else None
     errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
+    if images is not None and any(f.code == "DY501" for f in errors):
+        # Waiting for `healthy` on a service without `health:` is fine when its image has a
+        # HEALTHCHECK of its own: only then is the engine asked (no facts: judged without).
+        with contextlib.suppress(EngineUnavailable):
+            own = own_healthchecks(images, {n: sp.image for n, sp in plan.services.items()
+                                            if sp.spec.health is None})
+            errors = [f for f in run_checks(fleet, plan, programs, own_health=own)
+                      if f.severity is Severity.ERROR]
     if not errors and ports is not None:
         from dockyard.checks.run import check_host_ports
         from dockyard.engine.hostports import host_ports
@@ -90,6 +100,7 @@ def check_fleet(fleet: Fleet, *, images: bool = False, choice: Choice | None = N
     from dockyard.actions.target import choose_engine
     from dockyard.checks import check_report
     from dockyard.checks.run import infeasible
+    from dockyard.engine.programs import own_healthchecks
     from dockyard.errors import PlacementError
     from dockyard.plan import plan as make_plan
 
@@ -98,10 +109,12 @@ def check_fleet(fleet: Fleet, *, images: bool = False, choice: Choice | None = N
         fleet.check_profiles(choice.profiles)
         the_plan = make_plan(fleet)
         engine = choose_engine(fleet, choice.machine) if images else None
-        return check_report(
-            fleet, the_plan,
-            image_programs(engine, fleet, the_plan) if engine is not None else None,
-            image_secrets(engine, the_plan) if engine is not None else None,
-            host_ports_here(fleet, the_plan, choice))
+        held = host_ports_here(fleet, the_plan, choice)
+        if engine is None:
+            return check_report(fleet, the_plan, host_ports=held)
+        refs = {n: sp.image for n, sp in the_plan.services.items()}
+        return check_report(fleet, the_plan, image_programs(engine, fleet, the_plan),
+                            image_secrets(engine, the_plan), held,
+                            own_healthchecks(engine, refs))
     except PlacementError as exc:
         return infeasible(fleet, exc)

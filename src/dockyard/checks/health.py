@@ -45,11 +45,15 @@ _BUILTINS = {"exit", "true", "false", "test", "[", ":", "echo", "printf", "exec"
              "command", "!"}
 
 
-def dependency_without_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY501: waiting for `healthy` on a service that has no health check."""
+def dependency_without_health(fleet: Fleet, plan: Plan,
+                              own_health: Set[str] = frozenset()) -> Iterator[Finding]:
+    """DY501: waiting for `healthy` on a service that has no health check (the image's own
+    HEALTHCHECK, seen by `check --images`, counts)."""
     for name, svc in sorted(fleet.spec.services.items()):
         for dep, how in sorted(svc.depends_on.items()):
-            if how.condition == "healthy" and fleet.spec.services[dep].health is None:
+            theirs = fleet.spec.services[dep]
+            if how.condition == "healthy" and theirs.health is None and not (
+                    dep in own_health and theirs.image_health):
                 yield Finding(
                     "DY501", Severity.ERROR, fleet.where("services", name, "depends_on"),
                     f"service {name} waits for {dep} to be healthy, but {dep} has no health "
@@ -76,7 +80,8 @@ def one_shot_restarts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 f'give {name} `restart: "no"` (or `on-failure`)', service=name)
 
 
-def missing_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+def missing_health(fleet: Fleet, plan: Plan,
+                   own_health: Set[str] = frozenset()) -> Iterator[Finding]:
     """DY502: a service with no health check is called healthy as soon as it runs, so what
     depends on it starts too early. Nobody depending on it, nothing starts early: only the
     note DY505 (an upgrade cannot be gated on it)."""
@@ -91,6 +96,8 @@ def missing_health(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     for name, svc in sorted(fleet.spec.services.items()):
         if svc.health is not None or (name in one_shots and name not in dependents):
             continue
+        if name in own_health and svc.image_health:
+            continue  # the image's own HEALTHCHECK (`check --images` saw it): `up` waits on it
         if name in dependents:
             yield Finding(
                 "DY502", Severity.WARNING, fleet.where("services", name),

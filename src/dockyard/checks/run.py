@@ -76,16 +76,21 @@ def _sort_key(f: Finding) -> tuple[int, int, str, str]:
 def check_report(fleet: Fleet, plan: Plan,
                  programs: Mapping[str, Set[str]] | None = None,
                  secret_files: Mapping[str, Sequence[str]] | None = None,
-                 host_ports: HostPorts | None = None) -> Report:
+                 host_ports: HostPorts | None = None,
+                 own_health: Set[str] = frozenset()) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason.
 
     `programs`: service -> programs found on its built image (engine/programs.py), the facts
     the health-probe rule then judges by instead of what is known about stock images.
     `secret_files`: service -> env files and keys found in its built image (DY707).
-    `host_ports`: what holds the host ports of one machine (engine/hostports.py): DY103."""
+    `host_ports`: what holds the host ports of one machine (engine/hostports.py): DY103.
+    `own_health`: services whose image ships its own HEALTHCHECK (no DY501/DY502/DY505)."""
     found = [f for rule in rules() for f in (
         health.health_binaries(fleet, plan, programs)
-        if programs is not None and rule is health.health_binaries else rule(fleet, plan))]
+        if programs is not None and rule is health.health_binaries else
+        rule(fleet, plan, own_health)
+        if rule in (health.missing_health, health.dependency_without_health)
+        else rule(fleet, plan))]
     if secret_files is not None:
         found += security.image_secrets(fleet, plan, secret_files)
     if host_ports is not None:
@@ -152,6 +157,8 @@ def infeasible(fleet: Fleet, error: PlacementError) -> Report:
 
 def check(fleet: Fleet, plan: Plan,
           programs: Mapping[str, Set[str]] | None = None,
-          host_ports: HostPorts | None = None) -> list[Finding]:
+          host_ports: HostPorts | None = None,
+          own_health: Set[str] = frozenset()) -> list[Finding]:
     """The findings that count, sorted by place in the manifest."""
-    return check_report(fleet, plan, programs, host_ports=host_ports).findings
+    return check_report(fleet, plan, programs, host_ports=host_ports,
+                        own_health=own_health).findings

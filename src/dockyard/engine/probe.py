@@ -39,6 +39,15 @@ def probe_once(container: Any, svc: ServiceSpec) -> tuple[bool, str]:
     """One probe: the HTTP path on the container's address, or the command inside it."""
     health = svc.health
     if health is None:
+        # The image's own HEALTHCHECK, when it has one (and `image_health` keeps it): the
+        # engine runs it, dockyard waits for its verdict.
+        state = (container.attrs.get("State") or {}).get("Health") or {}
+        if svc.image_health and state.get("Status") in ("starting", "unhealthy", "healthy"):
+            log = state.get("Log") or [{}]
+            said = str(log[-1].get("Output") or "").strip()[:200]
+            return (state["Status"] == "healthy",
+                    f"the image's own health check: {state['Status']}" + (
+                        f" ({said})" if said else ""))
         return True, "no health check: running counts as healthy"
     if health.cmd:
         return _exec(container, health.cmd)[:2]

@@ -165,3 +165,19 @@ def secrets_in_images(engine: Engine, images: Mapping[str, str]) -> dict[str, li
         if found is not None:
             facts[service] = found
     return facts
+
+
+def own_healthchecks(engine: Engine, images: Mapping[str, str]) -> set[str]:
+    """The services whose image (present on `engine`) ships its own HEALTHCHECK."""
+    from docker.errors import ImageNotFound
+
+    out = set()
+    for service, ref in images.items():
+        try:
+            config = engine.client.images.get(ref).attrs.get("Config") or {}
+        except ImageNotFound:
+            continue
+        test = (config.get("Healthcheck") or {}).get("Test") or []
+        if test and test[0] != "NONE":
+            out.add(service)
+    return out

@@ -294,3 +294,30 @@ def test_programs_to_look_for_on_built_images() -> None:
     fleet = loads(FAMILY_WEB, environ={})
     assert programs_to_look_for(fleet, plan(fleet)) == {
         "web": {"sh", "curl", "wget"}, "worker": {"celery"}}
+
+
+def test_dy502_and_dy501_quiet_for_an_image_that_ships_its_own_healthcheck() -> None:
+    # `check --images` saw a HEALTHCHECK in the image: `up` waits on the engine's verdict.
+    from dockyard.checks.run import check_report
+
+    text = BASE + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    depends_on: [search]
+""" + HEALTH + """\
+  search:
+    image: getmeili/meilisearch:v1.12
+"""
+    fleet = loads(text, environ={})
+    the_plan = plan(fleet)
+    before = {f.code for f in check_report(fleet, the_plan).findings}
+    assert {"DY501", "DY502"} <= before
+    after = {f.code for f in check_report(fleet, the_plan, own_health={"search"}).findings}
+    assert not {"DY501", "DY502", "DY505"} & after
+    switched_off = loads(text.replace("    image: getmeili/meilisearch:v1.12\n",
+                                      "    image: getmeili/meilisearch:v1.12\n"
+                                      "    image_health: false\n"), environ={})
+    kept = {f.code for f in check_report(switched_off, plan(switched_off),
+                                          own_health={"search"}).findings}
+    assert {"DY501", "DY502"} <= kept
