@@ -74,6 +74,7 @@ from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _is_bind
 from dockyard.render.supervisor import MOUNT, group_health, render_supervisor, supervisor_command
+from dockyard.render.unkept import bind_mounts, refuse_unread
 
 KUBERNETES_VERSION = "1.31"  # the schemas the output is validated against (tests)
 FOLDER = "kubernetes"  # `dockyard render --target kubernetes -o DIR` writes DIR/kubernetes/<fleet>/
@@ -484,23 +485,16 @@ class _Renderer:
             self._lose(("services", name, "user"), name,
                        f"user `{svc.user}` is a name, and Kubernetes takes numeric IDs: the "
                        "image's user runs")
-        for i, volume in enumerate(svc.volumes):
-            source = volume.split(":")[0]
-            if ":" in volume and _is_bind(volume) and not source.startswith("/"):
-                self._lose(("services", name, "volumes", i), name,
-                           f"`{source}` has no path on a node: mounted as an "
+        for at, source in bind_mounts(name, svc):
+            if not source.startswith("/"):
+                self._lose(at, name, f"`{source}` has no path on a node: mounted as an "
                            "empty folder (emptyDir); use an absolute path or a volume")
         for at, lost in gpu_choices_lost(self.fleet, sp, "the NVIDIA device plugin"):
             self._lose(at, name, lost)
 
     def _leftover_secrets(self) -> None:
-        for at, raw in sorted(self.fleet.raw.items(), key=lambda kv: str(kv[0])):
-            if (len(at) > 2 and at[0] == "services" and at[2] in _RENDERED
-                    and at not in self.handled
-                    and any(n in self.secrets for n, op in variables(raw)
-                            if not op.endswith("+"))
-                    and str(at[1]) in self.plan.services):
-                raise self._refuse(at, str(at[1]), f"`{'.'.join(map(str, at[2:]))}`")
+        refuse_unread(self.fleet, self.plan, _RENDERED, self.handled, self.secrets,
+                      self._refuse)
 
 
 _CLAIMS_NOTE = ("# One claim per named volume and machine. The manifest gives no size: "

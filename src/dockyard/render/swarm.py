@@ -91,6 +91,7 @@ from dockyard.render.supervisor import (
     render_supervisor,
     supervisor_command,
 )
+from dockyard.render.unkept import bind_mounts, refuse_unread
 from dockyard.units import format_duration
 
 FOLDER = "swarm"  # `dockyard render --target swarm -o DIR` writes DIR/swarm/<fleet>/
@@ -570,21 +571,15 @@ class _Renderer:
                 self._lose(("services", name, "env_file", i), name,
                            f"env_file {env_file.path}: docker stack deploy reads it whole and "
                            "requires it (no `required: false`, no `skip:`)")
-        for i, volume in enumerate(svc.volumes):
-            source = volume.split(":")[0]
-            if ":" in volume and _is_bind(volume):
-                self._lose(("services", name, "volumes", i), name,
-                           f"bind mount `{source}` must exist on {', '.join(sp.machines)} at the "
-                           "path docker stack deploy resolves it to: Swarm does not create it")
+        for at, source in bind_mounts(name, svc):
+            self._lose(at, name, f"bind mount `{source}` must exist on {', '.join(sp.machines)} "
+                       "at the path docker stack deploy resolves it to: Swarm does not create it")
         for at, lost in gpu_choices_lost(self.fleet, sp, "Swarm (it counts GPUs, not names)"):
             self._lose(at, name, lost)
 
     def _leftover_secrets(self) -> None:
-        for at in sorted(self.fleet.raw, key=str):
-            if (len(at) > 2 and at[0] == "services" and at[2] in _RENDERED
-                    and at not in self.handled and self._reads_secret(at)
-                    and str(at[1]) in self.plan.services):
-                raise self._refuse(at, str(at[1]), f"`{'.'.join(map(str, at[2:]))}`")
+        refuse_unread(self.fleet, self.plan, _RENDERED, self.handled, self.secrets,
+                      self._refuse)
 
 
 def _published(svc: ServiceSpec) -> list[PortSpec]:
