@@ -202,3 +202,11 @@ class UnhealthyError(DockyardError):
     and named. Exit 4."""
 
     exit_code = ExitCode.UNHEALTHY
+
+
+class BackupError(DockyardError):
+    """A backup or restore cannot be made as asked: a target that cannot be written (said
+    before anything is touched), a run that is not there, a file that does not match its
+    sha256, a dump that failed; exit 1."""
+
+    exit_code = ExitCode.FAILED

@@ -17,7 +17,7 @@ fleet: kinds
 machines: {box: {}}
 backup: {target: /srv/backups, keep: 3}
 families:
-  pg: {from: "debian:bookworm-slim", apt: [postgresql, postgresql-client]}
+  pg: {from: "debian:bookworm-slim", apt: [postgresql, postgresql-client, redis-server]}
   pgclient: {from: "debian:bookworm-slim", apt: [postgresql-client-15]}
   kv: {from: "debian:bookworm-slim", apt: [redis-server]}
   kvchild: {from: kv}
@@ -31,6 +31,7 @@ services:
           backup: {quiesce: stop, volumes: [q]}}
   forced: {image: "busybox", backup: {kind: redis}}
   off: {image: "postgres:16", backup: {enabled: false}}
+  both: {family: pg, build: both, command: [redis-server, /app/redis.conf]}
   api: {family: pgclient, build: api, volumes: ["./code:/app"], depends_on: [worker]}
   worker: {image: busybox, depends_on: [db]}
   web: {image: busybox, depends_on: [api, cache]}
@@ -40,9 +41,10 @@ services:
 def test_kinds_detected_from_image_and_family_or_given() -> None:
     assert {n: backup_kind(FLEET, n) for n in FLEET.services} == {
         "db": "postgres", "stock-pg": "postgres", "cache": "redis", "stock-redis": "redis",
-        "files": "volume", "forced": "redis", "off": None, "api": None, "worker": None,
-        "web": None}
-    assert stateful(FLEET) == ["db", "stock-pg", "cache", "stock-redis", "files", "forced"]
+        "files": "volume", "forced": "redis", "off": None, "both": "redis", "api": None,
+        "worker": None, "web": None}
+    assert stateful(FLEET) == ["db", "stock-pg", "cache", "stock-redis", "files", "forced",
+                               "both"]
     assert FLEET.backup.target == "/srv/backups" and FLEET.backup.keep == 3
     assert loads("fleet: x\nmachines: {m: {}}\nservices: {a: {image: x}}\n",
                  environ={}).spec.backup.keep == 10
