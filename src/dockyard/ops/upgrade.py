@@ -253,7 +253,9 @@ def mixed(journal: Journal, running: Mapping[str, str]) -> list[tuple[str, str, 
 def interrupted(journal: Journal, running: Mapping[str, str]) -> str:
     """What `status` says about an upgrade that did not end: its phase, which service runs
     which image, and how to finish."""
+    cut = {s.service for s in journal.steps if s.status == Status.STARTED}
     where = ", ".join(f"{name} {side}" + (f" ({short(image)})" if image else "")
+                      + (", not known healthy" if name in cut else "")
                       for name, side, image in mixed(journal, running))
     head = {Phase.FORWARD: "was interrupted", Phase.ROLLBACK: "was interrupted while rolling "
             "back", Phase.ROLLBACK_FAILED: "could not be rolled back"}.get(
