@@ -123,6 +123,37 @@ class RolledBack:
 
 
 @dataclass(frozen=True)
+class UpgradePlanned:
+    """What `dockyard upgrade` will change, in dependency order: (service, why); `at`: when
+    (ISO 8601, UTC), as every upgrade event carries it."""
+
+    services: tuple[tuple[str, str], ...]
+    at: str
+
+    def line(self) -> str:
+        if not self.services:
+            return "upgrade: nothing changed"
+        return "upgrade: " + "; ".join(f"{name} ({why})" for name, why in self.services)
+
+
+@dataclass(frozen=True)
+class UpgradeStep:
+    """One step of an upgrade's journal (ops/upgrade.py) changed status: `step` is its kind
+    (recreate, revert, ...), `status` started, done, failed or skipped; `step` "upgrade" with
+    `service` "" is the whole run (done, unchanged, rolled back, rollback failed)."""
+
+    step: str
+    service: str
+    status: str
+    at: str
+    detail: str = ""
+
+    def line(self) -> str:
+        what = f"{self.step} {self.service}" if self.service else self.step
+        return f"upgrade: {what}: {self.status}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
 class BackedUp:
     """One service's data is in a backup run: its kind, bytes, seconds, and the longest
     writes waited (or the service was stopped) for it."""
@@ -155,7 +186,7 @@ class Restored:
 
 
 Event = (Progress | ImageEvent | Locking | Pulling | Pushing | LevelStarted | LevelHealthy
-         | HealthWaiting | RolledBack | BackedUp | Restored)
+         | HealthWaiting | RolledBack | UpgradePlanned | UpgradeStep | BackedUp | Restored)
 Sink = Callable[[Event], None]
 
 
