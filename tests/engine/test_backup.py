@@ -264,3 +264,51 @@ def test_tampered_files_unwritable_targets_existing_volumes_and_retention(
         assert _exec(hbk_project, "files", "cat", "/srv/files/a") == "one"
     finally:
         manifest.write_text(original)
+
+
+# A service on the database: its "new version" (BROKEN=1) runs a one-way migration (it
+# deletes the rows) and never turns healthy, so the upgrade rolls back.
+API = """\
+  api:
+    image: {image}
+    command: [/bin/sh, -c, "if [ \\"$$BROKEN\\" = 1 ]; then psql -h db -U postgres -d app -c
+              'delete from items'; exec sleep infinity; fi; touch /tmp/up; exec sleep
+              infinity"]
+    depends_on: [db]
+    health: {{cmd: [test, -f, /tmp/up], interval: 1s, retries: 4}}
+"""
+
+
+def test_a_failed_upgrade_restores_the_database_its_new_version_migrated(
+        stores: Path, hbk_project: str, tmp_path: Path) -> None:
+    folder = tmp_path / "fleet"
+    shutil.copytree(stores, folder, ignore=shutil.ignore_patterns("state", "runs-hbk"))
+    image = f"{hbk_project}/api:current"
+    family = (stores / "fleet.yaml").read_text().split("fleet: ")[1].split()[0]
+    _docker("tag", f"{family}/family-stores:current", image)
+    try:
+        with (folder / "fleet.yaml").open("a") as f:
+            f.write(API.format(image=image))
+        up = _dy(folder, hbk_project, "up")
+        assert up.returncode == 0, up.stderr[-3000:]
+        _sql(hbk_project, "create database app")
+        _sql(hbk_project, "create table items(id int primary key, v text); insert into items "
+                          "select g, md5(g::text) from generate_series(1, 5000) g", "app")
+        rows = _row_checksums(hbk_project)
+        old_api = _docker("inspect", "--format", "{{.Image}}", f"{hbk_project}-api-1")
+        cid = _docker("create", image)
+        _docker("commit", "--change", "ENV BROKEN=1", cid, image)
+        _docker("rm", cid)
+
+        result = _dy(folder, hbk_project, "upgrade", "--no-build")
+        assert result.returncode == 6, result.stdout + result.stderr
+        said = result.stderr
+        assert "backup db (postgres)" in said and "restore db (postgres)" in said, said
+        assert said.index("backup db") < said.index("recreate api: started")
+        assert said.index("restore db") < said.index("revert api: started")
+        assert _row_checksums(hbk_project) == rows  # the migration's delete is undone
+        assert _docker("inspect", "--format", "{{.Image}}", f"{hbk_project}-api-1") == old_api
+        runs = json.loads(_dy(folder, hbk_project, "backups", "--format", "json").stdout)
+        assert [(r["reason"], list(r["services"])) for r in runs] == [("pre-upgrade", ["db"])]
+    finally:
+        _docker("rmi", "-f", image, check=False)

@@ -34,7 +34,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -71,7 +71,7 @@ SAVE_TIMEOUT = 3600.0  # the longest a BGSAVE may take
 CHUNK = 1 << 20
 
 __all__ = ["RestoreReport", "backup", "backup_root", "ensure_writable", "list_runs",
-           "prune", "read_run", "restore", "verify"]
+           "prune", "read_run", "restore", "restore_service", "verify"]
 
 
 # -- where runs go ---------------------------------------------------------------------------
@@ -360,15 +360,39 @@ def _info(text: str) -> dict[str, str]:
 
 def _redis_save(sp: ServicePlan, container: Any, folder: Path
                 ) -> tuple[Files, str, dict[str, Any], float]:
+    """BGSAVE, LASTSAVE polled, the RDB copied out. Where Redis kept no RDB in its folder
+    (`save ""`, AOF only), the one BGSAVE wrote is removed after the copy and the folder
+    gets its owner, mode and mtime back: the volume is as it was, byte for byte."""
     config = {key: _redis(sp, container, "CONFIG", "GET", key).splitlines()[-1]
               for key in ("dir", "dbfilename", "appendonly", "appendfilename")}
     version = "redis " + _info(_redis(sp, container, "INFO", "server")).get(
         "redis_version", "?").strip()
+    folder_there = PurePosixPath(config["dir"])
+    rdb = str(folder_there / config["dbfilename"])
+    kept = _stat(container, rdb) is not None
+    entry = None if kept else _first_entry(container, str(folder_there))
+    try:
+        fork = _bgsave(sp, container)
+        file, digest, size, member = _copy_out(container, rdb, folder / "dump.rdb", sp.name)
+    finally:
+        if not kept:  # Redis kept none: the one BGSAVE wrote goes, the folder's times back
+            container.exec_run(["rm", "-f", rdb])
+            if entry is not None:
+                _put_entry(container, str(folder_there), entry)
+    details = {"dir": config["dir"], "dbfilename": config["dbfilename"],
+               "aof": config["appendonly"] == "yes", "appendfilename": config["appendfilename"],
+               "uid": member.uid, "gid": member.gid, "mode": member.mode}
+    return [(file, digest, size)], version, details, fork
+
+
+def _bgsave(sp: ServicePlan, container: Any) -> float:
+    """BGSAVE and wait for it (LASTSAVE moves; rdb_saves too, as LASTSAVE counts seconds);
+    the seconds the fork held the server (the write pause)."""
     before = int(_redis(sp, container, "LASTSAVE"))
     saves = int(_info(_redis(sp, container, "INFO", "persistence")).get("rdb_saves", "0"))
     said = _redis(sp, container, "BGSAVE", "SCHEDULE")
     end = time.monotonic() + SAVE_TIMEOUT
-    while True:  # LASTSAVE moves when the save is done (rdb_saves too: LASTSAVE is seconds)
+    while True:
         persistence = _info(_redis(sp, container, "INFO", "persistence"))
         done = persistence.get("rdb_bgsave_in_progress", "0").strip() == "0" and (
             int(_redis(sp, container, "LASTSAVE")) > before
@@ -384,13 +408,60 @@ def _redis_save(sp: ServicePlan, container: Any, folder: Path
                           f"{persistence['rdb_last_bgsave_status'].strip()})",
                           fix=f"`dockyard logs {sp.name}` says why (a full disk, a "
                               "read-only data folder)")
-    fork = int(_info(_redis(sp, container, "INFO", "stats")).get("latest_fork_usec", "0"))
-    rdb = str(PurePosixPath(config["dir"]) / config["dbfilename"])
-    name, digest, size, member = _copy_out(container, rdb, folder / "dump.rdb", sp.name)
-    details = {"dir": config["dir"], "dbfilename": config["dbfilename"],
-               "aof": config["appendonly"] == "yes", "appendfilename": config["appendfilename"],
-               "uid": member.uid, "gid": member.gid, "mode": member.mode}
-    return [(name, digest, size)], version, details, fork / 1e6
+    return int(_info(_redis(sp, container, "INFO", "stats")).get("latest_fork_usec", "0")) / 1e6
+
+
+def _stat(container: Any, path: str) -> dict[str, Any] | None:
+    """The engine's stat of a path in the container (name, size, mode, mtime), None when
+    there is nothing there: a HEAD of the archive endpoint, no bytes copied."""
+    import base64
+    import json
+
+    api = container.client.api
+    res = api.head(api._url("/containers/{0}/archive", container.id), params={"path": path})
+    if res.status_code == 404:
+        return None
+    api._raise_for_status(res)
+    said = res.headers.get("X-Docker-Container-Path-Stat", "")
+    return dict(json.loads(base64.b64decode(said))) if said else {}
+
+
+def _first_entry(container: Any, path: str) -> tuple[tarfile.TarInfo, str] | None:
+    """A folder's own tar entry (owner, mode) and its exact mtime, reading only the start
+    of the engine's archive of it."""
+    stat = _stat(container, path)
+    if stat is None:
+        return None
+    stream, _ = container.get_archive(path, chunk_size=64 * 1024)
+    with tarfile.open(fileobj=_Chunks(stream), mode="r|") as tar:
+        entry = tar.next()
+    if entry is None or not entry.isdir():
+        return None
+    stamp = str(stat.get("mtime", ""))  # RFC 3339 with nanoseconds
+    return entry, _epoch(stamp) if stamp else str(entry.mtime)
+
+
+def _epoch(stamp: str) -> str:
+    """"2026-12-02T01:13:52.904509775Z" -> "1796174032.904509775" (no float rounding)."""
+    whole, _, rest = stamp.rstrip("Z").partition(".")
+    fraction = "".join(c for c in rest if c.isdigit())
+    seconds = int(datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp())
+    return f"{seconds}.{fraction}" if fraction else str(seconds)
+
+
+def _put_entry(container: Any, path: str, entry: tuple[tarfile.TarInfo, str]) -> None:
+    """The folder's entry put back over it: the engine sets its owner, mode and mtime."""
+    info, mtime = entry
+    again = tarfile.TarInfo(PurePosixPath(path).name)
+    again.type, again.mode, again.uid, again.gid = tarfile.DIRTYPE, info.mode, info.uid, \
+        info.gid
+    again.uname, again.gname = info.uname, info.gname
+    again.pax_headers = {"mtime": mtime}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(again)
+    buffer.seek(0)
+    container.put_archive(str(PurePosixPath(path).parent), buffer)
 
 
 # -- plain volumes
@@ -634,15 +705,33 @@ def restore(target: Target, run: str, services: Sequence[str] | None = None, *, 
     write_render(fleet, target.plan, target.state)
     report = RestoreReport(record.id)
     for name in names:
-        t0 = time.monotonic()
-        saved = record.service(name)
-        assert saved is not None
-        _restore_service(target, root / record.id, saved, volumes[name], emit=emit)
-        seconds = time.monotonic() - t0
+        report.seconds[name] = restore_service(target, root, record, name, emit=emit,
+                                               verified=True)
         report.services.append(name)
-        report.seconds[name] = seconds
-        emit(Restored(name, saved.kind, record.id, seconds))
     return report
+
+
+Create = Callable[[str], None]
+
+
+def restore_service(target: Target, root: Path, record: RunRecord, name: str, *,
+                    emit: Sink, create: Create | None = None, verified: bool = False) -> float:
+    """Service `name` of run `record` back on fresh volumes, healthy: its container and
+    volumes are deleted, `create(name)` makes the container again (not started; default:
+    `compose up --no-start` with the rendered file; an upgrade's rollback passes one with
+    the old configuration), the data goes in, it starts and is waited for. Its files'
+    sha256 are checked first (unless `verified`). The seconds it took."""
+    t0 = time.monotonic()
+    if not verified:
+        verify(root, record, [name])
+    saved = record.service(name)
+    if saved is None:
+        raise BackupError(f"backup run {record.id} holds no data of service {name!r}")
+    _restore_service(target, root / record.id, saved, _engine_volumes(target, name),
+                     emit=emit, create=create)
+    seconds = time.monotonic() - t0
+    emit(Restored(name, saved.kind, record.id, seconds))
+    return seconds
 
 
 def _restore_names(target: Target, record: RunRecord, services: Sequence[str] | None
@@ -682,7 +771,7 @@ def _volume_exists(engine: Any, name: str) -> bool:
 
 
 def _restore_service(target: Target, folder: Path, saved: ServiceRecord,
-                     volumes: dict[str, str], *, emit: Sink) -> None:
+                     volumes: dict[str, str], *, emit: Sink, create: Create | None) -> None:
     from docker.errors import APIError, NotFound
 
     engine = target.engine
@@ -701,8 +790,11 @@ def _restore_service(target: Target, folder: Path, saved: ServiceRecord,
                               f"{exc.explanation or exc}",
                               fix="stop the other containers that use it "
                                   "(`dockyard down`)") from None
-    compose(target, "up", "--no-start", "--no-deps", "--no-build", "--force-recreate",
-            sp.name)
+    if create is None:
+        compose(target, "up", "--no-start", "--no-deps", "--no-build", "--force-recreate",
+                sp.name)
+    else:
+        create(sp.name)
     container = containers(engine, target.project).get(sp.name)
     if container is None:
         raise EngineError(f"restore {sp.name}: compose made no container")
@@ -739,10 +831,10 @@ def _put_tar(container: Any, path: str, tar: Path, then: str, service: str) -> N
 
 
 def _put_rdb(container: Any, rdb: Path, details: Any, service: str) -> None:
-    """The RDB into the fresh volume, where Redis loads it from: as `dbfilename`, and as
-    an old-style append-only file when AOF is on (Redis 7 makes it the AOF's base)."""
-    names = [details["dbfilename"]] + ([details["appendfilename"]] if details.get("aof")
-                                       else [])
+    """The RDB into the fresh volume, where Redis loads it from: as `dbfilename`, or, when
+    AOF is on (Redis then ignores an RDB), as an old-style append-only file, which Redis 7
+    adopts as the base of its AOF (and Redis 6 reads by its RDB preamble)."""
+    names = [details["appendfilename"] if details.get("aof") else details["dbfilename"]]
     buffer = io.BytesIO()
     size = rdb.stat().st_size
     with tarfile.open(fileobj=buffer, mode="w") as tar:
