@@ -300,9 +300,22 @@ def test_a_failed_upgrade_restores_the_database_its_new_version_migrated(
         _docker("commit", "--change", "ENV BROKEN=1", cid, image)
         _docker("rm", cid)
 
+        # A backup that cannot be written stops the upgrade before any container changes.
+        manifest = folder / "fleet.yaml"
+        text = manifest.read_text()
+        manifest.write_text(text.replace("machines:", "backup: {target: fleet.yaml/runs}\n"
+                                                      "machines:", 1))
+        refused = _dy(folder, hbk_project, "upgrade", "--no-build")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "pre-upgrade backup failed, so nothing was changed" in refused.stderr
+        assert _docker("inspect", "--format", "{{.Image}}", f"{hbk_project}-api-1") == old_api
+        assert "upgrade" not in _dy(folder, hbk_project, "status").stderr  # none pending
+        manifest.write_text(text)
+
         result = _dy(folder, hbk_project, "upgrade", "--no-build")
         assert result.returncode == 6, result.stdout + result.stderr
         said = result.stderr
+        assert "DELETE 5000" in said  # the new api's migration ran (its last log lines)
         assert "backup db (postgres)" in said and "restore db (postgres)" in said, said
         assert said.index("backup db") < said.index("recreate api: started")
         assert said.index("restore db") < said.index("revert api: started")
