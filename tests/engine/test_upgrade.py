@@ -23,7 +23,7 @@ from tests.engine.conftest import dockyard
 
 pytestmark = pytest.mark.engine
 
-ROLLED_BACK, PENDING = 6, 8
+ROLLED_BACK, ROLLBACK_FAILED, PENDING = 6, 7, 8
 
 SERVE = ("import os, http.server as h; h.HTTPServer(('', 8001 if os.environ.get('BROKEN') == "
          "'1' else 8000), h.SimpleHTTPRequestHandler).serve_forever()")
@@ -94,9 +94,9 @@ def up(folder: Path, project: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def bump(ref: str, env: str = "HUP=1") -> str:
-    """`ref` again as a new image (one more ENV): its new ID."""
-    cid = _out("docker", "create", ref).strip()
+def bump(ref: str, env: str = "HUP=1", source: str = "") -> str:
+    """`ref` again as a new image (`source`, default `ref`, with one more ENV): its ID."""
+    cid = _out("docker", "create", source or ref).strip()
     try:
         _out("docker", "commit", "--change", f"ENV {env} HUP_N={uuid.uuid4().hex[:6]}",
              cid, ref)
@@ -252,3 +252,23 @@ def test_rollback_takes_an_interrupted_upgrade_back(fleet: tuple[Path, str]) -> 
     assert back.returncode == 0, back.stderr
     assert "interrupted upgrade is rolled back" in back.stdout
     assert running(project) == old
+
+
+def test_a_rollback_that_fails_says_what_runs_where(fleet: tuple[Path, str],
+                                                    base: str) -> None:
+    """The previous web image is removed while the upgrade is turning back: going back fails,
+    exits 7, says which service runs which image and how to finish; the journal stays."""
+    folder, project = fleet
+    old_web = bump(f"{project}/web:current")  # an image of its own, so it can be removed
+    up(folder, project)
+    bump(f"{project}/web:current", "BROKEN=1", source=base)  # not a child of old_web
+    killed_at(folder, project, "upgrade.rollback")
+    subprocess.run(["docker", "rmi", "-f", old_web], check=True, capture_output=True)
+    failed = run(folder, project, "upgrade", "--resume")
+    assert failed.returncode == ROLLBACK_FAILED, failed.stdout + failed.stderr
+    said = failed.stderr
+    assert "the rollback failed: service web could not be made" in said
+    assert f"web on {running(project)['web'][7:19]} (new)" in said
+    assert "by hand: `docker compose -p " in said and "up -d --no-deps web" in said
+    status = run(folder, project, "status")
+    assert "could not be rolled back" in status.stderr

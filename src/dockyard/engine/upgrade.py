@@ -421,6 +421,21 @@ def _refuse_running(journal: Journal) -> None:
                              f"{journal.started})", fix="wait for it to end")
 
 
+def _step(ctx: Context, kind: str, change: ServiceChange) -> None:
+    """One runner; what the engine or compose refused (an image gone, a port taken) fails the
+    step like an unhealthy service does."""
+    from docker.errors import DockerException
+
+    try:
+        RUNNERS[kind](ctx, change)
+    except (DockyardError, DockerException) as exc:
+        said = str(exc).strip() or type(exc).__name__
+        raise StepFailed(Failure(service=change.service, output=last_lines(said),
+                                 summary=f"service {change.service} could not be made: "
+                                         f"{last_lines(said, 1)}"),
+                         f"service {change.service} could not be made: {said}") from None
+
+
 def _run(target: Target, journal: Journal, *, emit: Sink,
          rolled_back_raises: bool) -> UpgradeReport:
     folder = upgrade_dir(target.state, target.machine)
@@ -441,7 +456,7 @@ def _run(target: Target, journal: Journal, *, emit: Sink,
             emit(UpgradeStep(step.kind, step.service, step.status, step.at))
             reach(f"upgrade.{step.kind}")
             try:
-                RUNNERS[step.kind](ctx, ctx.journal.change(step.service))
+                _step(ctx, step.kind, ctx.journal.change(step.service))
             except StepFailed as failed:
                 step.status, step.at, step.detail = Status.FAILED, now(), failed.failure.output
                 emit(UpgradeStep(step.kind, step.service, step.status, step.at,
