@@ -52,3 +52,25 @@ def rollback(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choic
         emit(RolledBack(name, old, new))
     # The `:prev` images were built from an older manifest entry: run them as they are.
     return RollbackResult(where, up(where, emit=emit, build_missing=False, accept_stale=True))
+
+
+def rollback_to(fleet: Fleet, plan: Plan, tag: str, services: list[str] | None,
+                choice: Choice, *, emit: Sink) -> RollbackResult:
+    """`rollback --to TAG`: each service named (none: every built one, as the build that
+    made TAG left it) back on its image of that dated tag, the one that was `:current`
+    becoming `:prev`, then the machine brought up on them. A tag not kept is refused before
+    any tag moves, naming the kept ones. Emits a RolledBack per service moved, a Progress
+    per service left as it is."""
+    from dockyard.engine.deploy import up
+    from dockyard.engine.history import rollback_to_tag
+    from dockyard.events import Progress
+
+    services = services or None
+    require_services(plan.services, services or [])
+    where = choose_target(fleet, plan, choice)
+    moved, left = rollback_to_tag(where.engine, fleet, plan, tag, services)
+    for name, old, new in moved:
+        emit(RolledBack(name, old, new))
+    for name, why in sorted(left.items()):
+        emit(Progress(f"{name} stays on :current: {why}, newer than {tag}"))
+    return RollbackResult(where, up(where, emit=emit, build_missing=False, accept_stale=True))
