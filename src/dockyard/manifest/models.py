@@ -348,6 +348,37 @@ class MigrationSpec(Spec):
                                                "one-shot service, or a dump restored")
 
 
+class BackupSpec(Spec):
+    """How `dockyard backup` saves a stateful service's data, and what a rollback does with
+    it; the kind is detected from the image or family when not given."""
+
+    kind: Literal["postgres", "redis", "volume"] | None = Field(
+        None, description="postgres: pg_dump -Fc per database + pg_dumpall --globals-only; "
+                          "redis: BGSAVE, then the RDB; volume: a tar of each named volume; "
+                          "default: detected (a postgres:* image or a family with apt "
+                          "postgresql*, a redis:* image or apt redis-server, else volume for a "
+                          "service with named volumes)")
+    restore_on_rollback: bool = Field(
+        False, description="a failed upgrade restores the pre-upgrade backup before the old "
+                           "version starts (for data the new version migrated one way)")
+    quiesce: Literal["none", "stop"] = Field(
+        "none", description="stop: the service is stopped around a volume tar (a store with no "
+                            "dump tool); none: it keeps serving")
+    volumes: list[str] = Field(
+        [], description="the named volumes backed up (and restored); default: all of the "
+                        "service's named volumes")
+    user: str = Field("", description="postgres: the database superuser the dumps run as "
+                                      "(over the local socket, inside the container); "
+                                      "default: postgres")
+    databases: list[str] = Field(
+        [], description="postgres: the databases dumped; default: every one but the templates")
+    password_env: str = Field(
+        "", description="redis: the container's env variable holding the password (read "
+                        "inside the container, never by dockyard); '' for none")
+    enabled: bool = Field(True, description="false: never backed up, not even before an "
+                                            "upgrade")
+
+
 class ServiceSpec(Spec):
     """One service: a stock `image:`, or an image dockyard builds on a `family:`."""
 
@@ -366,6 +397,9 @@ class ServiceSpec(Spec):
     depends_on: dict[str, DependencySpec] = Field(
         {}, description="services to start first: a list of names, or name -> {condition}")
     volumes: list[str] = Field([], description="compose-style mounts: name:/path or ./dir:/path")
+    backup: BackupSpec | None = Field(
+        None, description="how its data is backed up; default: detected for a Postgres or "
+                          "Redis image or family and for a service with named volumes")
     env: dict[str, str] = Field({}, description="runtime env; ${VAR} is read from .env")
     env_file: Annotated[list[EnvFileSpec], BeforeValidator(_env_files)] = Field(
         [], description="env files compose reads when the container starts; `env:` wins over "
@@ -468,12 +502,24 @@ def _reasons(suppress: dict[str, str]) -> None:
             raise ValueError(f"suppressing {code} needs a reason: `{code}: why it is accepted`")
 
 
+class FleetBackupSpec(Spec):
+    """Where `dockyard backup` writes its runs, and how many it keeps."""
+
+    target: str = Field("", description="the folder backup runs are written under (relative "
+                                        "to the manifest); default: backups/ in the state "
+                                        "folder")
+    keep: int = Field(10, ge=1, description="how many runs are kept; older ones are removed "
+                                            "after a run succeeds")
+
+
 class FleetSpec(Spec):
     """The whole manifest, `fleet.yaml`."""
 
     fleet: Name = Field(description="the fleet's name: prefix of its images and compose projects")
     registry: str = Field("", description="registry to push to and pull from, e.g. "
                                           "localhost:5000; '' for none")
+    backup: FleetBackupSpec = Field(FleetBackupSpec(), description="where backups go and how "
+                                                                   "many are kept")
     machines: dict[Name, MachineSpec] = Field(min_length=1, description="name -> machine")
     families: dict[Name, FamilySpec] = Field({}, description="name -> image family")
     image_history: int = Field(

@@ -44,7 +44,8 @@ def deployed_of(plan: Plan, name: str, image_id: str = "") -> Deployed:
     """What the plan deploys for service `name`, as a record."""
     sp = plan.services[name]
     family = sp.spec.family
-    packages = tuple(p for fam in chain(plan.families, family)
+    # `postgresql-15=15.5-0+deb12u1`: the package, its pinned version aside.
+    packages = tuple(p.split("=")[0].strip() for fam in chain(plan.families, family)
                      for p in plan.families[fam].apt) if family else ()
     return Deployed(sp.image, image_id, packages,
                     root_image(plan.families, family) if family else "")
