@@ -132,3 +132,11 @@ def test_a_pinned_image_missing_is_never_built_and_never_stale() -> None:
     found["pins/api:20261201-093015-abc"] = ImageState(id="sha256:a", spec="older")
     assert not image_needs(services[:1] if services[0].name == "api" else services[1:],
                            found, {"pins/api:current": "new"})
+
+
+def test_a_plain_rollback_leaves_a_pinned_service_alone() -> None:
+    from dockyard.engine.build import rollback_services
+
+    pinned = plan(loads(PINNED, environ={"FORCE_IMAGE_TAG": "20261201-093015-abc"}))
+    assert rollback_services(pinned) == ["worker"]
+    assert rollback_services(plan(loads(PINNED, environ={}))) == ["api", "worker"]

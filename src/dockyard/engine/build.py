@@ -691,10 +691,11 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Sink,
 
 
 def rollback_services(plan: Plan, services: list[str] | None = None) -> list[str]:
-    """The services a rollback acts on: those named, else every service dockyard builds."""
+    """The services a rollback acts on: those named, else every service dockyard builds and
+    no `image_tag:` pins."""
     if services is not None:
         return list(services)
-    return sorted(n for n, sp in plan.services.items() if sp.built)
+    return sorted(n for n, sp in plan.services.items() if sp.built and not sp.spec.image_tag)
 
 
 def prev_ref(image: str) -> str:
@@ -716,8 +717,13 @@ def rollback(engine: Engine, plan: Plan,
         if not plan.services[name].built:
             raise ManifestError(f"service {name} runs the stock image {image}: nothing to roll "
                                 "back", fix="roll back services dockyard builds")
+        if plan.services[name].spec.image_tag:
+            raise ManifestError(f"service {name} is pinned to {plan.services[name].spec.image_tag}"
+                                " by `image_tag:`: rollback does not move it",
+                                fix="remove the pin to roll it back, or pin another kept tag")
         repo = repo_of(image)
-        current, prev = engine.image_id(image), engine.image_id(prev_ref(image))
+        current = engine.image_id(f"{repo}:{CURRENT_TAG}")
+        prev = engine.image_id(prev_ref(image))
         if not prev and named:
             # Not a bad manifest (exit 2): there is nothing to go back to yet (exit 1).
             raise DockyardError(f"service {name} has no previous image ({repo}:{PREV_TAG}): "
