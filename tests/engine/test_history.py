@@ -125,7 +125,7 @@ def test_history_gc_rollback_to_and_pins(fleet: tuple[str, str, Path]) -> None:
     assert _id(f"{repo}:current") == _id(f"{repo}:{third}")
     assert _id(f"{repo}:prev") == _id(f"{repo}:{fourth}")
     assert _running_image(project) == _id(f"{repo}:{third}")
-    deployed = json.loads((folder / "state" / "deployed.json").read_text())["services"]
+    deployed = json.loads((folder / "state" / "deployed" / "images.json").read_text())["services"]
     assert deployed["app"]["id"] == _id(f"{repo}:{third}")
 
     # A pin on a tag that is gone: check and up refuse it, located; a kept one runs.

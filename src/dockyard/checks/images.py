@@ -216,7 +216,7 @@ RULES: list[Rule] = [latest_tag, family_base_tag, unpinned_requirements, missing
 
 def one_way_data(fleet: Fleet, plan: Plan, deployed: Mapping[str, Deployed]
                  ) -> Iterator[Finding]:
-    """DY607: against the images `up` last deployed (<state>/deployed.json, passed in), a
+    """DY607: against the images `up` last deployed (<state>/deployed/images.json, passed in), a
     stateful service (one with volumes) whose new image its data cannot survive going back
     from: the old image cannot read what the new one wrote, so a rollback loses it. Allowed
     when the service declares the `migration:` from the deployed version and

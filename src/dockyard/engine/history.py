@@ -3,7 +3,7 @@ the two records in the state folder that `check` judges by without asking an eng
 
 - <state>/build/history.json: per repository, the dated tags kept after the last build
   (DY608: a pinned `image_tag:` that is not among them);
-- <state>/deployed.json: per service, the image `up` last ran healthy (DY607: an image
+- <state>/deployed/images.json: per service, the image `up` last ran healthy (DY607: an image
   change its data cannot come back from).
 
 Which tags go and what a rollback goes back to are decided in ops/history.py."""
@@ -35,7 +35,7 @@ from dockyard.plan.history import Deployed, deployed_of
 from dockyard.plan.model import Plan
 
 HISTORY_FILE = Path("build") / "history.json"
-DEPLOYED_FILE = Path("deployed.json")
+DEPLOYED_FILE = Path("deployed") / "images.json"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -176,7 +176,7 @@ def recorded_tags(state: Path) -> dict[str, list[str]]:
 
 def record_deployed(state: Path, plan: Plan, ids: Mapping[str, str]) -> None:
     """After a healthy `up`: the image each of its services (`ids`: service -> image ID) now
-    runs, merged into <state>/deployed.json (other machines' services stay)."""
+    runs, merged into <state>/deployed/images.json (other machines' services stay)."""
     path = state / DEPLOYED_FILE
     services = _read_json(path).get("services", {})
     if not isinstance(services, dict):
@@ -187,7 +187,7 @@ def record_deployed(state: Path, plan: Plan, ids: Mapping[str, str]) -> None:
 
 
 def recorded_deployed(state: Path) -> dict[str, Deployed]:
-    """service -> the image `up` last ran it on, from <state>/deployed.json ({}: none)."""
+    """service -> the image `up` last ran it on, from <state>/deployed/images.json ({}: none)."""
     services = _read_json(state / DEPLOYED_FILE).get("services", {})
     if not isinstance(services, dict):
         return {}
