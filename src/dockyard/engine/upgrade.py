@@ -37,6 +37,7 @@ from typing import Any
 
 from dockyard.engine.apply import what_failed
 from dockyard.engine.build import CURRENT_TAG, PREV_TAG, repo_of, write_render
+from dockyard.engine.deploy import record_images
 from dockyard.engine.deployed import record, records
 from dockyard.engine.interrupts import reach
 from dockyard.engine.observe import observe
@@ -481,6 +482,7 @@ def _run(target: Target, journal: Journal, *, emit: Sink,
     reach("upgrade.end")
     forward = ctx.journal.phase == Phase.FORWARD
     ctx.journal.phase = Phase.DONE if forward else Phase.ROLLED_BACK
+    record_images(target)  # what runs healthy now: `check`'s one-way data guard (DY607)
     _close(target, ctx.journal)
     outcome = "done" if forward else "rolled back"
     emit(UpgradeStep("upgrade", "", outcome, now()))
