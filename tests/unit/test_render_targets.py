@@ -1,4 +1,4 @@
-"""The 4090+3060 blueprint and spark-control examples render for every target (issue 12).
+"""The 4090+3060 blueprint, spark-control and agents-77 examples render for every target.
 
 - compose, one file per machine: compared byte for byte with tests/golden/compose/<example>/
   (the compose files and .env.example; the Dockerfiles are the family goldens' concern);
@@ -30,7 +30,7 @@ from dockyard.render.swarm import render_swarm
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "compose"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-EXAMPLES = ["blueprint-4090-3060", "spark-control"]
+EXAMPLES = ["agents-77", "blueprint-4090-3060", "spark-control"]  # agents-77: routed groups
 SAFE = YAML(typ="safe")
 
 
