@@ -119,6 +119,19 @@ class Routes:
     def published(self, callee: str, machine: str) -> tuple[Publish, ...]:
         return self.publish.get((callee, machine), ())
 
+    def lines(self) -> list[str]:
+        """One line per routed name, for people: `api on a -> embedder at 10.0.0.2 (b)`,
+        with the ports the callee publishes there for it."""
+        out = []
+        for (caller, machine), hosts in sorted(self.hosts.items()):
+            for callee, address in sorted(hosts.items()):
+                there = next(r.callee_machine for r in self.reaches
+                             if (r.caller, r.machine, r.callee) == (caller, machine, callee))
+                ports = ", ".join(p.compose() for p in self.published(callee, there))
+                out.append(f"{caller} on {machine} -> {callee} at {address} (machine {there}"
+                           + (f"; publishes {ports})" if ports else ")"))
+        return out
+
 
 def is_address(host: str) -> bool:
     """An IP address (v4 or v6) as opposed to a name that must be resolved."""
