@@ -20,7 +20,8 @@ CODES = {c.code: c for c in (
          "inside a container that is the container itself",
          "use the other service's name, e.g. `redis://store:6379`"),
     Code("DY402", Severity.WARNING, "an env value hard-codes the IP address of a machine or "
-         "a published port", "use the service's name (same machine) or a variable"),
+         "a published port", "use the service's name (on another machine too: render points "
+         "it there) or a variable"),
     Code("DY403", Severity.WARNING, "a data volume uses a relative host path",
          "use an absolute host path or a named volume"),
     Code("DY405", Severity.WARNING, "an env URL names a host that is no service or machine of "
@@ -229,7 +230,8 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
         fix = ("use the name of the service that answers there; for a program on the host "
                "itself, `host.docker.internal` (with `extra_hosts: host-gateway`)")
     else:
-        fix = "use the service's name (on one machine) or pass the address in as ${VAR}"
+        fix = ("use the service's name (on another machine too: render points it there) or "
+               "pass the address in as ${VAR}")
     if loopback:
         return Finding(
             "DY401", Severity.ERROR, where,
