@@ -99,7 +99,12 @@ def test_a_name_host_takes_the_resolved_address_and_is_refused_without_one() -> 
         _project(text, "a")
     assert info.value.where is not None and str(info.value.where) == "fleet.yaml:4:7"
     assert "spark2.local did not resolve" in str(info.value)
+    # a build's render (no lookup) leaves the route out; up's writes it
     fleet = loads(text)
+    lenient = compose_project(fleet, plan(fleet), "a", unresolved=True)["services"]["api"]
+    assert "extra_hosts" not in lenient
+    assert compose_project(fleet, plan(fleet), "b", unresolved=True)["services"]["embedder"][
+        "ports"] == ["127.0.0.1:8001:8001"]
     assert machine_address(fleet, "b", {}) == "spark2.local"  # check accepts it as written
     assert routes(fleet, plan(fleet)).missing == ()
 
