@@ -6,7 +6,7 @@ The fleet: Redis (Debian's, from a local bootstrap base: `dockyard bootstrap-bas
 redis-server`) with a named volume, and a tiny Python HTTP service that restarts with it
 (`restart: true`). A "new version" is the same image committed again with one more ENV: a
 new image ID in a second; BROKEN=1 makes the HTTP service listen on the wrong port, so it
-never turns healthy."""
+never turns healthy (BROKEN=exit: it exits at once, where the test is not about the deadline)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from tests.engine.conftest import dockyard
 
 pytestmark = pytest.mark.engine
 
-ROLLED_BACK, PENDING = 6, 8
+ROLLED_BACK, ROLLBACK_FAILED, PENDING = 6, 7, 8
 
-SERVE = ("import os, http.server as h; h.HTTPServer(('', 8001 if os.environ.get('BROKEN') == "
-         "'1' else 8000), h.SimpleHTTPRequestHandler).serve_forever()")
+# BROKEN=1: listens on the wrong port, never healthy; BROKEN=exit: exits at once (exit 3).
+SERVE = ("import os, sys, http.server as h; b = os.environ.get('BROKEN'); b == 'exit' and "
+         "sys.exit(3); h.HTTPServer(('', 8001 if b == '1' else 8000), "
+         "h.SimpleHTTPRequestHandler).serve_forever()")
 PROBE = "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"
 FLEET = """\
 fleet: hup
@@ -94,9 +96,9 @@ def up(folder: Path, project: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def bump(ref: str, env: str = "HUP=1") -> str:
-    """`ref` again as a new image (one more ENV): its new ID."""
-    cid = _out("docker", "create", ref).strip()
+def bump(ref: str, env: str = "HUP=1", source: str = "") -> str:
+    """`ref` again as a new image (`source`, default `ref`, with one more ENV): its ID."""
+    cid = _out("docker", "create", source or ref).strip()
     try:
         _out("docker", "commit", "--change", f"ENV {env} HUP_N={uuid.uuid4().hex[:6]}",
              cid, ref)
@@ -231,13 +233,15 @@ def test_kill_at_every_rollback_step_then_resume_is_all_old(fleet: tuple[Path, s
     up(folder, project)
     old = running(project)
     bump(f"{project}/store:current")
-    bump(f"{project}/web:current", "BROKEN=1")
+    bump(f"{project}/web:current", "BROKEN=exit")
     killed_at(folder, project, "upgrade.rollback")
     killed_at(folder, project, "upgrade.revert:1", "rollback")
     killed_at(folder, project, "upgrade.revert:2", "upgrade", "--resume")
     resumed = run(folder, project, "upgrade", "--resume")
     assert resumed.returncode == ROLLED_BACK, resumed.stdout + resumed.stderr
-    assert "service web did not become healthy" in resumed.stderr
+    # it exits at once; its restart policy (unless-stopped) may have started it again
+    assert ("upgrade rolled back: service web exited before it became healthy" in resumed.stderr
+            or "upgrade rolled back: service web is crash-looping" in resumed.stderr)
     assert running(project) == old
 
 
@@ -252,3 +256,23 @@ def test_rollback_takes_an_interrupted_upgrade_back(fleet: tuple[Path, str]) -> 
     assert back.returncode == 0, back.stderr
     assert "interrupted upgrade is rolled back" in back.stdout
     assert running(project) == old
+
+
+def test_a_rollback_that_fails_says_what_runs_where(fleet: tuple[Path, str],
+                                                    base: str) -> None:
+    """The previous web image is removed while the upgrade is turning back: going back fails,
+    exits 7, says which service runs which image and how to finish; the journal stays."""
+    folder, project = fleet
+    old_web = bump(f"{project}/web:current")  # an image of its own, so it can be removed
+    up(folder, project)
+    bump(f"{project}/web:current", "BROKEN=exit", source=base)  # not a child of old_web
+    killed_at(folder, project, "upgrade.rollback")
+    subprocess.run(["docker", "rmi", "-f", old_web], check=True, capture_output=True)
+    failed = run(folder, project, "upgrade", "--resume")
+    assert failed.returncode == ROLLBACK_FAILED, failed.stdout + failed.stderr
+    said = failed.stderr
+    assert "the rollback failed: service web could not be made" in said
+    assert f"web on {running(project)['web'][7:19]} (new)" in said
+    assert "by hand: `docker compose -p " in said and "up -d --no-deps web" in said
+    status = run(folder, project, "status")
+    assert "could not be rolled back" in status.stderr

@@ -336,6 +336,21 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+# The tag each build gives the images it made (engine/build.py dated_tag): UTC time, commit.
+DATED_TAG = re.compile(r"^\d{8}-\d{6}-[0-9a-z]+$")
+
+
+class MigrationSpec(Spec):
+    """How a stateful service's data moves to an image that cannot read it as it is (or
+    that the old image cannot read back): declared, so the change is a decision."""
+
+    from_: str = Field(alias="from", min_length=1,
+                       description="the version its data is moved from, as deployed: a "
+                                   "Postgres major (15) or a Qdrant minor (1.7)")
+    how: str = Field(min_length=1, description="how the data moves, e.g. pg_upgrade in a "
+                                               "one-shot service, or a dump restored")
+
+
 class BackupSpec(Spec):
     """How `dockyard backup` saves a stateful service's data, and what a rollback does with
     it; the kind is detected from the image or family when not given."""
@@ -374,6 +389,10 @@ class ServiceSpec(Spec):
     build: str = Field("", description="build context, relative to the manifest")
     dockerfile: str = Field("", description="own Dockerfile, instead of the rendered one")
     image: str = Field("", description="a stock image to run, e.g. redis:7.4.1")
+    image_tag: str = Field(
+        "", description="run this dated tag of its built image (`dockyard images --history` "
+                        "lists the kept ones, e.g. 20261201-093015-1a2b3c4d5e6f) instead of "
+                        ":current; '' (e.g. an unset ${FORCE_IMAGE_TAG:-}): no pin")
     command: Command = Field([], description="the command (a string runs under /bin/sh -c)")
     entrypoint: Command = Field([], description="replaces the image's entrypoint")
     ports: dict[str, PortSpec] = Field({}, description="name -> port it listens on")
@@ -405,6 +424,10 @@ class ServiceSpec(Spec):
     agents: dict[str, AgentSpec] = Field({}, description="processes run under one supervisor")
     max_size: Size = Field(0, description="size budget of the image; 0: none")
     suppress: dict[str, str] = Field({}, description="finding code -> reason it is accepted")
+    migration: MigrationSpec | None = Field(
+        None, description="the data migration an image change needs (a Postgres major "
+                          "version, a Qdrant jump past the next minor): `check` allows that "
+                          "change only with it and `backup: {restore_on_rollback: true}`")
     build_args: dict[str, str] = Field({}, description="build arguments for its own Dockerfile "
                                                        "(ARG values)")
     networks: Annotated[dict[str, ServiceNetworkSpec], BeforeValidator(_network_list)] = Field(
@@ -462,6 +485,13 @@ class ServiceSpec(Spec):
             raise ValueError("give `machine:` (one) or `machines:` (a copy on each), not both")
         if self.build_args and not self.dockerfile:
             raise ValueError("`build_args:` are for an own Dockerfile: give `dockerfile:` too")
+        if self.image_tag and not self.family:
+            raise ValueError("`image_tag:` pins a dated tag of an image dockyard builds: give "
+                             "`family:`, or put the tag in `image:`")
+        if self.image_tag and not DATED_TAG.match(self.image_tag):
+            raise ValueError(f"image_tag {self.image_tag!r} is not a dated tag such as "
+                             "20261201-093015-1a2b3c4d5e6f (`dockyard images --history` "
+                             "lists them)")
         if self.health and not self.image_health:
             raise ValueError("`image_health: false` switches health checks off: remove it, or "
                              "`health:`")
@@ -495,6 +525,10 @@ class FleetSpec(Spec):
                                                                    "many are kept")
     machines: dict[Name, MachineSpec] = Field(min_length=1, description="name -> machine")
     families: dict[Name, FamilySpec] = Field({}, description="name -> image family")
+    image_history: int = Field(
+        5, ge=1, le=1000, description="dated tags kept per built image (`dockyard images "
+                                      "--history`); a build removes older ones that no "
+                                      "container uses")
     services: dict[Name, ServiceSpec] = Field(min_length=1, description="name -> service")
     networks: dict[Name, NetworkSpec] = Field(
         {}, description="name -> network; services join `default` unless they list others")

@@ -36,6 +36,7 @@ class Phase(StrEnum):
     DONE = "done"  # every service of the set new and healthy
     ROLLED_BACK = "rolled back"  # every service of the set old and healthy again
     ROLLBACK_FAILED = "rollback failed"  # going back failed: the journal stays
+    ABORTED = "aborted"  # a step failed before anything changed (a pre-upgrade backup)
 
 
 class Status(StrEnum):
@@ -119,6 +120,7 @@ class Journal(Record):
     restore: list[str] = []  # services a rollback restores it into, in start order
 
     def change(self, service: str) -> ServiceChange:
+        """The set's entry of `service` (a step of the whole set has service "")."""
         return next(c for c in self.services if c.service == service)
 
     def to_json(self) -> str:
@@ -130,7 +132,7 @@ class Journal(Record):
 
     @property
     def finished(self) -> bool:
-        return self.phase in (Phase.DONE, Phase.ROLLED_BACK)
+        return self.phase in (Phase.DONE, Phase.ROLLED_BACK, Phase.ABORTED)
 
 
 NANOSECONDS = 1e9
