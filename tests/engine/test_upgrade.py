@@ -155,6 +155,8 @@ def test_good_upgrade_in_json_then_nothing_changed(fleet: tuple[Path, str]) -> N
     assert again.returncode == 0, again.stderr
     assert "nothing changed" in again.stdout
     assert running(project) == {"store": old["store"], "web": new_web}
+    # what upgrade made is what `up` makes from the manifest: up has nothing to do
+    assert "is up to date: nothing changed" in run(folder, project, "up").stdout
 
     # a service without a health check is refused before anything changes
     lines = (folder / "fleet.yaml").read_text().splitlines()
@@ -189,8 +191,10 @@ def test_failed_upgrade_rolls_the_whole_set_back_with_its_data(
     # `:current` names the previous images again; the failed one is `:prev`
     assert image_id(f"{project}/web:current") == old["web"]
     assert image_id(f"{project}/web:prev") == new["web"]
-    status = run(folder, project, "status")
-    assert status.returncode == 0 and "upgrade" not in status.stderr  # nothing pending
+    # nothing pending; and `up` keeps the previous version (`:current` names it again)
+    again = run(folder, project, "up")
+    assert again.returncode == 0 and "upgrade" not in again.stderr, again.stderr
+    assert "is up to date: nothing changed" in again.stdout
 
 
 def killed_at(folder: Path, project: str, point: str, *args: str) -> None:
@@ -213,8 +217,9 @@ def test_kill_at_every_forward_step_then_resume_is_all_new(fleet: tuple[Path, st
     status = run(folder, project, "status")
     assert status.returncode == 0, status.stderr
     assert "was interrupted: store old" in status.stderr and "--resume" in status.stderr
-    again = run(folder, project, "upgrade", "--no-build")  # would mix: refused
-    assert again.returncode == PENDING and "upgrade --resume" in again.stderr
+    for args in (("upgrade", "--no-build"), ("up",)):  # would mix: refused
+        again = run(folder, project, *args)
+        assert again.returncode == PENDING and "upgrade --resume" in again.stderr, args
     assert running(project) == old
     # store: its step, its gate; web: the same (the first of each in that process); the end
     for point in ["upgrade.recreate:1", "upgrade.gate:1", "upgrade.recreate:1",

@@ -390,11 +390,11 @@ def plan_upgrade(target: Target, services: list[str], *, gate: bool,
 
 
 def refuse_pending(target: Target) -> None:
-    """UpgradePending when an upgrade of the machine has not ended (before any build)."""
+    """UpgradePending when an upgrade of the machine has not ended: a new upgrade, `up` or
+    `rollback --to` would mix the fleet (checked before any build)."""
     line = pending_line(target)
     if line is not None:
-        raise UpgradePending(f"a new upgrade would mix the fleet: {line}",
-                             fix="finish that one first")
+        raise UpgradePending(f"this would mix the fleet: {line}", fix="finish that one first")
 
 
 def upgrade(target: Target, *, emit: Sink, services: list[str] | None = None,
