@@ -77,8 +77,9 @@ def fleet(base: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     subprocess.run(["docker", "network", "rm", f"{repo}_default"], capture_output=True)
     refs = _out("docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
                 "--filter", f"reference={repo}/*").split()
-    if refs:
-        subprocess.run(["docker", "rmi", "-f", *refs], capture_output=True)
+    made = [i for i in MADE.pop(repo, []) if i not in refs]  # untagged on the way
+    if refs or made:
+        subprocess.run(["docker", "rmi", "-f", *refs, *reversed(made)], capture_output=True)
 
 
 def _out(*argv: str) -> str:
@@ -96,6 +97,9 @@ def up(folder: Path, project: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+MADE: dict[str, list[str]] = {}  # repo -> the image IDs bump made (removed afterwards)
+
+
 def bump(ref: str, env: str = "HUP=1", source: str = "") -> str:
     """`ref` again as a new image (`source`, default `ref`, with one more ENV): its ID."""
     cid = _out("docker", "create", source or ref).strip()
@@ -104,7 +108,9 @@ def bump(ref: str, env: str = "HUP=1", source: str = "") -> str:
              cid, ref)
     finally:
         subprocess.run(["docker", "rm", cid], capture_output=True)
-    return image_id(ref)
+    made = image_id(ref)
+    MADE.setdefault(ref.split("/")[0], []).append(made)
+    return made
 
 
 def image_id(ref: str) -> str:

@@ -34,7 +34,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -233,7 +233,6 @@ class Context:
     journal: Journal
     folder: Path
     emit: Sink
-    seen: dict[str, int] = field(default_factory=dict)
 
     def container(self, service: str) -> Any:
         return containers(self.target.engine, self.target.project).get(service)
