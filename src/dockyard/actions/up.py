@@ -26,7 +26,7 @@ class UpResult:
     up: UpReport
 
 
-def _prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
+def prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
     """The chosen machine, once the manifest's checks (with the programs on the images its
     engine has, and what holds the host ports its services publish) found no error."""
     target = choose_target(fleet, plan, choice)
@@ -37,10 +37,13 @@ def _prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
 def up(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
        build_missing: bool = True) -> UpResult:
     """Check the manifest, then start the chosen machine's services level by level,
-    pulling or building missing images first when asked."""
+    pulling or building missing images first when asked. An upgrade of the machine that did
+    not end is finished first (`upgrade --resume` or `rollback`): up would mix the fleet."""
     from dockyard.engine.deploy import up as deploy_up
+    from dockyard.engine.upgrade import refuse_pending
 
-    target = _prepare(fleet, plan, choice)
+    target = prepare(fleet, plan, choice)
+    refuse_pending(target)
     return UpResult(target, deploy_up(target, emit=emit, build_missing=build_missing))
 
 
@@ -57,5 +60,5 @@ def dry_run(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink) -> DryRun:
     the engine changes (the rendered files are written to the state folder)."""
     from dockyard.engine.deploy import plan_up
 
-    target = _prepare(fleet, plan, choice)
+    target = prepare(fleet, plan, choice)
     return DryRun(target, plan_up(target, emit=emit))
