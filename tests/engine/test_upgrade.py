@@ -77,8 +77,9 @@ def fleet(base: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     subprocess.run(["docker", "network", "rm", f"{repo}_default"], capture_output=True)
     refs = _out("docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
                 "--filter", f"reference={repo}/*").split()
-    if refs:
-        subprocess.run(["docker", "rmi", "-f", *refs], capture_output=True)
+    made = [i for i in MADE.pop(repo, []) if i not in refs]  # untagged on the way
+    if refs or made:
+        subprocess.run(["docker", "rmi", "-f", *refs, *reversed(made)], capture_output=True)
 
 
 def _out(*argv: str) -> str:
@@ -96,6 +97,9 @@ def up(folder: Path, project: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+MADE: dict[str, list[str]] = {}  # repo -> the image IDs bump made (removed afterwards)
+
+
 def bump(ref: str, env: str = "HUP=1", source: str = "") -> str:
     """`ref` again as a new image (`source`, default `ref`, with one more ENV): its ID."""
     cid = _out("docker", "create", source or ref).strip()
@@ -104,7 +108,9 @@ def bump(ref: str, env: str = "HUP=1", source: str = "") -> str:
              cid, ref)
     finally:
         subprocess.run(["docker", "rm", cid], capture_output=True)
-    return image_id(ref)
+    made = image_id(ref)
+    MADE.setdefault(ref.split("/")[0], []).append(made)
+    return made
 
 
 def image_id(ref: str) -> str:
@@ -155,6 +161,8 @@ def test_good_upgrade_in_json_then_nothing_changed(fleet: tuple[Path, str]) -> N
     assert again.returncode == 0, again.stderr
     assert "nothing changed" in again.stdout
     assert running(project) == {"store": old["store"], "web": new_web}
+    # what upgrade made is what `up` makes from the manifest: up has nothing to do
+    assert "is up to date: nothing changed" in run(folder, project, "up").stdout
 
     # a service without a health check is refused before anything changes
     lines = (folder / "fleet.yaml").read_text().splitlines()
@@ -189,8 +197,10 @@ def test_failed_upgrade_rolls_the_whole_set_back_with_its_data(
     # `:current` names the previous images again; the failed one is `:prev`
     assert image_id(f"{project}/web:current") == old["web"]
     assert image_id(f"{project}/web:prev") == new["web"]
-    status = run(folder, project, "status")
-    assert status.returncode == 0 and "upgrade" not in status.stderr  # nothing pending
+    # nothing pending; and `up` keeps the previous version (`:current` names it again)
+    again = run(folder, project, "up")
+    assert again.returncode == 0 and "upgrade" not in again.stderr, again.stderr
+    assert "is up to date: nothing changed" in again.stdout
 
 
 def killed_at(folder: Path, project: str, point: str, *args: str) -> None:
@@ -213,8 +223,9 @@ def test_kill_at_every_forward_step_then_resume_is_all_new(fleet: tuple[Path, st
     status = run(folder, project, "status")
     assert status.returncode == 0, status.stderr
     assert "was interrupted: store old" in status.stderr and "--resume" in status.stderr
-    again = run(folder, project, "upgrade", "--no-build")  # would mix: refused
-    assert again.returncode == PENDING and "upgrade --resume" in again.stderr
+    for args in (("upgrade", "--no-build"), ("up",)):  # would mix: refused
+        again = run(folder, project, *args)
+        assert again.returncode == PENDING and "upgrade --resume" in again.stderr, args
     assert running(project) == old
     # store: its step, its gate; web: the same (the first of each in that process); the end
     for point in ["upgrade.recreate:1", "upgrade.gate:1", "upgrade.recreate:1",
