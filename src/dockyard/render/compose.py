@@ -12,10 +12,12 @@ from dockyard.manifest.models import DependencySpec, ServiceSpec
 from dockyard.names import is_secret_name
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
+from dockyard.plan.ingress import CONFIG, INGRESS, fronted_ports, routes
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _is_bind
+from dockyard.render.ingress import config_path as ingress_config
 from dockyard.render.supervisor import MOUNT, agents_of, group_health, supervisor_command
 from dockyard.units import format_duration
 
@@ -151,19 +153,29 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
                            else {"path": rebase_path(f.path, root), "required": False}
                            for f in svc.env_file]
     agent_ports = [p for a in agents_of(svc).values() for _, p in sorted(a.ports.items())]
-    published = [p for _, p in sp.published] + [p for p in agent_ports if p.publish]
+    # A start-first service's host ports are the machine's ingress's (plan/ingress.py).
+    fronted = {n for n, _ in fronted_ports(svc)}
+    if sp.name == INGRESS:
+        fronted = set(svc.ports) - {f"{r.service}.{r.port_name}" for r in routes(plan, machine)}
+    published = [p for n, p in sp.published if n not in fronted] + \
+        [p for p in agent_ports if p.publish]
     ports = [f"{p.bind}:{p.host_port}:{p.port}" + ("/udp" if p.protocol == "udp" else "")
              for p in published]
     if ports:
         out["ports"] = ports
-    hidden = sorted(f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
-                    for p in [*svc.ports.values(), *agent_ports] if not p.publish)
+    hidden = sorted({f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
+                     for n, p in [*svc.ports.items(), *(("", p) for p in agent_ports)]
+                     if not p.publish or (n in fronted and sp.name != INGRESS)})
     if hidden:
         out["expose"] = hidden
     volumes = [refs.text((*at, "volumes", i), v, v) if rebase(v, root) == v else rebase(v, root)
                for i, v in enumerate(svc.volumes)]
     if svc.agents:
         volumes.append(f"./{supervisor_path(sp.name)}:{MOUNT}:ro")
+    if sp.name == INGRESS:
+        volumes.append(f"./{ingress_config(machine)}:{CONFIG}:ro")
+        if any(p.host_port < 1024 for p in published):  # haproxy runs as 10001, not root
+            out["sysctls"] = {"net.ipv4.ip_unprivileged_port_start": "0"}
     if volumes:
         out["volumes"] = volumes
     deps = {name: _dependency(d, fleet.spec.services[name])

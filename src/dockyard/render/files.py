@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
+from dockyard.plan.ingress import routes
 from dockyard.plan.model import Plan
 from dockyard.render.compose import render_compose, supervisor_path, uses_secret
 from dockyard.render.dockerfile import (
@@ -11,6 +12,7 @@ from dockyard.render.dockerfile import (
     render_service_dockerfile,
 )
 from dockyard.render.env import render_env_example
+from dockyard.render.ingress import config_path, render_haproxy
 from dockyard.render.supervisor import render_supervisor
 
 
@@ -32,5 +34,7 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> 
     for machine in sorted(fleet.spec.machines):
         if plan.on(machine):
             files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root)
+        if routes(plan, machine):
+            files[config_path(machine)] = render_haproxy(plan, machine)
     files[".env.example"] = render_env_example(manifest_text)
     return dict(sorted(files.items()))
