@@ -185,6 +185,13 @@ def test_start_first_replace_loses_no_request(fleet_dir: tuple[Path, str]) -> No
     rows = [line.split() for line in state.splitlines()[2:] if line.strip()]
     admin = {r[3]: int(r[6]) for r in rows}  # srv_admin_state: bit 0 forced maintenance
     assert admin["a"] == 0 and admin["b"] & 1, state
+    # The container left is what the rendered file says: `up` has nothing to do, and
+    # `ps` says who publishes the port.
+    env = {"DOCKYARD_STATE": str(folder / "state")}
+    again = dockyard("up", cwd=folder, env=env, timeout=300)
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stderr[-2000:]
+    ps = dockyard("ps", cwd=folder, env=env, timeout=120)
+    assert f"127.0.0.1:{PORT}->8000 (ingress)" in ps.stdout, ps.stdout
 
 
 def _args(folder: Path, name: str) -> tuple[object, ...]:

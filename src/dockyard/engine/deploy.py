@@ -18,7 +18,7 @@ from dockyard.errors import StaleImages
 from dockyard.events import Progress, Sink
 from dockyard.ops.images import ImageNeeds, image_needs
 from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
-from dockyard.plan.ingress import routes
+from dockyard.plan.ingress import fronted_ports, routes
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
@@ -138,7 +138,9 @@ def status(target: Target) -> list[ServiceStatus]:
     rows = []
     for sp in target.services():
         c = running.get(sp.name)
-        ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" for _, p in sp.published)
+        via = {n for n, _ in fronted_ports(sp.spec)}
+        ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" + (" (ingress)" if n in via else "")
+                          for n, p in sp.published)
         if c is None:
             rows.append(ServiceStatus(sp.name, sp.machine, sp.level, sp.image, "absent", "-",
                                       ports, ""))
