@@ -221,13 +221,17 @@ def replace_start_first(target: Target, service: str, *, compose_file: Path | No
         ingress.container.reload()
         ip = address(new, ingress.container)
         names = [proxy_name(r) for r in mine]
-        ingress.command(*(line for r, n in zip(mine, names, strict=True) for line in (
-            f"set server {n}/b addr {ip} port {r.port.port}", f"set server {n}/b state ready")))
         emit(Progress(f"{service}: new container healthy; traffic moves to it, the old one "
                       "drains"))
+        # One line: haproxy runs it as one, so no new request reaches the old container
+        # once the new one takes them.
+        ingress.command(*(line for r, n in zip(mine, names, strict=True) for line in (
+            f"set server {n}/b addr {ip} port {r.port.port}", f"set server {n}/b state ready",
+            f"set server {n}/a state drain")))
         drained = ingress.drain([(n, "a") for n in names], drain)
         ingress.command(*(line for r, n in zip(mine, names, strict=True) for line in (
-            f"set server {n}/a addr {ip} port {r.port.port}", f"set server {n}/a state ready")))
+            f"set server {n}/a addr {ip} port {r.port.port}", f"set server {n}/a state ready",
+            f"set server {n}/b state drain")))
         ingress.drain([(n, "b") for n in names], drain)
         ingress.command(*(f"set server {n}/b state maint" for n in names))
     for old in olds:
