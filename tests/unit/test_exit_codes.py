@@ -104,6 +104,11 @@ ELSEWHERE = {
     errors.UnhealthyError: "tests/engine/test_failures.py (a service that never gets healthy)",
     errors.StaleImages: "tests/engine/test_stale.py (`up --no-build` after an edited command)",
     errors.Interrupted: "tests/engine/test_interrupts.py (SIGINT during up's health wait)",
+    errors.UpgradeRolledBack: "tests/engine/test_upgrade.py (a new image that never gets "
+                              "healthy: the set back on its previous images)",
+    errors.RollbackFailed: "tests/engine/test_upgrade.py (the previous image removed during "
+                           "the upgrade)",
+    errors.UpgradePending: "tests/engine/test_upgrade.py (a new upgrade after a kill -9)",
 }
 
 

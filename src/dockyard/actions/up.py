@@ -26,7 +26,7 @@ class UpResult:
     up: UpReport
 
 
-def _prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
+def prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
     """The chosen machine, once the manifest's checks (with the programs on the images its
     engine has, and what holds the host ports its services publish) found no error."""
     target = choose_target(fleet, plan, choice)
@@ -40,7 +40,7 @@ def up(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
     pulling or building missing images first when asked."""
     from dockyard.engine.deploy import up as deploy_up
 
-    target = _prepare(fleet, plan, choice)
+    target = prepare(fleet, plan, choice)
     return UpResult(target, deploy_up(target, emit=emit, build_missing=build_missing))
 
 
@@ -57,5 +57,5 @@ def dry_run(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink) -> DryRun:
     the engine changes (the rendered files are written to the state folder)."""
     from dockyard.engine.deploy import plan_up
 
-    target = _prepare(fleet, plan, choice)
+    target = prepare(fleet, plan, choice)
     return DryRun(target, plan_up(target, emit=emit))

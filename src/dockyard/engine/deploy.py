@@ -12,6 +12,7 @@ from typing import Any
 
 from dockyard.engine.apply import UpReport, apply
 from dockyard.engine.build import build, write_render
+from dockyard.engine.deployed import record
 from dockyard.engine.observe import image_states, observe
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import StaleImages
@@ -22,7 +23,7 @@ from dockyard.plan.ingress import fronted_ports, routes
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
-           "plan_up", "status", "up", "up_steps"]
+           "plan_up", "ready_images", "status", "up", "up_steps"]
 
 def _image_needs(target: Target) -> ImageNeeds:
     """The machine's built services whose image is not here, or is stale."""
@@ -31,7 +32,7 @@ def _image_needs(target: Target) -> ImageNeeds:
     return image_needs(mine, found, spec_hashes(target.plan))
 
 
-def _ready_images(target: Target, *, emit: Sink, build_missing: bool,
+def ready_images(target: Target, *, emit: Sink, build_missing: bool,
                   accept_stale: bool) -> None:
     """Pull (from `registry:`) or build the images of this machine's services that are not
     here or that were built from an older manifest entry; refuse to run a stale one when
@@ -92,9 +93,10 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True,
     from `registry:` when missing); `accept_stale` runs older images as they are (rollback)."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
-    _ready_images(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
+    ready_images(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     todo = up_steps(target)
-    if unchanged(todo):
+    if unchanged(todo):  # every container is what the rendered file makes
+        record(target.state, target.machine, target.compose_file.read_text())
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
     report = apply(target, todo, emit=emit)
     if routes(target.plan, target.machine):
