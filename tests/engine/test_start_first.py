@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.build import write_render
-from dockyard.engine.ingress import Ingress, replace_start_first, service_containers
+from dockyard.engine.ingress import Ingress, service_containers
 from dockyard.engine.target import Target
 from dockyard.manifest.load import load
 from dockyard.plan import plan
@@ -75,6 +74,14 @@ services:
     ports: {{http: "127.0.0.1:{port}:8000"}}
     health: {{http: /health, interval: 1s, retries: 4}}
     upgrade: start-first
+  worker:
+    family: web
+    build: app
+    command: [python3, /app/server.py]
+    env: {{VERSION: "{version}", HEALTHY: "{worker_healthy}"}}
+    ports: {{http: {{port: 8000, publish: false}}}}
+    depends_on: [api]
+    health: {{http: /health, interval: 1s, retries: 3}}
 """
 
 
@@ -131,13 +138,16 @@ def fleet_dir(tmp_path: Path, engine: None) -> Iterator[tuple[Path, str]]:
         subprocess.run(["docker", "rmi", "-f", *set(images)], capture_output=True)
 
 
-def _write(folder: Path, fleet: str, version: str, healthy: int = 1) -> Target:
-    (folder / "fleet.yaml").write_text(FLEET.format(fleet=fleet, version=version,
-                                                    healthy=healthy, port=PORT))
+def _write(folder: Path, fleet: str, version: str, healthy: int = 1,
+           worker_healthy: int = 1) -> None:
+    (folder / "fleet.yaml").write_text(FLEET.format(
+        fleet=fleet, version=version, healthy=healthy, worker_healthy=worker_healthy,
+        port=PORT))
+
+
+def _target(folder: Path, name: str) -> Target:
     loaded = load(folder / "fleet.yaml", environ={})
-    target = Target(loaded, plan(loaded), folder / "state", "local", fleet)
-    write_render(loaded, target.plan, target.state)
-    return target
+    return Target(loaded, plan(loaded), folder / "state", "local", name)
 
 
 def _versions(answers: list[str]) -> list[str]:
@@ -145,55 +155,54 @@ def _versions(answers: list[str]) -> list[str]:
     return [v for i, v in enumerate(answers) if i == 0 or answers[i - 1] != v]
 
 
-def test_start_first_replace_loses_no_request(fleet_dir: tuple[Path, str]) -> None:
+def test_start_first_upgrade_and_rollback_lose_no_request(
+        fleet_dir: tuple[Path, str]) -> None:
     folder, name = fleet_dir
+    env = {"DOCKYARD_STATE": str(folder / "state")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return dockyard(*args, cwd=folder, env=env, timeout=900)
+
     _write(folder, name, "v1")
-    up = dockyard("up", cwd=folder, env={"DOCKYARD_STATE": str(folder / "state")},
-                  timeout=900)
+    up = run("up")
     assert up.returncode == 0, up.stdout + up.stderr[-3000:]
-    # The host port is the ingress's; the service publishes none itself.
-    api = service_containers(Target(*_args(folder, name)), "api")
+    # The host port is the ingress's, on the manifest's address; the service publishes none.
+    target = _target(folder, name)
+    api = service_containers(target, "api")
     assert len(api) == 1 and not (api[0].attrs["HostConfig"].get("PortBindings") or {})
-    proxy = service_containers(Target(*_args(folder, name)), "dockyard-ingress")
-    assert list(proxy[0].attrs["HostConfig"]["PortBindings"]) == [f"{PORT}/tcp"]
-    assert proxy[0].attrs["HostConfig"]["PortBindings"][f"{PORT}/tcp"][0]["HostIp"] == \
-        "127.0.0.1"
+    proxy = service_containers(target, "dockyard-ingress")[0].attrs["HostConfig"]
+    assert list(proxy["PortBindings"]) == [f"{PORT}/tcp"]
+    assert proxy["PortBindings"][f"{PORT}/tcp"][0]["HostIp"] == "127.0.0.1"
 
     with Load(f"http://127.0.0.1:{PORT}/") as loop:
-        time.sleep(2)
-        good = replace_start_first(_write(folder, name, "v2"), "api")
-        assert good.healthy and good.old and good.new, good
-        time.sleep(2)
-        # A new version that never turns healthy: removed, the old one kept every request.
-        t_bad = time.monotonic()
-        bad = replace_start_first(_write(folder, name, "v3", healthy=0), "api")
-        assert not bad.healthy and "HTTP 503" in bad.result.output, bad
-        assert time.monotonic() - t_bad < 4 + 5  # the deadline (4 s) and the clean-up
-        time.sleep(2)
-        # Going back, as a rollback does: the old version starts beside the new one.
-        back = replace_start_first(_write(folder, name, "v1"), "api")
-        assert back.healthy, back
+        time.sleep(1)
+        _write(folder, name, "v2")
+        good = run("upgrade")
+        assert good.returncode == 0, good.stdout + good.stderr[-3000:]
+        assert "api: new container healthy; traffic moves to it" in good.stderr, good.stderr
+        # A new api that never turns healthy: removed; the old one kept every request.
+        _write(folder, name, "v3", healthy=0)
+        bad = run("upgrade")
+        assert bad.returncode == 6, bad.stdout + bad.stderr[-3000:]
+        assert "HTTP 503" in bad.stderr and "the old one kept serving" in bad.stderr
+        # A good api and a worker that fails after it: the whole set goes back, and the old
+        # api starts beside the new one before it takes the traffic back.
+        _write(folder, name, "v3", worker_healthy=0)
+        back = run("upgrade")
+        assert back.returncode == 6, back.stdout + back.stderr[-3000:]
+        assert "service worker did not become healthy" in back.stderr, back.stderr[-3000:]
         while loop.count < 400:
             time.sleep(0.2)
     assert loop.count >= 400
     assert loop.failures == [], loop.failures[:5]
-    assert _versions(loop.answers) == ["v1", "v2", "v1"], _versions(loop.answers)
-    target = Target(*_args(folder, name))
+    assert _versions(loop.answers) == ["v1", "v2", "v3", "v2"], _versions(loop.answers)
+    # One api container, on v2's configuration: `up` of the v2 manifest has nothing to do.
     assert [c.status for c in service_containers(target, "api")] == ["running"]
-    # Slot a serves again, b waits in maintenance: the next replace starts from there.
-    state = Ingress(target).command("show servers state api.http")
-    rows = [line.split() for line in state.splitlines()[2:] if line.strip()]
-    admin = {r[3]: int(r[6]) for r in rows}  # srv_admin_state: bit 0 forced maintenance
-    assert admin["a"] == 0 and admin["b"] & 1, state
-    # The container left is what the rendered file says: `up` has nothing to do, and
-    # `ps` says who publishes the port.
-    env = {"DOCKYARD_STATE": str(folder / "state")}
-    again = dockyard("up", cwd=folder, env=env, timeout=300)
+    _write(folder, name, "v2")
+    again = run("up")
     assert again.returncode == 0 and "nothing changed" in again.stdout, again.stderr[-2000:]
-    ps = dockyard("ps", cwd=folder, env=env, timeout=120)
+    # Slot a serves again, b waits in maintenance: the next replace starts from there.
+    admin = {slot: state for slot, (_, state) in Ingress(target).slots("api.http").items()}
+    assert admin["a"] == 0 and admin["b"] & 1, admin
+    ps = run("ps")
     assert f"127.0.0.1:{PORT}->8000 (ingress)" in ps.stdout, ps.stdout
-
-
-def _args(folder: Path, name: str) -> tuple[object, ...]:
-    loaded = load(folder / "fleet.yaml", environ={})
-    return loaded, plan(loaded), folder / "state", "local", name

@@ -32,10 +32,10 @@ from typing import Any
 
 from dockyard.engine.probe import ProbeResult, wait_healthy
 from dockyard.engine.run import run
-from dockyard.engine.target import PROJECT_LABEL, SERVICE_LABEL, Target
+from dockyard.engine.target import HASH_LABEL, PROJECT_LABEL, SERVICE_LABEL, Target
 from dockyard.errors import EngineError
 from dockyard.events import Progress, Sink
-from dockyard.plan.ingress import ADMIN_SOCKET, INGRESS, Route, routes
+from dockyard.plan.ingress import ADMIN_SOCKET, INGRESS, SLOTS, Route, routes
 from dockyard.render.ingress import proxy_name
 
 DRAIN = 30.0  # seconds the old container's requests in flight may take to finish
@@ -101,12 +101,27 @@ class Ingress:
             found[(row["pxname"], row["svname"])] = int(row.get("scur") or 0)
         return found
 
-    def point(self, backend: str, slot: str, address: str, port: int, state: str) -> None:
-        self.command(f"set server {backend}/{slot} addr {address} port {port}",
-                     f"set server {backend}/{slot} state {state}")
+    def slots(self, backend: str) -> dict[str, tuple[str, int]]:
+        """slot -> (address, admin state) (`show servers state`; 0 ready, bit 0 maintenance,
+        bit 3 drain)."""
+        out = self.command(f"show servers state {backend}")
+        found: dict[str, tuple[str, int]] = {}
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) > 6 and not line.startswith("#") and fields[1] == backend:
+                found[fields[3]] = (fields[4], int(fields[6]))
+        return found
 
-    def state(self, backend: str, slot: str, state: str) -> None:
-        self.command(f"set server {backend}/{slot} state {state}")
+    def serving(self, backend: str, candidates: list[Any]) -> Any:
+        """Of `candidates` (containers), the one the backend's ready slot sends requests to
+        (slot `a` first); the oldest when none is."""
+        slots = self.slots(backend)
+        for slot in SLOTS:
+            addr, admin = slots.get(slot, ("", 1))
+            for c in candidates:
+                if admin == 0 and addr in _addresses(c):
+                    return c
+        return candidates[0]
 
     def drain(self, slots: list[tuple[str, str]], timeout: float,
               clock: Callable[[], float] = time.monotonic) -> float:
@@ -122,6 +137,11 @@ class Ingress:
                 break
             time.sleep(POLL)
         return clock() - start
+
+
+def _addresses(container: Any) -> set[str]:
+    nets = ((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
+    return {str(n.get("IPAddress")) for n in nets.values() if n.get("IPAddress")}
 
 
 def address(container: Any, ingress: Any) -> str:
@@ -177,20 +197,48 @@ class Replaced:
     drained: float = 0.0  # seconds waiting for the old one's requests in flight
 
 
+def _settle(target: Target, service: str, ingress: Ingress | None,
+            mine: list[Route]) -> list[Any]:
+    """The service's one serving container (none, or the one the ingress sends requests
+    to): what a replace cut short (kill -9) left beside it is stopped and removed."""
+    everything = service_containers(target, service)
+    running = [c for c in everything if c.status == "running"]
+    keep = running[:1]
+    if len(running) > 1:
+        keep = [ingress.serving(proxy_name(mine[0]), running)] if ingress and mine \
+            else running[:1]
+    for c in everything:
+        if c not in keep:
+            if c.status == "running":
+                c.stop()
+            c.remove(force=True)
+    if keep and ingress is not None:
+        sync(target, ingress)
+    return keep
+
+
 def replace_start_first(target: Target, service: str, *, compose_file: Path | None = None,
                         deadline: float | None = None, drain: float = DRAIN,
-                        emit: Sink = _quiet) -> Replaced:
+                        emit: Sink = _quiet, unless: tuple[str, str] = ("", ""),
+                        started: Callable[[], None] = lambda: None) -> Replaced:
     """Replace `service`'s container start-first (see the module): the new one, made from
-    `compose_file` (default: the rendered file), takes the traffic only once healthy."""
+    `compose_file` (default: the rendered file), takes the traffic only once healthy.
+
+    `unless` (config hash, image ID): when the one serving container already has both,
+    nothing is replaced (a step run again after a kill, a rollback of the service that
+    failed). `started` is called once the new container runs, before it is probed (the
+    upgrade's kill point)."""
     t0 = time.monotonic()
     sp = target.plan.services[service]
     file = compose_file or target.compose_file
     mine = _mine(target, service)
     ingress = Ingress(target) if mine else None
-    olds = [c for c in service_containers(target, service) if c.status == "running"]
-    if olds and ingress is not None:
-        sync(target, ingress)
-    before = {c.id for c in service_containers(target, service)}
+    olds = _settle(target, service, ingress, mine)
+    if olds and unless[0] and olds[0].labels.get(HASH_LABEL) == unless[0] \
+            and str(olds[0].attrs.get("Image")) == unless[1]:
+        ok = ProbeResult(service, True, 0.0, "already running this version", "running")
+        return Replaced(service, True, ok, [], olds[0].name, "", time.monotonic() - t0)
+    before = {c.id for c in olds}
     argv = target.engine.compose_argv(target.project, [file], target.profiles)
     argv += ["--project-directory", str(target.compose_file.parent), "up", "--detach",
              "--no-deps", "--no-build", "--no-recreate", "--scale",
@@ -201,6 +249,7 @@ def replace_start_first(target: Target, service: str, *, compose_file: Path | No
     if not made:
         raise EngineError(f"compose made no new container for service {service}")
     new = made[-1]
+    started()
     health = sp.spec.health
     limit = deadline if deadline is not None else health.deadline if health else 10.0
 
