@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.engine.deploy import status
 from dockyard.engine.ingress import Ingress, service_containers
 from dockyard.engine.target import Target
 from dockyard.manifest.load import load
@@ -204,5 +205,6 @@ def test_start_first_upgrade_and_rollback_lose_no_request(
     # Slot a serves again, b waits in maintenance: the next replace starts from there.
     admin = {slot: state for slot, (_, state) in Ingress(target).slots("api.http").items()}
     assert admin["a"] == 0 and admin["b"] & 1, admin
-    ps = run("ps")
-    assert f"127.0.0.1:{PORT}->8000 (ingress)" in ps.stdout, ps.stdout
+    rows = {row.service: row for row in status(_target(folder, name))}
+    assert rows["api"].ports == f"127.0.0.1:{PORT}->8000 (ingress)", rows["api"]
+    assert rows["dockyard-ingress"].health == "healthy", rows["dockyard-ingress"]
