@@ -111,3 +111,14 @@ def test_swarm_and_kubernetes_replace_start_first_themselves() -> None:
     assert without_ingress(p).families == {} and without_ingress(p).builds == []
     stack = render_swarm(fleet, p)
     assert INGRESS not in "".join(stack.files.values())
+
+
+def test_upgrade_replaces_start_first_only_where_the_ingress_owns_a_port() -> None:
+    from dockyard.ops.upgrade import START_FIRST, STOP_FIRST, strategy_of
+
+    _, p = _plan()
+    assert strategy_of(p.services["api"].spec) == START_FIRST
+    assert strategy_of(p.services["db"].spec) == STOP_FIRST
+    assert strategy_of(p.services[INGRESS].spec) == STOP_FIRST  # it owns ports, none fronted
+    _, hidden = _plan(FLEET.replace('"0.0.0.0:18080:8000"', "{port: 8000, publish: false}"))
+    assert strategy_of(hidden.services["api"].spec) == STOP_FIRST  # DY952 says why
