@@ -18,10 +18,14 @@ Kill points (engine/interrupts.py, DOCKYARD_KILL_AT=<point>[:<n>]):
     upgrade.revert     before the n-th rollback step (marked started)
     upgrade.end        every step done, the journal not yet closed
 
-To add a step kind: one entry in ops/upgrade.py's forward_steps/rollback_steps and one
-runner in RUNNERS. To add a replace strategy (start-first): one entry in ops/upgrade.py's
-strategy_of and one function in REPLACE; it gets the context, the change and the compose
-file, and calls `ctx.gate(change)` (which raises StepFailed) before it moves traffic."""
+To add a step kind (a pre-upgrade backup, a restore before a revert): a Kind, its place in
+ops/upgrade.py's forward_steps / rollback_steps, and one runner in RUNNERS, which gets the
+context and the step (service "" for a step of the whole set), is idempotent, and raises
+StepFailed (any DockyardError counts as one) or Abort (failed before anything changed: no
+rollback, the upgrade stops with that error). Its kill point is `upgrade.<kind>`.
+To add a replace strategy (start-first): one entry in ops/upgrade.py's strategy_of and one
+function in REPLACE; it gets the context, the change and the compose file, and calls
+`ctx.gate(change, get)` (StepFailed when not healthy by the deadline) before traffic moves."""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from typing import Any
 
 from dockyard.engine.apply import what_failed
 from dockyard.engine.build import CURRENT_TAG, PREV_TAG, repo_of, write_render
+from dockyard.engine.deploy import record_images
 from dockyard.engine.deployed import record, records
 from dockyard.engine.interrupts import reach
 from dockyard.engine.observe import observe
@@ -59,6 +64,7 @@ from dockyard.ops.upgrade import (
     STOP_FIRST,
     Failure,
     Journal,
+    JournalStep,
     Kind,
     Phase,
     ServiceChange,
@@ -89,6 +95,15 @@ class UpgradeReport:
     changed: bool
     journal: Journal | None = None
     outcome: str = "unchanged"  # unchanged, done, rolled back
+
+
+class Abort(Exception):
+    """A runner failed before anything changed (a pre-upgrade backup): the upgrade stops
+    with `error`, without a rollback, and its journal is closed."""
+
+    def __init__(self, error: DockyardError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class StepFailed(Exception):
@@ -227,16 +242,18 @@ class Context:
     def reach(self, point: str) -> None:
         reach(point)
 
-    def gate(self, change: ServiceChange) -> ProbeResult:
-        """Wait for the service's container to be healthy by its deadline; StepFailed (with
-        its last health output and last 20 log lines) when it is not."""
+    def gate(self, change: ServiceChange,
+             get: Callable[[], Any] | None = None) -> ProbeResult:
+        """Wait for the service's container (`get`: another one, e.g. a start-first new
+        container beside the old) to be healthy by its deadline; StepFailed (with its last
+        health output and last 20 log lines) when it is not."""
         sp = self.target.plan.services[change.service]
-        result = wait_healthy(change.service, sp.spec, lambda: self.container(change.service),
-                              deadline=change.deadline, probe=self.target.engine.probe,
-                              one_shot=change.one_shot)
+        get = get or (lambda: self.container(change.service))
+        result = wait_healthy(change.service, sp.spec, get, deadline=change.deadline,
+                              probe=self.target.engine.probe, one_shot=change.one_shot)
         if result.healthy:
             return result
-        c = self.container(change.service)
+        c = get()
         logs = c.logs(tail=20).decode(errors="replace").rstrip() if c is not None else ""
         result = dataclasses.replace(result, output=last_lines(result.output))
         summary = what_failed(result, change.one_shot)
@@ -269,8 +286,10 @@ def start_first(ctx: Context, change: ServiceChange, file: Path) -> None:
     forward = file.name == ctx.journal.new_config
     want = _hashes(ctx.target, file).get(change.service, "")
     image = change.new_image if forward else change.old_image
+    # A dependent recreated for `restart: true` is replaced even though nothing changed.
+    unless = ("", "") if forward and change.force else (want, image)
     done = replace_start_first(ctx.target, change.service, compose_file=file,
-                               deadline=change.deadline, emit=ctx.emit, unless=(want, image),
+                               deadline=change.deadline, emit=ctx.emit, unless=unless,
                                started=lambda: ctx.reach("upgrade.gate"))
     if not done.healthy:
         raise StepFailed(Failure(service=change.service, output=done.result.output,
@@ -281,12 +300,14 @@ REPLACE: dict[str, Callable[[Context, ServiceChange, Path], None]] = {
     STOP_FIRST: stop_first, START_FIRST: start_first}
 
 
-def _recreate(ctx: Context, change: ServiceChange) -> None:
+def _recreate(ctx: Context, step: JournalStep) -> None:
+    change = ctx.journal.change(step.service)
     pin(ctx.target, change.ref, change.new_image)
     REPLACE[change.strategy](ctx, change, ctx.folder / ctx.journal.new_config)
 
 
-def _revert(ctx: Context, change: ServiceChange) -> None:
+def _revert(ctx: Context, step: JournalStep) -> None:
+    change = ctx.journal.change(step.service)
     if not change.old_image:  # the upgrade added it: back means none
         c = ctx.container(change.service)
         if c is not None:
@@ -296,7 +317,10 @@ def _revert(ctx: Context, change: ServiceChange) -> None:
     REPLACE[change.strategy](ctx, change, ctx.folder / change.old_config)
 
 
-RUNNERS: dict[str, Callable[[Context, ServiceChange], None]] = {
+# kind -> runner: it gets the step (its service may be "" for a step of the whole set) and
+# raises StepFailed (or any DockyardError / docker error, taken as one) when it fails; Abort
+# when it failed before anything changed and the upgrade stops without a rollback.
+RUNNERS: dict[str, Callable[[Context, JournalStep], None]] = {
     Kind.RECREATE: _recreate, Kind.REVERT: _revert}
 
 
@@ -441,6 +465,23 @@ def _refuse_running(journal: Journal) -> None:
                              f"{journal.started})", fix="wait for it to end")
 
 
+def _step(ctx: Context, step: JournalStep) -> None:
+    """One runner; what the engine or compose refused (an image gone, a port taken) fails the
+    step like an unhealthy service does."""
+    from docker.errors import DockerException
+
+    try:
+        RUNNERS[step.kind](ctx, step)
+    except Abort:
+        raise
+    except (DockyardError, DockerException) as exc:
+        said = str(exc).strip() or type(exc).__name__
+        what = f"service {step.service}" if step.service else f"step {step.kind}"
+        raise StepFailed(Failure(service=step.service, output=last_lines(said),
+                                 summary=f"{what} could not be made: {last_lines(said, 1)}"),
+                         f"{what} could not be made: {said}") from None
+
+
 def _run(target: Target, journal: Journal, *, emit: Sink,
          rolled_back_raises: bool) -> UpgradeReport:
     folder = upgrade_dir(target.state, target.machine)
@@ -461,7 +502,14 @@ def _run(target: Target, journal: Journal, *, emit: Sink,
             emit(UpgradeStep(step.kind, step.service, step.status, step.at))
             reach(f"upgrade.{step.kind}")
             try:
-                RUNNERS[step.kind](ctx, ctx.journal.change(step.service))
+                _step(ctx, step)
+            except Abort as abort:
+                step.status, step.at, step.detail = Status.FAILED, now(), abort.error.message
+                ctx.journal.phase = Phase.ABORTED
+                _close(target, ctx.journal)
+                emit(UpgradeStep(step.kind, step.service, step.status, step.at,
+                                 abort.error.message[:200]))
+                raise abort.error from None
             except StepFailed as failed:
                 step.status, step.at, step.detail = Status.FAILED, now(), failed.failure.output
                 emit(UpgradeStep(step.kind, step.service, step.status, step.at,
@@ -486,6 +534,7 @@ def _run(target: Target, journal: Journal, *, emit: Sink,
     reach("upgrade.end")
     forward = ctx.journal.phase == Phase.FORWARD
     ctx.journal.phase = Phase.DONE if forward else Phase.ROLLED_BACK
+    record_images(target)  # what runs healthy now: `check`'s one-way data guard (DY607)
     _close(target, ctx.journal)
     outcome = "done" if forward else "rolled back"
     emit(UpgradeStep("upgrade", "", outcome, now()))

@@ -38,6 +38,7 @@ class Phase(StrEnum):
     DONE = "done"  # every service of the set new and healthy
     ROLLED_BACK = "rolled back"  # every service of the set old and healthy again
     ROLLBACK_FAILED = "rollback failed"  # going back failed: the journal stays
+    ABORTED = "aborted"  # a step failed before anything changed (a pre-upgrade backup)
 
 
 class Status(StrEnum):
@@ -116,6 +117,7 @@ class Journal(Record):
     failure: Failure | None = None
 
     def change(self, service: str) -> ServiceChange:
+        """The set's entry of `service` (a step of the whole set has service "")."""
         return next(c for c in self.services if c.service == service)
 
     def to_json(self) -> str:
@@ -127,7 +129,7 @@ class Journal(Record):
 
     @property
     def finished(self) -> bool:
-        return self.phase in (Phase.DONE, Phase.ROLLED_BACK)
+        return self.phase in (Phase.DONE, Phase.ROLLED_BACK, Phase.ABORTED)
 
 
 NANOSECONDS = 1e9
@@ -256,7 +258,9 @@ def mixed(journal: Journal, running: Mapping[str, str]) -> list[tuple[str, str, 
 def interrupted(journal: Journal, running: Mapping[str, str]) -> str:
     """What `status` says about an upgrade that did not end: its phase, which service runs
     which image, and how to finish."""
+    cut = {s.service for s in journal.steps if s.status == Status.STARTED}
     where = ", ".join(f"{name} {side}" + (f" ({short(image)})" if image else "")
+                      + (", not known healthy" if name in cut else "")
                       for name, side, image in mixed(journal, running))
     head = {Phase.FORWARD: "was interrupted", Phase.ROLLBACK: "was interrupted while rolling "
             "back", Phase.ROLLBACK_FAILED: "could not be rolled back"}.get(
