@@ -7,7 +7,7 @@ import yaml
 
 from dockyard.manifest.load import loads
 from dockyard.plan import plan
-from dockyard.plan.ingress import INGRESS, routes, without_ingress
+from dockyard.plan.ingress import INGRESS, ingress_routes, without_ingress
 from dockyard.render.compose import compose_project
 from dockyard.render.files import render_all
 from dockyard.render.ingress import render_haproxy
@@ -49,7 +49,7 @@ def test_the_ingress_is_a_service_of_the_plan_after_what_it_fronts() -> None:
     assert p.families[INGRESS].from_ == "debian:bookworm-slim"
     assert set(p.families[INGRESS].apt) == {"haproxy", "socat"}
     assert [s.name for s in p.builds] == [INGRESS]
-    assert [(r.service, r.port_name, r.port.host_port) for r in routes(p, "local")] == [
+    assert [(r.service, r.port_name, r.port.host_port) for r in ingress_routes(p, "local")] == [
         ("api", "http", 18080)]
 
 

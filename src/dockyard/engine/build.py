@@ -74,15 +74,20 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)  # dated tags GC removed after it
 
 
-def write_render(fleet: Fleet, plan: Plan, state: Path) -> Path:
+def write_render(fleet: Fleet, plan: Plan, state: Path, resolve: bool = True) -> Path:
     """Write every rendered file under state/render (only files whose bytes changed). The
     compose files are the owner's alone (0600, in a 0700 folder): they name no secret's value,
-    but may hold what the manifest writes literally."""
+    but may hold what the manifest writes literally. `resolve`: look up the `host:` names
+    the cross-machine routes need (up); a build leaves those routes out (`up` writes them)."""
     out = state / "render"
     private_folder(out)
     text = fleet.path.read_text(encoding="utf-8") if fleet.path.is_file() else ""
     root = os.path.relpath(fleet.root.resolve(), out.resolve())
-    for rel, content in render_all(fleet, plan, text, root).items():
+    from dockyard.engine.addresses import machine_addresses
+
+    addresses = machine_addresses(fleet, plan) if resolve else {}  # routes take addresses
+    for rel, content in render_all(fleet, plan, text, root, addresses,
+                                   unresolved=not resolve).items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if rel.startswith("compose."):
@@ -518,7 +523,7 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
             raise ManifestError(problem, where=fleet.where("families", name, "from"),
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
-    write_render(fleet, plan, state)
+    write_render(fleet, plan, state, resolve=False)  # images need no routes
     specs = spec_hashes(plan)
     native = engine_arch(engine)
     arch = arch or native

@@ -20,7 +20,7 @@ from dockyard.errors import StaleImages
 from dockyard.events import Progress, Sink
 from dockyard.ops.images import ImageNeeds, image_needs
 from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
-from dockyard.plan.ingress import fronted_ports, routes
+from dockyard.plan.ingress import fronted_ports, ingress_routes
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
@@ -117,7 +117,7 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True,
         record_images(target)
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
     report = apply(target, todo, emit=emit)
-    if routes(target.plan, target.machine):
+    if ingress_routes(target.plan, target.machine):
         # A fronted service recreated behind the ingress has a new address.
         from dockyard.engine.ingress import sync
 

@@ -35,7 +35,7 @@ from dockyard.engine.run import run
 from dockyard.engine.target import HASH_LABEL, PROJECT_LABEL, SERVICE_LABEL, Target
 from dockyard.errors import EngineError
 from dockyard.events import Progress, Sink
-from dockyard.plan.ingress import ADMIN_SOCKET, INGRESS, SLOTS, Route, routes
+from dockyard.plan.ingress import ADMIN_SOCKET, INGRESS, SLOTS, Route, ingress_routes
 from dockyard.render.ingress import proxy_name
 
 DRAIN = 30.0  # seconds the old container's requests in flight may take to finish
@@ -157,13 +157,13 @@ def address(container: Any, ingress: Any) -> str:
 
 
 def _mine(target: Target, service: str) -> list[Route]:
-    return [r for r in routes(target.plan, target.machine) if r.service == service]
+    return [r for r in ingress_routes(target.plan, target.machine) if r.service == service]
 
 
 def sync(target: Target, ingress: Ingress | None = None) -> None:
     """Point slot `a` of every route at its service's running container and keep `b` in
     maintenance (after `up` recreated a service the ingress fronts, its address changed)."""
-    mine = routes(target.plan, target.machine)
+    mine = ingress_routes(target.plan, target.machine)
     if not mine:
         return
     ingress = ingress or Ingress(target)

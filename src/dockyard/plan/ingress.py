@@ -63,7 +63,7 @@ def fronted_ports(svc: ServiceSpec) -> list[tuple[str, PortSpec]]:
     return [(n, p) for n, p in sorted(svc.ports.items()) if p.publish and p.protocol == "tcp"]
 
 
-def routes(plan: Plan, machine: str) -> list[Route]:
+def ingress_routes(plan: Plan, machine: str) -> list[Route]:
     """Every host port the ingress on `machine` owns, by service then port name."""
     return [Route(sp.name, n, p) for sp in sorted(plan.on(machine), key=lambda s: s.name)
             if sp.name != INGRESS for n, p in fronted_ports(sp.spec)]

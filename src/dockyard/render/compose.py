@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from typing import Any
 
 from dockyard.errors import ManifestError
@@ -12,8 +13,9 @@ from dockyard.manifest.models import DependencySpec, ServiceSpec
 from dockyard.names import is_secret_name
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
-from dockyard.plan.ingress import CONFIG, INGRESS, fronted_ports, routes
+from dockyard.plan.ingress import CONFIG, INGRESS, fronted_ports, ingress_routes
 from dockyard.plan.model import Plan, ServicePlan
+from dockyard.plan.routes import Routes, is_address, routes
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _is_bind
@@ -88,14 +90,18 @@ class _References:
 
 
 def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = "",
-                    root: str = "") -> dict[str, Any]:
+                    root: str = "", route: Routes | None = None,
+                    unresolved: bool = False) -> dict[str, Any]:
     """The compose entry of the copy of `sp` on `machine` (default: its first machine).
 
     `root` is the fleet's folder as seen from where the compose file will be written (e.g.
     "../.." for .dockyard/render); relative bind sources, written relative to fleet.yaml, are
     rebased onto it, since compose reads them relative to its file. "": as written.
     A value that came from a secret variable is written as the reference (`${DB_PASSWORD}`,
-    also inside a URL), never as the value: compose reads it from its environment."""
+    also inside a URL), never as the value: compose reads it from its environment.
+    `route`: the fleet's cross-machine routes (plan/routes.py), which add extra_hosts to a
+    caller and published ports to a callee; None: none. A route to a machine whose `host:`
+    name was not resolved is refused, or left out with `unresolved` (a build's render)."""
     svc = sp.spec
     machine = machine or sp.machine
     refs = _References(fleet, sp.name)
@@ -131,6 +137,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     if svc.user:
         out["user"] = refs.text((*at, "user"), svc.user, svc.user)
     out.update(_container(svc, refs))
+    if route is not None:
+        _route(fleet, route, sp.name, machine, out, unresolved)
     profile = fleet.spec.machines[machine].profile
     env = {**profile, **svc.env}
     env.update(budget_env(fleet, sp, machine, env))
@@ -156,11 +164,15 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     # A start-first service's host ports are the machine's ingress's (plan/ingress.py).
     fronted = {n for n, _ in fronted_ports(svc)}
     if sp.name == INGRESS:
-        fronted = set(svc.ports) - {f"{r.service}.{r.port_name}" for r in routes(plan, machine)}
+        fronted = set(svc.ports) - {f"{r.service}.{r.port_name}"
+                                    for r in ingress_routes(plan, machine)}
     published = [p for n, p in sp.published if n not in fronted] + \
         [p for p in agent_ports if p.publish]
     ports = [f"{p.bind}:{p.host_port}:{p.port}" + ("/udp" if p.protocol == "udp" else "")
              for p in published]
+    if route is not None:  # what a caller on another machine dials, on this machine's address
+        ports += [p.compose() for p in route.published(sp.name, machine)
+                  if is_address(p.address)]  # a name: refused on the caller's side
     if ports:
         out["ports"] = ports
     hidden = sorted({f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
@@ -225,6 +237,36 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
                      f"{LABEL}.level": str(sp.level)}
     refs.check()
     return out
+
+
+def _route(fleet: Fleet, route: Routes, name: str, machine: str, out: dict[str, Any],
+           unresolved: bool = False) -> None:
+    """The caller's extra_hosts for the services it reaches on other machines (its own
+    `extra_hosts:` for a name wins)."""
+    hosts = route.extra_hosts(name, machine)
+    if not hosts:
+        return
+    written = {entry.split("=", 1)[0] for entry in out.get("extra_hosts", [])}
+    entries = list(out.get("extra_hosts", []))
+    for callee, address in sorted(hosts.items()):
+        if callee in written or (unresolved and not is_address(address)):
+            continue
+        if not is_address(address):
+            there = route_machine(route, name, machine, callee)
+            raise ManifestError(
+                f"service {name} on {machine} reaches {callee} on machine {there}, whose "
+                f"host {address} did not resolve to an address (extra_hosts takes addresses "
+                "only)", where=fleet.where("machines", there, "host"),
+                fix=f"write machine {there}'s IPv4 address as machines.{there}.host, or make "
+                    f"{address} resolve here")
+        entries.append(f"{callee}={address}")
+    if entries:
+        out["extra_hosts"] = sorted(entries)
+
+
+def route_machine(route: Routes, caller: str, machine: str, callee: str) -> str:
+    return next(r.callee_machine for r in route.reaches
+                if (r.caller, r.machine, r.callee) == (caller, machine, callee))
 
 
 def uses_secret(fleet: Fleet, service: str, key: str) -> bool:
@@ -345,8 +387,15 @@ def _has_health(svc: ServiceSpec) -> bool:
     return bool(svc.health or any(a.health for a in svc.agents.values()))
 
 
-def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> dict[str, Any]:
-    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine, root))
+def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "",
+                    addresses: Mapping[str, str] | None = None,
+                    unresolved: bool = False) -> dict[str, Any]:
+    """`addresses`: machine -> the address its `host:` name resolved to (engine/addresses.py),
+    for the cross-machine routes; a `host:` written as an address needs none. `unresolved`:
+    leave out the routes to a name not resolved, instead of refusing them."""
+    route = routes(fleet, plan, addresses)
+    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine, root, route,
+                                                 unresolved))
                 for sp in plan.on(machine)}
     volumes = sorted({v.split(":")[0] for sp in plan.on(machine) for v in sp.spec.volumes
                       if ":" in v and not _is_bind(v)})
@@ -359,10 +408,11 @@ def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> d
     return doc
 
 
-def render_compose(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> str:
+def render_compose(fleet: Fleet, plan: Plan, machine: str, root: str = "",
+                   addresses: Mapping[str, str] | None = None, unresolved: bool = False) -> str:
     header = (f"# compose file for machine {machine} of fleet {plan.fleet}: rendered by "
               "dockyard; edit fleet.yaml, not this file.\n")
-    text = dump_yaml(compose_project(fleet, plan, machine, root))
+    text = dump_yaml(compose_project(fleet, plan, machine, root, addresses, unresolved))
     if next(variables(text), None):  # only references are left unescaped
         header += ("# ${VAR}s name secrets, never written here: `dockyard up` gives compose "
                    "their values\n# (by hand: docker compose --env-file <fleet folder>/.env "

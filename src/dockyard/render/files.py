@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
-from dockyard.plan.ingress import routes
+from dockyard.plan.ingress import ingress_routes
 from dockyard.plan.model import Plan
 from dockyard.render.compose import render_compose, supervisor_path, uses_secret
 from dockyard.render.dockerfile import (
@@ -17,8 +19,12 @@ from dockyard.render.supervisor import render_supervisor
 
 
 @gc_paused
-def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> dict[str, str]:
-    """`root`: the fleet's folder seen from the output folder (see compose_service)."""
+def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "",
+               addresses: Mapping[str, str] | None = None,
+               unresolved: bool = False) -> dict[str, str]:
+    """`root`: the fleet's folder seen from the output folder (see compose_service);
+    `addresses`: machine -> its resolved `host:` address, `unresolved`: leave out routes to
+    names not resolved instead of refusing them (see compose_project)."""
     files: dict[str, str] = {}
     for step in plan.builds:
         if step.kind == "family":
@@ -33,8 +39,9 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> 
             files[supervisor_path(name)] = render_supervisor(name, sp.spec)
     for machine in sorted(fleet.spec.machines):
         if plan.on(machine):
-            files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root)
-        if routes(plan, machine):
+            files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root,
+                                                                addresses, unresolved)
+        if ingress_routes(plan, machine):
             files[config_path(machine)] = render_haproxy(plan, machine)
     files[".env.example"] = render_env_example(manifest_text)
     return dict(sorted(files.items()))

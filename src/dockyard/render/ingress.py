@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from dockyard.plan.ingress import ADMIN_SOCKET, Route, routes
+from dockyard.plan.ingress import ADMIN_SOCKET, Route, ingress_routes
 from dockyard.plan.model import Plan
 
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -54,7 +54,7 @@ def render_haproxy(plan: Plan, machine: str) -> str:
         "    timeout http-keep-alive 10s",
         "    timeout tunnel 1h",
     ]
-    for route in routes(plan, machine):
+    for route in ingress_routes(plan, machine):
         name = proxy_name(route)
         port = route.port
         lines += [

@@ -88,8 +88,14 @@ def render(ctx: typer.Context,
         for step in stack.checklist:
             views.out.print(f"  {step}", highlight=False, soft_wrap=True, markup=False)
     else:
+        from dockyard.engine.addresses import machine_addresses
+        from dockyard.plan.routes import routes
+
+        addresses = machine_addresses(fleet, plan)
         files = render_all(fleet, plan, text,
-                           os.path.relpath(fleet.root.resolve(), output.resolve()))
+                           os.path.relpath(fleet.root.resolve(), output.resolve()), addresses)
+        for route in routes(fleet, plan, addresses).lines():  # names across machines
+            views.line(f"route: {route}")
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
