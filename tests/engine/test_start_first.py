@@ -73,7 +73,7 @@ services:
     command: [python3, /app/server.py]
     env: {{VERSION: "{version}", HEALTHY: "{healthy}"}}
     ports: {{http: "127.0.0.1:{port}:8000"}}
-    health: {{http: /health, interval: 1s, retries: 4}}
+    health: {{http: /health, interval: 1s, retries: 10}}
     upgrade: start-first
   worker:
     family: web
@@ -82,7 +82,7 @@ services:
     env: {{VERSION: "{version}", HEALTHY: "{worker_healthy}"}}
     ports: {{http: {{port: 8000, publish: false}}}}
     depends_on: [api]
-    health: {{http: /health, interval: 1s, retries: 3}}
+    health: {{http: /health, interval: 1s, retries: 10}}
 """
 
 
@@ -192,6 +192,13 @@ def test_start_first_upgrade_and_rollback_lose_no_request(
         back = run("upgrade")
         assert back.returncode == 6, back.stdout + back.stderr[-3000:]
         assert "service worker did not become healthy" in back.stderr, back.stderr[-3000:]
+        # Killed while its new api container starts (two api containers, one serving):
+        # `dockyard rollback` keeps the one the ingress serves and removes the other.
+        cut = dockyard("upgrade", cwd=folder, timeout=900,
+                       env={**env, "DOCKYARD_KILL_AT": "upgrade.gate"})
+        assert cut.returncode == -9 and len(service_containers(target, "api")) == 2, cut.stderr
+        undo = run("rollback")
+        assert undo.returncode == 0, undo.stdout + undo.stderr[-3000:]
         while loop.count < 400:
             time.sleep(0.2)
     assert loop.count >= 400
