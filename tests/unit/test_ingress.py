@@ -122,3 +122,17 @@ def test_upgrade_replaces_start_first_only_where_the_ingress_owns_a_port() -> No
     assert strategy_of(p.services[INGRESS].spec) == STOP_FIRST  # it owns ports, none fronted
     _, hidden = _plan(FLEET.replace('"0.0.0.0:18080:8000"', "{port: 8000, publish: false}"))
     assert strategy_of(hidden.services["api"].spec) == STOP_FIRST  # DY952 says why
+
+
+def test_a_changed_haproxy_config_changes_the_ingress_compose_entry() -> None:
+    # compose's config hash does not read the mounted file: a label carries its hash.
+    fleet, p = _plan()
+    label = "dev.dockyard.ingress-config"
+    before = compose_project(fleet, p, "local")["services"][INGRESS]["labels"][label]
+    fleet2, p2 = _plan(FLEET.replace("18080:8000", "18080:8001"))  # same ingress ports
+    after = compose_project(fleet2, p2, "local")["services"][INGRESS]["labels"][label]
+    assert before != after and len(before) == 16
+    one = dict(compose_project(fleet, p, "local")["services"][INGRESS])
+    two = dict(compose_project(fleet2, p2, "local")["services"][INGRESS])
+    one.pop("labels"), two.pop("labels")
+    assert one == two  # only the label tells them apart

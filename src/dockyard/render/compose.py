@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _is_bind
 from dockyard.render.ingress import config_path as ingress_config
+from dockyard.render.ingress import render_haproxy
 from dockyard.render.supervisor import MOUNT, agents_of, group_health, supervisor_command
 from dockyard.units import format_duration
 
@@ -235,6 +237,11 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     out["restart"] = svc.restart
     out["labels"] = {f"{LABEL}.fleet": plan.fleet, f"{LABEL}.service": sp.name,
                      f"{LABEL}.level": str(sp.level)}
+    if sp.name == INGRESS:
+        # compose's config hash does not see a mounted file's content: this label makes a
+        # changed haproxy.cfg (a route added or moved) recreate the ingress.
+        text = render_haproxy(plan, machine).encode()
+        out["labels"][f"{LABEL}.ingress-config"] = hashlib.sha256(text).hexdigest()[:16]
     refs.check()
     return out
 
