@@ -166,3 +166,22 @@ def test_status_says_which_service_runs_which_image_and_how_to_finish() -> None:
                                             ("a\nb\nc\nd\ne\nf\ng", "c\nd\ne\nf\ng")])
 def test_a_long_health_output_is_cut_to_its_last_lines(text: str, kept: str) -> None:
     assert last_lines(text) == kept
+
+
+def test_json_format_is_one_object_per_event_with_its_time(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from dockyard.cli.views import json_event
+    from dockyard.events import HealthWaiting, Progress, UpgradePlanned, UpgradeStep
+
+    json_event(UpgradePlanned((("web", "image changed: x"),), "2026-12-02T01:00:00.000Z"))
+    json_event(UpgradeStep("recreate", "web", "done", "2026-12-02T01:00:02.500Z"))
+    json_event(HealthWaiting((("web", 3.0),), 1.0))  # a tick, not a step: left out
+    json_event(Progress("building"))
+    import json
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in lines] == ["UpgradePlanned", "UpgradeStep", "Progress"]
+    assert lines[0]["services"] == [["web", "image changed: x"]]
+    assert lines[1] == {"event": "UpgradeStep", "step": "recreate", "service": "web",
+                        "status": "done", "at": "2026-12-02T01:00:02.500Z", "detail": "",
+                        "line": "upgrade: recreate web: done"}

@@ -37,10 +37,13 @@ def prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
 def up(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
        build_missing: bool = True) -> UpResult:
     """Check the manifest, then start the chosen machine's services level by level,
-    pulling or building missing images first when asked."""
+    pulling or building missing images first when asked. An upgrade of the machine that did
+    not end is finished first (`upgrade --resume` or `rollback`): up would mix the fleet."""
     from dockyard.engine.deploy import up as deploy_up
+    from dockyard.engine.upgrade import refuse_pending
 
     target = prepare(fleet, plan, choice)
+    refuse_pending(target)
     return UpResult(target, deploy_up(target, emit=emit, build_missing=build_missing))
 
 

@@ -34,7 +34,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -234,7 +234,6 @@ class Context:
     journal: Journal
     folder: Path
     emit: Sink
-    seen: dict[str, int] = field(default_factory=dict)
 
     def container(self, service: str) -> Any:
         return containers(self.target.engine, self.target.project).get(service)
@@ -412,11 +411,11 @@ def plan_upgrade(target: Target, services: list[str], *, gate: bool,
 
 
 def refuse_pending(target: Target) -> None:
-    """UpgradePending when an upgrade of the machine has not ended (before any build)."""
+    """UpgradePending when an upgrade of the machine has not ended: a new upgrade, `up` or
+    `rollback --to` would mix the fleet (checked before any build)."""
     line = pending_line(target)
     if line is not None:
-        raise UpgradePending(f"a new upgrade would mix the fleet: {line}",
-                             fix="finish that one first")
+        raise UpgradePending(f"this would mix the fleet: {line}", fix="finish that one first")
 
 
 def upgrade(target: Target, *, emit: Sink, services: list[str] | None = None,
