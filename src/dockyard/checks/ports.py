@@ -9,6 +9,7 @@ from dockyard.checks.rules import Rule, copies, names
 from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import HealthSpec, PortSpec, ServiceSpec
+from dockyard.plan.ingress import is_ingress
 from dockyard.plan.model import Plan
 
 CODES = {c.code: c for c in (
@@ -100,7 +101,7 @@ def host_ports_bound(fleet: Fleet, plan: Plan, facts: HostPorts) -> Iterator[Fin
     rivals = [h for h in facts.held if not (h.container and h.project == facts.project)]
     for name in facts.services:
         sp = plan.services.get(name)
-        if sp is None or facts.machine not in sp.machines:
+        if sp is None or facts.machine not in sp.machines or is_ingress(name):
             continue
         for who, path, port in _published(name, sp.spec):
             holder = next((h for h in rivals if h.port == port.host_port

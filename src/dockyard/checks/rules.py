@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dockyard.findings import Finding
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
+from dockyard.plan.ingress import is_ingress
 from dockyard.plan.model import Plan, ServicePlan
 
 Rule = Callable[[Fleet, Plan], Iterable[Finding]]
@@ -36,7 +37,9 @@ _last: list[tuple[Plan, list[Copy]]] = []  # the last plan's copies: every rule 
 def copies(plan: Plan) -> list[Copy]:
     """Every copy of every service, by service name then machine."""
     if not _last or _last[0][0] is not plan:
-        found = [c for _, sp in sorted(plan.services.items()) for c in service_copies(sp)]
+        # The ingress publishes start-first services' ports for them: findings are theirs.
+        found = [c for _, sp in sorted(plan.services.items()) if not is_ingress(sp.name)
+                 for c in service_copies(sp)]
         _last[:] = [(plan, found)]
     return _last[0][1]
 

@@ -11,7 +11,16 @@ from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from dockyard.checks import cuda, health, images, memory, network, ports, security
+from dockyard.checks import (
+    cuda,
+    health,
+    images,
+    memory,
+    network,
+    ports,
+    security,
+    startfirst,
+)
 from dockyard.checks.ports import HostPorts
 from dockyard.checks.rules import Rule
 from dockyard.errors import PlacementError
@@ -22,8 +31,10 @@ from dockyard.plan.history import Deployed
 from dockyard.plan.model import Plan
 
 # DY1xx ports, DY2xx GPU/memory/CPU, DY3xx CUDA/arch/ABI/wheels (checks/cuda.py), DY4xx
-# network, DY5xx health, DY6xx images, DY7xx security; DY801 (placement) comes from the planner.
-MODULES: tuple[ModuleType, ...] = (ports, memory, cuda, network, health, images, security)
+# network, DY5xx health, DY6xx images, DY7xx security; DY801 (placement) comes from the planner;
+# DY95x start-first upgrades.
+MODULES: tuple[ModuleType, ...] = (ports, memory, cuda, network, health, images, security,
+                                   startfirst)
 
 META = {c.code: c for c in (
     Code("DY001", Severity.INFO, "a `suppress:` entry matches no finding (stale suppression)",

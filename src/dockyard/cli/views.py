@@ -157,8 +157,12 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
         for name in level:
             sp = plan.services[name]
             # As the manifest orders them, agents' too: what the rendered compose publishes.
-            ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" if p.publish else f"{p.port}"
-                              for p in sp.ports)
+            # A start-first service's host ports are published by the ingress, for it.
+            from dockyard.plan.ingress import fronted_ports
+
+            via = {id(p) for _, p in fronted_ports(sp.spec)}
+            ports = ", ".join((f"{p.bind}:{p.host_port}->{p.port}" if p.publish else f"{p.port}")
+                              + (" (ingress)" if id(p) in via else "") for p in sp.ports)
             gpus = {m: list(sp.gpus_on(m)) for m in sp.machines}
             gpu = ("; ".join(f"{size(sp.gpu_memory)} on {m} GPU {','.join(map(str, g))}"
                              for m, g in gpus.items() if g) or "-")

@@ -20,6 +20,7 @@ from dockyard.errors import StaleImages
 from dockyard.events import Progress, Sink
 from dockyard.ops.images import ImageNeeds, image_needs
 from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
+from dockyard.plan.ingress import fronted_ports, ingress_routes
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
@@ -116,6 +117,11 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True,
         record_images(target)
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
     report = apply(target, todo, emit=emit)
+    if ingress_routes(target.plan, target.machine):
+        # A fronted service recreated behind the ingress has a new address.
+        from dockyard.engine.ingress import sync
+
+        sync(target)
     record_images(target)
     report.seconds = time.monotonic() - t0
     return report
@@ -160,7 +166,9 @@ def status(target: Target) -> list[ServiceStatus]:
     rows = []
     for sp in target.services():
         c = running.get(sp.name)
-        ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" for _, p in sp.published)
+        via = {n for n, _ in fronted_ports(sp.spec)}
+        ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" + (" (ingress)" if n in via else "")
+                          for n, p in sp.published)
         if c is None:
             rows.append(ServiceStatus(sp.name, sp.machine, sp.level, sp.image, "absent", "-",
                                       ports, ""))

@@ -62,6 +62,7 @@ from dockyard.errors import (
 from dockyard.events import Progress, Sink, UpgradePlanned, UpgradeStep
 from dockyard.ops.reconcile import decide, one_shots
 from dockyard.ops.upgrade import (
+    START_FIRST,
     STOP_FIRST,
     Failure,
     Journal,
@@ -277,7 +278,28 @@ def stop_first(ctx: Context, change: ServiceChange, file: Path) -> None:
     ctx.gate(change)
 
 
-REPLACE: dict[str, Callable[[Context, ServiceChange, Path], None]] = {STOP_FIRST: stop_first}
+def start_first(ctx: Context, change: ServiceChange, file: Path) -> None:
+    """The new container beside the old one; the ingress moves the traffic once it is
+    healthy and drains the old one (engine/ingress.py). A new one that fails is removed
+    and the old one kept every request: StepFailed, and the rollback finds the old one
+    already there (`unless`: nothing to replace)."""
+    from dockyard.engine.ingress import replace_start_first
+
+    forward = file.name == ctx.journal.new_config
+    want = _hashes(ctx.target, file).get(change.service, "")
+    image = change.new_image if forward else change.old_image
+    # A dependent recreated for `restart: true` is replaced even though nothing changed.
+    unless = ("", "") if forward and change.force else (want, image)
+    done = replace_start_first(ctx.target, change.service, compose_file=file,
+                               deadline=change.deadline, emit=ctx.emit, unless=unless,
+                               started=lambda: ctx.reach("upgrade.gate"))
+    if not done.healthy:
+        raise StepFailed(Failure(service=change.service, output=done.result.output,
+                                 logs=done.logs), what_failed(done.result, change.one_shot))
+
+
+REPLACE: dict[str, Callable[[Context, ServiceChange, Path], None]] = {
+    STOP_FIRST: stop_first, START_FIRST: start_first}
 
 
 def _recreate(ctx: Context, step: JournalStep) -> None:

@@ -415,6 +415,11 @@ class ServiceSpec(Spec):
     user: str = Field("", description="user to run as; default: the image's (10001 for families)")
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = Field(
         "unless-stopped", description="the engine's restart policy")
+    upgrade: Literal["stop-first", "start-first"] = Field(
+        "stop-first", description="how an upgrade replaces its container: stop-first stops "
+                                  "the old one, then starts the new; start-first starts the "
+                                  "new one beside the old, and the fleet's ingress (which "
+                                  "then owns its host ports) moves traffic once it is healthy")
     requirements: list[str] = Field([], description="the service's own packages, a thin layer")
     machines: list[str] = Field([], description="run one copy on each of these machines")
     needs: list[Literal["gpu", "cpu"]] = Field([], description="what its machine must have")

@@ -24,10 +24,12 @@ from pydantic import BaseModel, ConfigDict
 
 from dockyard.manifest.models import ServiceSpec
 from dockyard.ops.reconcile import Create, Recreate, Step
+from dockyard.plan.ingress import fronted_ports
 from dockyard.plan.model import ServicePlan
 
 VERSION = 1
 STOP_FIRST = "stop-first"
+START_FIRST = "start-first"
 
 
 class Phase(StrEnum):
@@ -160,9 +162,10 @@ def gate_deadline(spec: ServiceSpec, image_check: Mapping[str, Any] | None
 
 
 def strategy_of(spec: ServiceSpec) -> str:
-    """How a service's old container gives way to the new one. Today every service stops
-    first, then starts (a start-first strategy is one more entry here and in REPLACE)."""
-    return STOP_FIRST
+    """How a service's old container gives way to the new one: start-first (the new one
+    beside the old, the machine's ingress moves its host ports' traffic) for a start-first
+    service with published TCP ports; every other service stops first, then starts."""
+    return START_FIRST if fronted_ports(spec) else STOP_FIRST
 
 
 def changed_set(services: Sequence[ServicePlan], steps: Sequence[Step],

@@ -7,6 +7,7 @@ import graphlib
 from dockyard.errors import ManifestError
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
+from dockyard.plan.ingress import INGRESS, with_ingress
 from dockyard.plan.model import BuildStep, Plan, ServicePlan
 from dockyard.plan.place import place
 
@@ -44,8 +45,10 @@ def plan(fleet: Fleet) -> Plan:
             gpu_memory=gpu.memory if gpu and first.gpus else 0,
             placements=copies[name],
         )
-    return Plan(fleet=spec.fleet, services=services, levels=levels, builds=builds,
+    made = Plan(fleet=spec.fleet, services=services, levels=levels, builds=builds,
                 families=dict(spec.families), placement=report)
+    # start-first services with host ports: the machine's ingress owns those ports.
+    return with_ingress(made, f"{image_name(fleet, INGRESS, 'family')}:{MOVING_TAG}")
 
 
 def order(fleet: Fleet) -> list[list[str]]:

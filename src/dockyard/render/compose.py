@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Mapping
 from typing import Any
@@ -13,11 +14,14 @@ from dockyard.manifest.models import DependencySpec, ServiceSpec
 from dockyard.names import is_secret_name
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
+from dockyard.plan.ingress import CONFIG, INGRESS, fronted_ports, ingress_routes
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.plan.routes import Routes, is_address, routes
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _is_bind
+from dockyard.render.ingress import config_path as ingress_config
+from dockyard.render.ingress import render_haproxy
 from dockyard.render.supervisor import MOUNT, agents_of, group_health, supervisor_command
 from dockyard.units import format_duration
 
@@ -159,7 +163,13 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
                            else {"path": rebase_path(f.path, root), "required": False}
                            for f in svc.env_file]
     agent_ports = [p for a in agents_of(svc).values() for _, p in sorted(a.ports.items())]
-    published = [p for _, p in sp.published] + [p for p in agent_ports if p.publish]
+    # A start-first service's host ports are the machine's ingress's (plan/ingress.py).
+    fronted = {n for n, _ in fronted_ports(svc)}
+    if sp.name == INGRESS:
+        fronted = set(svc.ports) - {f"{r.service}.{r.port_name}"
+                                    for r in ingress_routes(plan, machine)}
+    published = [p for n, p in sp.published if n not in fronted] + \
+        [p for p in agent_ports if p.publish]
     ports = [f"{p.bind}:{p.host_port}:{p.port}" + ("/udp" if p.protocol == "udp" else "")
              for p in published]
     if route is not None:  # what a caller on another machine dials, on this machine's address
@@ -167,14 +177,19 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
                   if is_address(p.address)]  # a name: refused on the caller's side
     if ports:
         out["ports"] = ports
-    hidden = sorted(f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
-                    for p in [*svc.ports.values(), *agent_ports] if not p.publish)
+    hidden = sorted({f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
+                     for n, p in [*svc.ports.items(), *(("", p) for p in agent_ports)]
+                     if not p.publish or (n in fronted and sp.name != INGRESS)})
     if hidden:
         out["expose"] = hidden
     volumes = [refs.text((*at, "volumes", i), v, v) if rebase(v, root) == v else rebase(v, root)
                for i, v in enumerate(svc.volumes)]
     if svc.agents:
         volumes.append(f"./{supervisor_path(sp.name)}:{MOUNT}:ro")
+    if sp.name == INGRESS:
+        volumes.append(f"./{ingress_config(machine)}:{CONFIG}:ro")
+        if any(p.host_port < 1024 for p in published):  # haproxy runs as 10001, not root
+            out["sysctls"] = {"net.ipv4.ip_unprivileged_port_start": "0"}
     if volumes:
         out["volumes"] = volumes
     deps = {name: _dependency(d, fleet.spec.services[name])
@@ -222,6 +237,11 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     out["restart"] = svc.restart
     out["labels"] = {f"{LABEL}.fleet": plan.fleet, f"{LABEL}.service": sp.name,
                      f"{LABEL}.level": str(sp.level)}
+    if sp.name == INGRESS:
+        # compose's config hash does not see a mounted file's content: this label makes a
+        # changed haproxy.cfg (a route added or moved) recreate the ingress.
+        text = render_haproxy(plan, machine).encode()
+        out["labels"][f"{LABEL}.ingress-config"] = hashlib.sha256(text).hexdigest()[:16]
     refs.check()
     return out
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
+from dockyard.plan.ingress import ingress_routes
 from dockyard.plan.model import Plan
 from dockyard.render.compose import render_compose, supervisor_path, uses_secret
 from dockyard.render.dockerfile import (
@@ -13,6 +14,7 @@ from dockyard.render.dockerfile import (
     render_service_dockerfile,
 )
 from dockyard.render.env import render_env_example
+from dockyard.render.ingress import config_path, render_haproxy
 from dockyard.render.supervisor import render_supervisor
 
 
@@ -39,5 +41,7 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "",
         if plan.on(machine):
             files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root,
                                                                 addresses, unresolved)
+        if ingress_routes(plan, machine):
+            files[config_path(machine)] = render_haproxy(plan, machine)
     files[".env.example"] = render_env_example(manifest_text)
     return dict(sorted(files.items()))

@@ -68,6 +68,7 @@ from dockyard.manifest.models import AgentSpec, HealthSpec, PortSpec, ServiceSpe
 from dockyard.plan.budget import gpu_choices_lost
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_port
+from dockyard.plan.ingress import without_ingress
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.plan.place import WILDCARD
 from dockyard.plan.routes import is_address
@@ -109,7 +110,8 @@ class KubeRender:
 
 def render_kubernetes(fleet: Fleet, plan: Plan, profiles: Iterable[str] = ()) -> KubeRender:
     """The fleet's folder; services of `profiles` run, other profiles' are scaled to zero."""
-    return _Renderer(fleet, plan, frozenset(profiles)).render()
+    # Kubernetes replaces pods start-first itself (a rolling update): no ingress of ours.
+    return _Renderer(fleet, without_ingress(plan), frozenset(profiles)).render()
 
 
 def name_of(text: str, limit: int = 63) -> str:

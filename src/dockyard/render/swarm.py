@@ -76,6 +76,7 @@ from dockyard.manifest.models import HealthSpec, PortSpec, ServiceSpec
 from dockyard.plan.budget import gpu_choices_lost
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
+from dockyard.plan.ingress import without_ingress
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.plan.place import WILDCARD
 from dockyard.plan.routes import is_address
@@ -127,7 +128,8 @@ def render_swarm(fleet: Fleet, plan: Plan, profiles: Iterable[str] = (), root: s
 
     `root` is the fleet's folder seen from the stack's folder: relative bind sources are rebased
     onto it, as for compose ("": as written)."""
-    return _Renderer(fleet, plan, frozenset(profiles), root).render()
+    # Swarm replaces tasks start-first itself (`order: start-first`): no ingress of ours.
+    return _Renderer(fleet, without_ingress(plan), frozenset(profiles), root).render()
 
 
 def _esc(text: str) -> str:
