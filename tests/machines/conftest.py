@@ -6,6 +6,8 @@ instead. Everything is torn down at the end of the session, also after a failure
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -30,3 +32,26 @@ def machines() -> Iterator[Harness]:
         yield harness
     finally:
         harness.stop()
+
+
+def _bootstrap_tags() -> list[str]:
+    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                          "dockyard/bootstrap"], capture_output=True, text=True, check=True)
+    return [t for t in out.stdout.split() if ":<none>" not in t]
+
+
+@pytest.fixture(scope="session")
+def machine_image(machines: Harness) -> Iterator[str]:
+    """An image with python3 (a bootstrap base, made once on the host when there is none)
+    under a tag of the session's own, loaded into every machine (save | load)."""
+    if not _bootstrap_tags():
+        made = subprocess.run([sys.executable, "-m", "dockyard", "bootstrap-base"],
+                              capture_output=True, text=True, timeout=900)
+        assert made.returncode == 0, made.stderr[-2000:]
+    ref = f"{machines.prefix}/python:current"
+    subprocess.run(["docker", "tag", _bootstrap_tags()[0], ref], check=True)
+    try:
+        machines.load_images([ref])
+        yield ref
+    finally:
+        subprocess.run(["docker", "rmi", ref], capture_output=True)

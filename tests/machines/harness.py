@@ -327,13 +327,24 @@ class Harness:
         return {"DOCKYARD_SSH_CONFIG": str(self.ssh_config)}
 
     def load_images(self, refs: Sequence[str], on: Sequence[Machine] | None = None) -> None:
-        """Copy images from the host's engine into machines (all by default), in parallel,
-        each only where its ID is not there yet."""
+        """Copy images from the host's engine into machines (all by default): saved once,
+        loaded into every machine that lacks one of them (by ID) at once."""
         from concurrent.futures import ThreadPoolExecutor
 
-        targets = list(on or self.machines)
-        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            list(pool.map(lambda m: m.load_images(*refs), targets))
+        ids = {ref: _run(["docker", "image", "inspect", "--format", "{{.Id}}", ref]
+                         ).stdout.strip() for ref in refs}
+        targets = [m for m in (on or self.machines)
+                   if any(m.has_image(ref) != ids[ref] for ref in refs)]
+        if not targets:
+            return
+        tar = self.root / "images.tar"
+        _run(["docker", "save", "-o", str(tar), *refs], timeout=600)
+        try:
+            with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+                list(pool.map(lambda m: m.docker("load", "-i", str(tar), timeout=600),
+                              targets))
+        finally:
+            tar.unlink(missing_ok=True)
 
     def ssh_command(self) -> list[str]:
         return ["ssh", "-F", str(self.ssh_config)]
@@ -413,9 +424,19 @@ class Harness:
 
     def stop(self) -> None:
         """Tear everything down; never raises (it runs after failures)."""
-        for m in self.machines:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def stop_engine(m: Machine) -> None:
             with contextlib.suppress(Exception):
+                if m.engine_running():  # containers killed first: a teardown need not wait
+                    running = m.docker("ps", "-q", check=False, timeout=20).stdout.split()
+                    if running:
+                        m.docker("kill", *running, check=False, timeout=30)
                 m.stop_engine()
+
+        with ThreadPoolExecutor(max_workers=len(self.machines)) as pool:
+            list(pool.map(stop_engine, self.machines))
+        for m in self.machines:
             if m.sshd is not None:
                 with contextlib.suppress(Exception):
                     _stop(m.sshd, 5)

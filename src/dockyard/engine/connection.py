@@ -29,6 +29,7 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 LOCAL = "local"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SDK_TIMEOUT = 120
+REMOTE_PROBES = 4  # probes (execs) at once on an engine on another machine
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Engine:
         self._tunnel: Tunnel | None = None
         self._tunnel_lock = threading.Lock()
         self._failure: EngineUnavailable | None = None  # why the last connection failed
+        self._probes = threading.BoundedSemaphore(REMOTE_PROBES)
 
     @classmethod
     def for_machine(cls, fleet: Fleet, machine: str) -> Engine:
@@ -274,6 +276,9 @@ class Engine:
         container (exec), as the engine's own healthcheck does."""
         from dockyard.engine.probe import probe_inside, probe_once
 
-        if svc.health is not None and svc.health.http and not self.is_local:
-            return probe_inside(container, svc)
-        return probe_once(container, svc)
+        if self.is_local:
+            return probe_once(container, svc)
+        with self._probes:  # at most REMOTE_PROBES execs at once on another machine
+            if svc.health is not None and svc.health.http:
+                return probe_inside(container, svc)
+            return probe_once(container, svc)

@@ -126,13 +126,14 @@ class Tunnel:
             return f"unix://{self.socket}"
 
     def _connect(self) -> None:
-        if self._master_alive() and self.socket.exists():
+        if self.socket.exists():  # a master from an earlier command, most likely
             said = ping(self.socket, PING_TIMEOUT)
             if said == "ok":
                 return
-            if said != "timeout":  # the connection is alive; the engine behind it is not
-                raise self._no_engine(said)
-            self.close()  # a master over a dead link: start again, once
+            if self._master_alive():
+                if said != "timeout":  # the connection is alive; the engine behind it is not
+                    raise self._no_engine(said)
+                self.close()  # a master over a dead link: start again, once
         elif self._master_alive():
             self._forward()
             self._check_engine()
@@ -234,7 +235,8 @@ class Tunnel:
         if "Permission denied" in said or "Too many authentication failures" in said:
             return MachineUnreachable(
                 f"machine {m}: {a.shown} refused the SSH key offered "
-                f"({_last(said, 'Permission denied')})", machine=m, where=self.where,
+                f"({_from(_last(said, 'Permission denied'), 'Permission denied')})",
+                machine=m, where=self.where,
                 fix=f"add your public key to {a.destination}'s ~/.ssh/authorized_keys "
                     f"(`ssh-copy-id {a.destination}`), or name the key for {a.host} in "
                     "~/.ssh/config (IdentityFile)")
@@ -246,6 +248,12 @@ def _last(text: str, containing: str = "") -> str:
     if containing:
         lines = [line for line in lines if containing in line] or lines
     return lines[-1] if lines else "ssh said nothing"
+
+
+def _from(line: str, word: str) -> str:
+    """`line` from `word` on ("root@h: Permission denied (publickey)." -> "Permission
+    denied (publickey)")."""
+    return line[line.find(word):].rstrip(".") if word in line else line
 
 
 def ping(path: Path, timeout: float) -> str:

@@ -94,7 +94,8 @@ def down(ctx: typer.Context,
 
 def ps(ctx: typer.Context,
        fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
-    """Each service's container state and health, probed now."""
+    """Each service's container state and health, probed now (on another machine: the engine's
+    own health check's last verdict)."""
     from dockyard.actions.target import choose_targets
 
     fleet, plan = load(ctx.obj)
