@@ -246,7 +246,7 @@ class Machine:
             "UsePAM no",
             "StrictModes no",
             "UseDNS no",
-            "MaxSessions 10",
+            "MaxSessions 4",  # dockyard needs one session at a time per machine
             "MaxStartups 50:30:100",
             # The session's `docker` (and dockyard's lookup of the engine's socket) must reach
             # this machine's dockerd, not the host's.

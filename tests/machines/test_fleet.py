@@ -211,6 +211,78 @@ def test_hma_a_wrong_key_or_host_key_is_one_sentence(
         assert said in lines[0] and "fix:" in lines[0], lines[0]
 
 
+DYING = """\
+fleet: {name}
+machines:
+  a: {{engine: "{a.engine_url}", host: {a.address}}}
+  b: {{engine: "{b.engine_url}", host: {b.address}}}
+  c: {{engine: "{c.engine_url}", host: {c.address}}}
+services:
+  slow:  # on b, healthy only after a few seconds: b's engine stops meanwhile
+    image: {image}
+    init: true
+    machine: b
+    command: [python3, -c, "{slow}"]
+    ports: {{http: 8010}}
+    health: {{cmd: [python3, -c, "{probe}8010/')"], interval: 1s, retries: 60}}
+  after:
+    image: {image}
+    init: true
+    machine: a
+    command: [python3, -m, http.server, "8011"]
+    depends_on: [slow]
+    health: {{cmd: [python3, -c, "{probe}8011/')"], interval: 1s, retries: 30}}
+  free:
+    image: {image}
+    init: true
+    machine: c
+    command: [python3, -m, http.server, "8012"]
+    health: {{cmd: [python3, -c, "{probe}8012/')"], interval: 1s, retries: 30}}
+"""
+
+
+SLOW = ("import time, http.server as h; time.sleep(4); "
+        "h.HTTPServer(('', 8010), h.SimpleHTTPRequestHandler).serve_forever()")
+
+
+def test_hma_a_machine_dying_mid_up_is_reported_and_a_rerun_converges(
+        machines: Harness, machine_image: str, tmp_path: Path) -> None:
+    a, b, c = machines.machines
+    name = f"hmd{machines.prefix[2:]}"
+    (tmp_path / "fleet.yaml").write_text(DYING.format(name=name, a=a, b=b, c=c,
+                                                     image=machine_image, probe=PROBE,
+                                                     slow=SLOW))
+    env = {**os.environ, "COLUMNS": "200", **machines.env(),
+           "DOCKYARD_STATE": str(tmp_path / "state")}
+    try:
+        up = subprocess.Popen([sys.executable, "-m", "dockyard", "up"], cwd=tmp_path, env=env,
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert up.stderr is not None
+        seen = []
+        for line in up.stderr:  # level 0 starts on b and c at once
+            seen.append(line)
+            if "starting slow, free" in line:
+                break
+        else:
+            raise AssertionError("".join(seen))
+        b.stop_engine()
+        out, err = up.communicate(timeout=120)
+        said = "".join(seen) + err + out
+        assert up.returncode == 3, said
+        assert "machine b stopped answering" in said, said
+        assert "after waits for slow" in said, said  # not started: it needs b's service
+        assert "up and healthy: c" in said, said
+        assert [x["State"] for x in containers(c, name)] == ["running"]  # left as it is
+        assert containers(a, name) == [] or all(x["State"] == "created"
+                                                for x in containers(a, name))
+    finally:
+        b.start_engine()
+    again = dockyard("up", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "up and healthy on a, b, c" in again.stdout
+    assert dockyard("down", cwd=tmp_path, env=env).returncode == 0
+
+
 def test_hma_down_cleans_all_three(machines: Harness,
                                    fleet: tuple[Path, dict[str, str], str]) -> None:
     folder, env, name = fleet

@@ -61,7 +61,7 @@ def each(targets: Sequence[Target], work: Callable[[Target], T]
         except DockyardError as exc:
             answers.put((t.machine, exc))
         except Exception as exc:  # an SDK or socket error: is the machine still there?
-            answers.put((t.machine, _gone(t, exc) or exc))
+            answers.put((t.machine, _gone(t) or exc))
 
     for t in targets:
         threading.Thread(target=one, args=(t,), daemon=True,
@@ -75,8 +75,8 @@ def each(targets: Sequence[Target], work: Callable[[Target], T]
     return out
 
 
-def _gone(t: Target, exc: Exception) -> MachineUnreachable | None:
-    """The machine stopped answering (the reason `exc` happened), or None."""
+def _gone(t: Target) -> MachineUnreachable | None:
+    """The machine stopped answering (why what it was doing failed), or None."""
     why = t.engine.alive()
     if not why:
         return None
@@ -202,13 +202,14 @@ def _apply(going: list[Target], steps: dict[str, list[Step]],
                 for sp in plan.on(machine):
                     bad.setdefault(sp.name, f"machine {machine} stopped answering")
                 continue
-            report.results.extend(got)
-            failed = [r for r in got if not r.healthy]
-            healthy.extend(r for r in got if r.healthy)
-            for r in failed:
-                bad[r.service] = "did not become healthy"
-            if failed:
-                failures.append(failure_message(by_machine[machine], failed, once))
+            done, said = got
+            report.results.extend(done)
+            healthy.extend(r for r in done if r.healthy)
+            for r in done:
+                if not r.healthy:
+                    bad[r.service] = "did not become healthy"
+            if said:
+                failures.append(said)
         if healthy:
             emit(LevelHealthy(tuple((r.service, r.seconds) for r in healthy)))
     report.not_up.update(bad)
@@ -217,19 +218,32 @@ def _apply(going: list[Target], steps: dict[str, list[Step]],
 
 def _level(by_machine: dict[str, Target], parts: dict[str, list[ServicePlan]],
            steps: dict[str, list[Step]], once: Set[str], *, emit: Sink, tick: float
-           ) -> dict[str, list[ProbeResult] | DockyardError]:
+           ) -> dict[str, tuple[list[ProbeResult], str] | DockyardError]:
     """Start one level's services on each machine and wait for them, all machines at once;
     one HealthWaiting line for the whole level (not one per machine)."""
     quiet: Sink = lambda event: None if isinstance(event, HealthWaiting) else emit(event)  # noqa: E731
     deadlines = {sp.name: deadline_of(sp, sp.name in once) for m in parts for sp in parts[m]}
 
-    def go(t: Target) -> list[ProbeResult]:
+    def go(t: Target) -> tuple[list[ProbeResult], str]:
         level = parts[t.machine]
         starting = to_start(steps[t.machine])
         start_level(t, [sp.name for sp in level if sp.name in starting])
-        return wait_level(t, level, once, emit=quiet, tick=tick)
+        results = wait_level(t, level, once, emit=quiet, tick=tick)
+        failed = [r for r in results if not r.healthy]
+        if not failed:
+            return results, ""
+        # A container that "exited" as its engine shut down: the machine died, say that
+        # (asked again a moment later: the engine stops its containers before its socket).
+        gone = _gone(t)
+        if gone is None and any(r.state in ("exited", "dead") for r in failed):
+            time.sleep(1.0)
+            gone = _gone(t)
+        if gone is not None:
+            raise gone
+        return results, failure_message(t, failed, once)
 
-    answers: queue.Queue[dict[str, list[ProbeResult] | DockyardError]] = queue.Queue()
+    answers: queue.Queue[dict[str, tuple[list[ProbeResult], str] | DockyardError]] = \
+        queue.Queue()
     threading.Thread(target=lambda: answers.put(each([by_machine[m] for m in parts], go)),
                      daemon=True, name="dockyard-level").start()
     started = time.monotonic()
