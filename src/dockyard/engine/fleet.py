@@ -42,6 +42,7 @@ from dockyard.errors import (
     UnhealthyError,
 )
 from dockyard.events import HealthWaiting, LevelHealthy, LevelStarted, Sink
+from dockyard.ops.fleet import ready_now, up_outcome
 from dockyard.ops.reconcile import Step, one_shots, to_create, to_start, unchanged
 from dockyard.plan.model import ServicePlan
 
@@ -176,15 +177,9 @@ def _apply(going: list[Target], steps: dict[str, list[Step]],
             if t.machine in errors:
                 continue
             stepped = {s.service for s in steps[t.machine]}
-            ready = []
-            for sp in t.services():
-                if sp.name not in level or sp.name not in stepped:
-                    continue
-                blocker = next((d for d in sorted(sp.spec.depends_on) if d in bad), "")
-                if blocker:
-                    bad[sp.name] = f"waits for {blocker} ({bad[blocker]})"
-                else:
-                    ready.append(sp)
+            ready, waiting = ready_now([sp for sp in t.services()
+                                        if sp.name in level and sp.name in stepped], bad)
+            bad.update(waiting)
             if ready:
                 parts[t.machine] = ready
         if not parts:
@@ -267,16 +262,10 @@ def _short(exc: DockyardError) -> str:
 def _outcome(targets: Sequence[Target], report: FleetUpReport, failures: list[str],
              errors: dict[str, DockyardError]) -> DockyardError:
     """One error for everything `up` could not do, naming machines and services."""
-    lines = [*failures, *(errors[m].message for m in sorted(errors))]
-    blocked = {s: why for s, why in report.not_up.items() if why.startswith("waits for")}
-    if blocked:
-        lines.append("not started: " + "; ".join(f"{s} {why}"
-                                                 for s, why in sorted(blocked.items())))
     up_on = [t.machine for t in targets if t.services() and t.machine not in errors
              and not any(sp.name in report.not_up for sp in t.services())]
-    if up_on:
-        lines.append(f"up and healthy: {', '.join(up_on)}; nothing running was stopped")
-    message = "\n".join(lines)
+    message = up_outcome(failures, {m: e.message for m, e in errors.items()}, report.not_up,
+                         up_on)
     if failures:
         return UnhealthyError(message, fix="see the health output and logs above; "
                                            "`dockyard up` again once it is fixed")
