@@ -95,7 +95,15 @@ def fleet(machines: Harness, machine_image: str, tmp_path_factory: pytest.TempPa
         name=name, a=a, b=b, c=c, image=machine_image, api=json.dumps(API), store=STORE,
         probe=PROBE))
     env = {**machines.env(), "DOCKYARD_STATE": str(folder / "state")}
+    LOGINS.update({m.name: logins(m) for m in machines.machines})
     return folder, env, name
+
+
+LOGINS: dict[str, int] = {}  # SSH logins per machine before this module's first command
+
+
+def logins(m: object) -> int:
+    return (m.root / "sshd.log").read_text().count("Accepted publickey")  # type: ignore[attr-defined]
 
 
 def containers(m: object, project: str) -> list[dict[str, str]]:
@@ -134,7 +142,8 @@ def test_hma_up_converges_all_three_and_names_work_across_machines(
     print(f"up on three machines: {took:.1f} s")
 
 
-def test_hma_ps_shows_all_three(fleet: tuple[Path, dict[str, str], str]) -> None:
+def test_hma_ps_shows_all_three(machines: Harness,
+                                fleet: tuple[Path, dict[str, str], str]) -> None:
     folder, env, _ = fleet
     t0 = time.monotonic()
     ps = dockyard("ps", "--format", "json", cwd=folder, env=env)
@@ -147,6 +156,11 @@ def test_hma_ps_shows_all_three(fleet: tuple[Path, dict[str, str], str]) -> None
     only = dockyard("-m", "b", "-m", "c", "ps", "--format", "json", cwd=folder, env=env)
     assert only.returncode == 0, only.stderr
     assert {r["machine"] for r in json.loads(only.stdout)} == {"b", "c"}
+    # Two ups and three ps later: one SSH login per machine, the connection kept between
+    # commands (ControlPersist); every call was a channel of it (the sshds allow 4 sessions).
+    for m in machines.machines:
+        made = logins(m) - LOGINS[m.name]
+        assert made == 1, f"machine {m.name}: {made} SSH logins"
 
 
 def test_hma_a_stopped_engine_is_unreachable_quickly_and_up_converges_again(
