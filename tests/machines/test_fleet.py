@@ -225,6 +225,19 @@ def test_hma_a_wrong_key_or_host_key_is_one_sentence(
         assert said in lines[0] and "fix:" in lines[0], lines[0]
 
 
+def test_hma_logs_of_every_machine(fleet: tuple[Path, dict[str, str], str]) -> None:
+    folder, env, _ = fleet
+    logs = dockyard("logs", "--tail", "20", cwd=folder, env=env)
+    assert logs.returncode == 0, logs.stderr
+    # Each server logs the requests of its health probes: lines from all three machines.
+    for service in ("store", "api", "web", "side"):
+        assert f"{service}-1" in logs.stdout and "GET /" in logs.stdout, \
+            (service, logs.stdout[-2000:])
+    one = dockyard("logs", "--tail", "5", "store", cwd=folder, env=env)
+    assert one.returncode == 0 and "store-1" in one.stdout and "api-1" not in one.stdout, \
+        one.stdout
+
+
 DYING = """\
 fleet: {name}
 machines:
