@@ -122,8 +122,39 @@ class RolledBack:
         return f"{self.service}: current is now {self.new[7:19]} (was {self.old[7:19] or 'none'})"
 
 
+@dataclass(frozen=True)
+class UpgradePlanned:
+    """What `dockyard upgrade` will change, in dependency order: (service, why); `at`: when
+    (ISO 8601, UTC), as every upgrade event carries it."""
+
+    services: tuple[tuple[str, str], ...]
+    at: str
+
+    def line(self) -> str:
+        if not self.services:
+            return "upgrade: nothing changed"
+        return "upgrade: " + "; ".join(f"{name} ({why})" for name, why in self.services)
+
+
+@dataclass(frozen=True)
+class UpgradeStep:
+    """One step of an upgrade's journal (ops/upgrade.py) changed status: `step` is its kind
+    (recreate, revert, ...), `status` started, done, failed or skipped; `step` "upgrade" with
+    `service` "" is the whole run (done, unchanged, rolled back, rollback failed)."""
+
+    step: str
+    service: str
+    status: str
+    at: str
+    detail: str = ""
+
+    def line(self) -> str:
+        what = f"{self.step} {self.service}" if self.service else self.step
+        return f"upgrade: {what}: {self.status}" + (f" ({self.detail})" if self.detail else "")
+
+
 Event = (Progress | ImageEvent | Locking | Pulling | Pushing | LevelStarted | LevelHealthy
-         | HealthWaiting | RolledBack)
+         | HealthWaiting | RolledBack | UpgradePlanned | UpgradeStep)
 Sink = Callable[[Event], None]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.actions.check import preflight
-from dockyard.actions.target import Choice, choose_targets
+from dockyard.actions.target import Choice, choose_target, choose_targets
 from dockyard.events import Sink
 
 if TYPE_CHECKING:
@@ -31,7 +31,15 @@ class UpResult:
         return self.targets[0]
 
 
-def _prepare(fleet: Fleet, plan: Plan, choice: Choice) -> list[Target]:
+def prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
+    """The chosen machine, once the manifest's checks (with the programs on the images its
+    engine has, and what holds the host ports its services publish) found no error."""
+    target = choose_target(fleet, plan, choice)
+    preflight(fleet, plan, images=target.engine, ports=target)
+    return target
+
+
+def prepare_all(fleet: Fleet, plan: Plan, choice: Choice) -> list[Target]:
     """The chosen machines, once the manifest's checks (with the programs on the images each
     engine has, and what holds the host ports its services publish) found no error. A
     machine that cannot be reached is left to `up` to report (the others go on)."""
@@ -57,11 +65,15 @@ def up(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
        build_missing: bool = True) -> UpResult:
     """Check the manifest, then start the chosen machines' services level by level (across
     machines: a service starts once its dependencies are healthy wherever they run),
-    pulling or building missing images first when asked."""
+    pulling or building missing images first when asked. An upgrade of a machine that did
+    not end is finished first (`upgrade --resume` or `rollback`): up would mix the fleet."""
     from dockyard.engine.deploy import up as deploy_up
     from dockyard.engine.fleet import up_fleet
+    from dockyard.engine.upgrade import refuse_pending
 
-    targets = _prepare(fleet, plan, choice)
+    targets = prepare_all(fleet, plan, choice)
+    for t in targets:
+        refuse_pending(t)
     if len(targets) == 1:
         return UpResult(targets, deploy_up(targets[0], emit=emit, build_missing=build_missing))
     return UpResult(targets, up_fleet(targets, emit=emit, build_missing=build_missing))
@@ -84,7 +96,7 @@ def dry_run(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink) -> DryRun:
     the engines changes (the rendered files are written to the state folder)."""
     from dockyard.engine.deploy import plan_up
 
-    targets = _prepare(fleet, plan, choice)
+    targets = prepare_all(fleet, plan, choice)
     steps = [s for t in targets if t.services() for s in plan_up(t, emit=emit)]
     return DryRun(targets, sorted(steps, key=lambda s: (s.level, s.service))
                   if len(targets) > 1 else steps)

@@ -31,7 +31,8 @@ from dockyard.engine.apply import (
     wait_level,
 )
 from dockyard.engine.build import write_render
-from dockyard.engine.deploy import ServiceStatus, prepare_up, status
+from dockyard.engine.deploy import ServiceStatus, prepare_up, record_images, status
+from dockyard.engine.deployed import record
 from dockyard.engine.probe import ProbeResult
 from dockyard.engine.target import Target, compose
 from dockyard.errors import (
@@ -138,6 +139,12 @@ def up_fleet(targets: Sequence[Target], *, emit: Sink, build_missing: bool = Tru
     if any(not unchanged(steps[t.machine]) for t in going):
         report.changed = True
         failures = _apply(going, steps, errors, report, emit=emit, tick=tick)
+    for t in going:  # what each machine left healthy runs now (one at a time: one file)
+        if t.machine in errors or any(sp.name in report.not_up for sp in t.services()):
+            continue
+        if unchanged(steps[t.machine]):
+            record(t.state, t.machine, t.compose_file.read_text())
+        record_images(t)
     for t in live:
         if t.machine in errors:
             report.unreachable[t.machine] = errors[t.machine].message
@@ -162,6 +169,7 @@ def _apply(going: list[Target], steps: dict[str, list[Step]],
         made = to_create(steps[t.machine])
         if made:
             compose(t, "up", "--no-start", "--no-build", "--remove-orphans", *made)
+            record(t.state, t.machine, t.compose_file.read_text())
 
     for machine, made in each(going, create).items():
         if isinstance(made, DockyardError):
