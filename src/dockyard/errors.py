@@ -242,3 +242,11 @@ class UpgradePending(DockyardError):
     the fleet; resume it or roll it back first. Exit 8."""
 
     exit_code = ExitCode.UPGRADE_PENDING
+
+
+class BackupError(DockyardError):
+    """A backup or restore cannot be made as asked: a target that cannot be written (said
+    before anything is touched), a run that is not there, a file that does not match its
+    sha256, a dump that failed; exit 1."""
+
+    exit_code = ExitCode.FAILED

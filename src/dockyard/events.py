@@ -153,8 +153,40 @@ class UpgradeStep:
         return f"upgrade: {what}: {self.status}" + (f" ({self.detail})" if self.detail else "")
 
 
+@dataclass(frozen=True)
+class BackedUp:
+    """One service's data is in a backup run: its kind, bytes, seconds, and the longest
+    writes waited (or the service was stopped) for it."""
+
+    service: str
+    kind: str
+    bytes: int
+    seconds: float
+    write_pause: float
+
+    def line(self) -> str:
+        pause = (f"writes paused at most {self.write_pause:.3f} s" if self.write_pause >= 0
+                 else "write pause not measured")
+        return (f"backup {self.service} ({self.kind}): {self.bytes / 1e6:.1f} MB in "
+                f"{self.seconds:.1f} s, {pause}")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """One service runs on fresh volumes holding a backup run's data, healthy."""
+
+    service: str
+    kind: str
+    run: str
+    seconds: float
+
+    def line(self) -> str:
+        return (f"restore {self.service} ({self.kind}) from {self.run}: healthy in "
+                f"{self.seconds:.1f} s")
+
+
 Event = (Progress | ImageEvent | Locking | Pulling | Pushing | LevelStarted | LevelHealthy
-         | HealthWaiting | RolledBack | UpgradePlanned | UpgradeStep)
+         | HealthWaiting | RolledBack | UpgradePlanned | UpgradeStep | BackedUp | Restored)
 Sink = Callable[[Event], None]
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.engine.apply import what_failed
+from dockyard.engine.backup import backup, backup_root, read_run, restore_service
 from dockyard.engine.build import CURRENT_TAG, PREV_TAG, repo_of, write_render
 from dockyard.engine.deploy import record_images
 from dockyard.engine.deployed import record, records
@@ -49,6 +50,7 @@ from dockyard.engine.probe import ProbeResult, wait_healthy
 from dockyard.engine.run import run
 from dockyard.engine.target import HASH_LABEL, Target, containers
 from dockyard.errors import (
+    BackupError,
     DockyardError,
     EngineError,
     Interrupted,
@@ -79,6 +81,7 @@ from dockyard.ops.upgrade import (
     to_do,
     turn_back,
 )
+from dockyard.plan.backup import dependencies, pre_upgrade, restore_on_rollback
 from dockyard.workspace import upgrade_dir
 
 NO_GATE_DEADLINE = 10.0  # --no-health-gate, no health check: running counts, soon
@@ -294,11 +297,67 @@ def _revert(ctx: Context, step: JournalStep) -> None:
     REPLACE[change.strategy](ctx, change, ctx.folder / change.old_config)
 
 
+def _restore(ctx: Context, step: JournalStep) -> None:
+    """The service's pre-upgrade backup into fresh volumes before its old version starts:
+    a service of the set is made from its old image and config, one outside it (a database
+    under a changed service) from the config it ran. The set's services that stand on it
+    are stopped first (their revert follows), so no new code touches the restored data."""
+    service, target = step.service, ctx.target
+    services = target.fleet.spec.services
+    for c in ctx.journal.services:
+        if c.service != service and service in dependencies(services, [c.service]):
+            above = ctx.container(c.service)
+            if above is not None and above.status in ("running", "restarting"):
+                above.stop(timeout=10)
+    change = next((c for c in ctx.journal.services if c.service == service), None)
+    if change is not None:
+        pin(target, change.old_ref, change.old_image)
+    file = ctx.folder / (change.old_config if change is not None else ctx.journal.new_config)
+
+    def create(name: str) -> None:
+        _compose(target, file, "up", "--no-start", "--no-build", "--no-deps",
+                 "--force-recreate", name)
+
+    try:
+        root = backup_root(target.fleet, target.state)
+        restore_service(target, root, read_run(root, ctx.journal.backup_run), service,
+                        emit=ctx.emit, create=create)
+    except BackupError as exc:
+        summary = f"restoring {service}'s pre-upgrade backup failed: {exc.message}"
+        raise StepFailed(Failure(service=service, output=exc.message, summary=summary),
+                         summary) from None
+    if change is not None:
+        ctx.gate(change)
+
+
 # kind -> runner: it gets the step (its service may be "" for a step of the whole set) and
 # raises StepFailed (or any DockyardError / docker error, taken as one) when it fails; Abort
 # when it failed before anything changed and the upgrade stops without a rollback.
 RUNNERS: dict[str, Callable[[Context, JournalStep], None]] = {
-    Kind.RECREATE: _recreate, Kind.REVERT: _revert}
+    Kind.RECREATE: _recreate, Kind.REVERT: _revert, Kind.RESTORE: _restore}
+
+
+def pre_upgrade_backup(target: Target, journal: Journal, *, emit: Sink) -> None:
+    """Back up every stateful service of the set, and every one a service of the set
+    depends on (directly or not), that has a container here: the new code may migrate
+    their data. The run's id and the services a rollback restores go into the journal.
+    A failed backup is a BackupError before anything changed (no journal is written)."""
+    spec = target.fleet.spec
+    here = containers(target.engine, target.project)
+    order = [sp.name for sp in target.services()]
+    names = [n for n in pre_upgrade(spec, [c.service for c in journal.services])
+             if n in here and n in order]
+    if not names:
+        return
+    emit(Progress(f"upgrade: backing up {', '.join(names)} first"))
+    try:
+        taken = backup(target, names, emit=emit, reason="pre-upgrade")
+    except BackupError as exc:
+        raise BackupError(f"the pre-upgrade backup failed, so nothing was changed: "
+                          f"{exc.message}", where=exc.where, fix=exc.fix) from None
+    journal.backup_run = taken.id
+    journal.restore = sorted(restore_on_rollback(spec, names),
+                             key=lambda n: (target.plan.services[n].level, n))
 
 
 # -- planning --------------------------------------------------------------------------------
@@ -417,6 +476,7 @@ def upgrade(target: Target, *, emit: Sink, services: list[str] | None = None,
         emit(UpgradePlanned((), now()))
         return UpgradeReport(changed=False)
     emit(UpgradePlanned(tuple((c.service, c.reason) for c in journal.services), now()))
+    pre_upgrade_backup(target, journal, emit=emit)
     write_durable(journal_path(target), journal.to_json())
     reach("upgrade.begin")
     return _run(target, journal, emit=emit, rolled_back_raises=True)
@@ -545,7 +605,14 @@ def _failed_line(ctx: Context, failure: Failure) -> str:
 
 def _rollback_failed(ctx: Context, failed: StepFailed) -> RollbackFailed:
     svc = failed.failure.service
-    change = ctx.journal.change(svc)
+    change = next((c for c in ctx.journal.services if c.service == svc), None)
+    if change is None:  # a restore of a service outside the set (ops/upgrade.py RESTORE)
+        return RollbackFailed(
+            f"the rollback failed: {failed.message}\nnow: {_where(ctx)} (the journal "
+            f"{journal_path(ctx.target)} is kept)",
+            fix=f"fix what stops the restore of {svc}, then `dockyard rollback` again; by "
+                f"hand: `dockyard restore --replace {ctx.journal.backup_run} {svc}`, then "
+                "`dockyard rollback`")
     old = ctx.folder / change.old_config
     argv = " ".join(ctx.target.engine.compose_argv(ctx.target.project, [old]))
     return RollbackFailed(

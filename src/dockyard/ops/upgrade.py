@@ -50,6 +50,9 @@ class Status(StrEnum):
 class Kind(StrEnum):
     RECREATE = "recreate"  # forward: the service onto its new image and config, gated
     REVERT = "revert"  # back: the service onto its old image ID and config, gated
+    # back: the service's pre-upgrade backup into fresh volumes, then (a service of the
+    # set) its old image and config, gated (`backup: {restore_on_rollback: true}`)
+    RESTORE = "restore"
 
 
 class Record(BaseModel):
@@ -113,6 +116,8 @@ class Journal(Record):
     services: list[ServiceChange]
     steps: list[JournalStep]
     failure: Failure | None = None
+    backup_run: str = ""  # the pre-upgrade backup run's id ("": none was needed)
+    restore: list[str] = []  # services a rollback restores it into, in start order
 
     def change(self, service: str) -> ServiceChange:
         """The set's entry of `service` (a step of the whole set has service "")."""
@@ -199,19 +204,29 @@ def restart_dependents(services: Mapping[str, ServicePlan], changed: set[str]) -
 
 
 def forward_steps(changes: Sequence[ServiceChange]) -> list[JournalStep]:
-    """The steps of an upgrade going forward (a pre-upgrade backup goes in front here)."""
+    """The steps of an upgrade going forward (the pre-upgrade backup is taken before the
+    journal is first written: a failed one leaves no upgrade behind)."""
     return [JournalStep(kind=Kind.RECREATE, service=c.service) for c in changes]
 
 
 def rollback_steps(journal: Journal) -> list[JournalStep]:
     """The steps back: every service a forward step touched (started, done or failed), in
-    dependency order, onto its old image and config (a restore of its pre-upgrade backup goes
-    before its revert here)."""
+    dependency order, onto its old image and config; a service with `restore_on_rollback`
+    (journal.restore) gets its pre-upgrade backup back instead, into fresh volumes, before
+    its old version starts, and such a service outside the set (a database the new code
+    may have migrated) is restored first."""
     touched = {s.service for s in journal.steps
                if s.phase == Phase.FORWARD and s.status != Status.PENDING
                and s.status != Status.SKIPPED}
-    return [JournalStep(kind=Kind.REVERT, service=c.service, phase=Phase.ROLLBACK)
-            for c in journal.services if c.service in touched]
+    # Data the new code may have migrated goes back first, its dependencies before the
+    # services of the set that stand on them (those are stopped by the restore).
+    members = {c.service for c in journal.services}
+    restored = [JournalStep(kind=Kind.RESTORE, service=name, phase=Phase.ROLLBACK)
+                for name in journal.restore if name not in members] if touched else []
+    return restored + [
+        JournalStep(kind=Kind.RESTORE if c.service in journal.restore else Kind.REVERT,
+                    service=c.service, phase=Phase.ROLLBACK)
+        for c in journal.services if c.service in touched]
 
 
 def turn_back(journal: Journal, at: str, failure: Failure | None = None) -> Journal:
