@@ -34,7 +34,7 @@ mounts under the harness's folder, namespaces, the host link), also after a fail
         a.engine_url            # "ssh://root@10.231.7.11"
         a.docker("ps")          # straight to the engine's socket (set-up, assertions)
         a.stop_engine(); a.start_engine()
-        h.env()                 # {"DOCKYARD_SSH_CONFIG": ".../ssh_config"}
+        h.env()                 # DOCKYARD_SSH_CONFIG, XDG_RUNTIME_DIR for dockyard
 """
 
 from __future__ import annotations
@@ -323,8 +323,12 @@ class Harness:
         return self.root / "client_key"
 
     def env(self) -> dict[str, str]:
-        """Environment for dockyard (and `ssh -F`) to reach the machines."""
-        return {"DOCKYARD_SSH_CONFIG": str(self.ssh_config)}
+        """Environment for dockyard to reach the machines: the harness's ssh config, and a
+        runtime folder of its own for dockyard's control and forwarded sockets (removed
+        with the harness)."""
+        runtime = self.root / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        return {"DOCKYARD_SSH_CONFIG": str(self.ssh_config), "XDG_RUNTIME_DIR": str(runtime)}
 
     def load_images(self, refs: Sequence[str], on: Sequence[Machine] | None = None) -> None:
         """Copy images from the host's engine into machines (all by default): saved once,
