@@ -107,6 +107,8 @@ ELSEWHERE = {
     errors.UnhealthyError: "tests/engine/test_failures.py (a service that never gets healthy)",
     errors.StaleImages: "tests/engine/test_stale.py (`up --no-build` after an edited command)",
     errors.Interrupted: "tests/engine/test_interrupts.py (SIGINT during up's health wait)",
+    errors.MachineUnreachable: "tests/machines/test_fleet.py (a machine's engine stopped, a "
+                               "wrong key, an unknown host key: exit 3)",
     errors.UpgradeRolledBack: "tests/engine/test_upgrade.py (a new image that never gets "
                               "healthy: the set back on its previous images)",
     errors.RollbackFailed: "tests/engine/test_upgrade.py (the previous image removed during "

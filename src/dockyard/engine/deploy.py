@@ -6,6 +6,7 @@ turns it and the plan into typed steps, engine/apply.py carries them out. `up --
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,12 @@ from dockyard.events import Progress, Sink
 from dockyard.ops.images import ImageNeeds, image_needs
 from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
 from dockyard.plan.ingress import fronted_ports, ingress_routes
+from dockyard.plan.model import ServicePlan
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
-           "plan_up", "ready_images", "status", "up", "up_steps"]
+           "plan_up", "prepare_up", "ready_images", "record_images", "status", "up",
+           "up_steps"]
 
 def _image_needs(target: Target) -> ImageNeeds:
     """The machine's built services whose image is not here, or is stale."""
@@ -90,6 +93,20 @@ def up_steps(target: Target) -> list[Step]:
                   one_shots(target.plan.services))
 
 
+_IMAGES = threading.Lock()  # one machine's images at a time: builds share the state folder
+
+
+def prepare_up(target: Target, *, emit: Sink, build_missing: bool = True,
+               accept_stale: bool = False) -> list[Step]:
+    """The machine's images made ready (pulled, built; one machine at a time, as builds
+    share the state folder), then what `up` must do there. The rendered files must be
+    written."""
+    with _IMAGES:
+        ready_images(target, emit=emit, build_missing=build_missing,
+                      accept_stale=accept_stale)
+    return up_steps(target)
+
+
 def plan_up(target: Target, *, emit: Sink) -> list[Step]:
     """`up --dry-run`: the steps, and nothing changed on the engine. The rendered compose
     file is written into the state folder (its config hashes are what containers are
@@ -110,8 +127,7 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True,
     from `registry:` when missing); `accept_stale` runs older images as they are (rollback)."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
-    ready_images(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
-    todo = up_steps(target)
+    todo = prepare_up(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     if unchanged(todo):  # every container is what the rendered file makes
         record(target.state, target.machine, target.compose_file.read_text())
         record_images(target)
@@ -160,25 +176,52 @@ class ServiceStatus:
         return dict(self.__dict__)
 
 
+PROBES_AT_ONCE = 4  # per machine: a remote one's probes are execs over its one connection
+
+
+def engine_verdict(container: Any) -> tuple[bool, str] | None:
+    """The engine's own health check's last verdict on the container (None: it has none,
+    or has not judged yet)."""
+    state = (container.attrs.get("State") or {}).get("Health") or {}
+    if state.get("Status") not in ("healthy", "unhealthy"):
+        return None
+    log = state.get("Log") or [{}]
+    return state["Status"] == "healthy", str(log[-1].get("Output") or "").strip()[:200]
+
+
 def status(target: Target) -> list[ServiceStatus]:
+    """Each of the machine's services: its container's state and health. On this host a
+    probe now (up to PROBES_AT_ONCE at a time); on another machine the engine's own health
+    check's last verdict where there is one (a probe there is an exec over SSH, and the
+    engine runs the same check every `interval`), else a probe."""
+    from concurrent.futures import ThreadPoolExecutor
+
     engine = target.engine
     running = containers(engine, target.project)
-    rows = []
-    for sp in target.services():
+
+    def row(sp: ServicePlan) -> ServiceStatus:
         c = running.get(sp.name)
         via = {n for n, _ in fronted_ports(sp.spec)}
         ports = ", ".join(f"{p.bind}:{p.host_port}->{p.port}" + (" (ingress)" if n in via else "")
                           for n, p in sp.published)
         if c is None:
-            rows.append(ServiceStatus(sp.name, sp.machine, sp.level, sp.image, "absent", "-",
-                                      ports, ""))
-            continue
+            return ServiceStatus(sp.name, target.machine, sp.level, sp.image, "absent", "-",
+                                 ports, "")
         state = str(c.status)
-        healthy, output = engine.probe(c, sp.spec) if state == "running" else (False, "")
+        judged = None if engine.is_local or state != "running" else engine_verdict(c)
+        if judged is not None:
+            healthy, output = judged
+        else:
+            healthy, output = engine.probe(c, sp.spec) if state == "running" else (False, "")
         health = ("healthy" if healthy else "unhealthy") if state == "running" else "-"
-        rows.append(ServiceStatus(sp.name, sp.machine, sp.level, sp.image, state, health,
-                                  ports, output.splitlines()[0][:80] if output else ""))
-    return rows
+        return ServiceStatus(sp.name, target.machine, sp.level, sp.image, state, health,
+                             ports, output.splitlines()[0][:80] if output else "")
+
+    mine = target.services()
+    if len(mine) <= 1:
+        return [row(sp) for sp in mine]
+    with ThreadPoolExecutor(max_workers=min(PROBES_AT_ONCE, len(mine))) as pool:
+        return list(pool.map(row, mine))
 
 
 def logs(target: Target, service: str | None, *, follow: bool, tail: int | None) -> None:

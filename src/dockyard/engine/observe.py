@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dockyard.engine.connection import Engine
+from dockyard.engine.connection import REMOTE_PROBES, Engine
 from dockyard.engine.target import (
     HASH_LABEL,
     PROJECT_LABEL,
@@ -58,7 +58,8 @@ def observe(engine: Engine, target: Target) -> ObservedState:
                   if c.status == "running" and c.labels.get(SERVICE_LABEL) in specs]
         probes: dict[str, ProbeState] = {}
         if probed:
-            with ThreadPoolExecutor(max_workers=len(probed)) as pool:
+            with ThreadPoolExecutor(max_workers=len(probed) if engine.is_local
+                                    else min(len(probed), REMOTE_PROBES)) as pool:
                 answers = pool.map(
                     lambda c: engine.probe(c, specs[c.labels[SERVICE_LABEL]]), probed)
                 probes = {c.id: ProbeState(healthy=ok, output=said)
