@@ -13,6 +13,7 @@ from typing import Any
 from dockyard.engine.apply import UpReport, apply
 from dockyard.engine.build import build, write_render
 from dockyard.engine.observe import image_states, observe
+from dockyard.engine.ship import ship_fleet
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import StaleImages
 from dockyard.events import Progress, Sink
@@ -37,6 +38,8 @@ def _ready_images(target: Target, *, emit: Sink, build_missing: bool,
     building is off (`accept_stale`: rollback runs `:prev` images on purpose)."""
     engine = target.engine
     mine = target.services()
+    # Another machine without a registry: built here, then shipped (save | load) to it.
+    ship_fleet([target], emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     needs = _image_needs(target)
     if accept_stale:
         needs = ImageNeeds(needs.missing)
