@@ -120,6 +120,16 @@ class EngineUnavailable(DockyardError):
     exit_code = ExitCode.NO_ENGINE
 
 
+class MachineUnreachable(EngineUnavailable):
+    """One machine of the fleet cannot be reached (SSH refused or timed out, or its engine
+    does not answer behind a working SSH connection); `machine` names it; exit 3."""
+
+    def __init__(self, message: str, *, machine: str, where: Location | None = None,
+                 fix: str = "") -> None:
+        super().__init__(message, where=where, fix=fix)
+        self.machine = machine
+
+
 # program -> (the package that provides it, how to install it)
 PROVIDERS: dict[str, tuple[str, str]] = {
     "docker": ("Debian's docker.io package",

@@ -26,18 +26,29 @@ def engine_of(engine: str) -> Engine:
     return Engine.for_machine(loads(fleet_text(engine), environ={}), "gpu")
 
 
-def test_ssh_endpoint_argv_and_sdk() -> None:
+def test_ssh_endpoint_goes_through_one_multiplexed_connection(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKYARD_SSH_CONFIG", raising=False)
     engine = engine_of("ssh://deploy@titan:2222")
-    assert engine.docker_argv("push", "x:1") == [
-        "docker", "--host", "ssh://deploy@titan:2222", "push", "x:1"]
-    assert engine.compose_argv("her-os", ["/s/compose.gpu.yaml"], ["voice"]) == [
-        "docker", "--host", "ssh://deploy@titan:2222", "compose", "-p", "her-os",
-        "-f", "/s/compose.gpu.yaml", "--profile", "voice"]
-    # The ssh program (as the docker CLI uses), so ~/.ssh/config and agents apply.
-    assert engine.sdk_kwargs() == {"base_url": "ssh://deploy@titan:2222",
-                                   "use_ssh_client": True}
-    assert not engine.is_local
+    assert engine.is_ssh and not engine.is_local
     assert engine.describe() == "ssh://deploy@titan:2222 (machines.gpu.engine)"
+    tunnel = engine.tunnel
+    assert tunnel.machine == "gpu" and tunnel.where is not None
+    # The ssh program (so ~/.ssh/config, keys and agents apply), through the machine's one
+    # control socket; short paths (a Unix socket's may not exceed 107 bytes).
+    argv = tunnel.argv("-O", "check")
+    assert argv[0] == "ssh" and "-F" not in argv
+    assert f"ControlPath={tunnel.control}" in argv and "BatchMode=yes" in argv
+    assert argv[-4:] == ["-p", "2222", "-O", "check"] or argv[-3:] == ["-O", "check",
+                                                                        "deploy@titan"]
+    assert argv[-1] == "deploy@titan" and argv[argv.index("-p") + 1] == "2222"
+    assert tunnel.argv(command="true")[-2:] == ["deploy@titan", "true"]
+    assert len(str(tunnel.socket)) < 100 and tunnel.socket.parent == tunnel.control.parent
+    # Another ssh config (the test harness's) is another connection.
+    monkeypatch.setenv("DOCKYARD_SSH_CONFIG", "/etc/dockyard/ssh_config")
+    other = engine_of("ssh://deploy@titan:2222").tunnel
+    assert other.argv()[1:3] == ["-F", "/etc/dockyard/ssh_config"]
+    assert other.control != tunnel.control
 
 
 def test_unreachable_names_the_endpoint_and_where_the_manifest_says_it() -> None:

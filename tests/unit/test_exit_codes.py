@@ -104,6 +104,8 @@ ELSEWHERE = {
     errors.UnhealthyError: "tests/engine/test_failures.py (a service that never gets healthy)",
     errors.StaleImages: "tests/engine/test_stale.py (`up --no-build` after an edited command)",
     errors.Interrupted: "tests/engine/test_interrupts.py (SIGINT during up's health wait)",
+    errors.MachineUnreachable: "tests/machines/test_fleet.py (a machine's engine stopped, a "
+                               "wrong key, an unknown host key: exit 3)",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 class Choice:
     """What the user asked for: a machine, a compose project name, extra profiles."""
 
-    machine: str | None = None
+    machine: str | None = None  # the one machine named (a command acting on one)
     project: str | None = None
     profiles: tuple[str, ...] = ()
+    machines: tuple[str, ...] = ()  # every machine named with -m; none: the whole fleet
 
 
 def state_of(fleet: Fleet) -> Path:
@@ -58,6 +59,38 @@ def choose_target(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
 
     return Target(fleet, plan, state_of(fleet), choose_machine(fleet, choice.machine),
                   choice.project or fleet.spec.fleet, choice.profiles)
+
+
+def choose_machines(fleet: Fleet, names: Sequence[str]) -> list[str]:
+    """The machines named (none: every machine of the fleet). In a fleet of several
+    machines each must say where its engine answers: `local` is only the default of a
+    fleet's only machine, so two machines never land on one engine by accident."""
+    known = sorted(fleet.spec.machines)
+    unknown = [n for n in names if n not in fleet.spec.machines]
+    if unknown:
+        raise ManifestError(f"unknown machine {unknown[0]!r} (known: {', '.join(known)})",
+                            where=fleet.where("machines"))
+    chosen = list(dict.fromkeys(names)) or known
+    if len(known) > 1:
+        for m in chosen:
+            if ("machines", m, "engine") not in fleet.positions:
+                raise ManifestError(
+                    f"machine {m} has no `engine:`, and the fleet has {len(known)} machines: "
+                    "dockyard cannot tell where its Docker engine answers",
+                    where=fleet.where("machines", m),
+                    fix=f"add `engine: ssh://user@host` to machines.{m} (or `engine: local` "
+                        "for the machine dockyard runs on)")
+    return chosen
+
+
+def choose_targets(fleet: Fleet, plan: Plan, choice: Choice) -> list[Target]:
+    """Each chosen machine's share of the fleet (see choose_machines), one compose project
+    each, in the order of the manifest's machine names."""
+    from dockyard.engine.target import Target
+
+    names = choice.machines or ((choice.machine,) if choice.machine else ())
+    return [Target(fleet, plan, state_of(fleet), m, choice.project or fleet.spec.fleet,
+                   choice.profiles) for m in choose_machines(fleet, names)]
 
 
 def choose_engine(fleet: Fleet, machine: str | None) -> Engine:

@@ -12,6 +12,7 @@ from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan
+from dockyard.plan.routes import routes
 
 CODES = {c.code: c for c in (
     Code("DY401", Severity.ERROR, "an env value or command argument points at localhost, "
@@ -27,9 +28,20 @@ CODES = {c.code: c for c in (
     Code("DY406", Severity.WARNING, "an env value or argument hard-codes a container address "
          "(Docker's 172.16.0.0/12 pool): it changes whenever the container is recreated",
          "use the service's name, which the fleet's network resolves"),
-    Code("DY404", Severity.ERROR, "a dependency runs on another machine and has no reachable "
-         "endpoint (no published port, or the machine has no `host:`)",
-         "publish a port on the dependency and set `machines.<m>.host`, or co-locate them"),
+    Code("DY404", Severity.ERROR, "a service reaches one on another machine (`depends_on`, or "
+         "a URL or host:port in its env or command naming it) whose machine has no `host:` "
+         "address: render has nothing to point the name at",
+         "set `machines.<m>.host` to the address other machines reach it at, or co-locate "
+         "them"),
+    Code("DY407", Severity.ERROR, "a service reaches one on another machine on a port that "
+         "cannot be published there: the callee declares no such port, it is "
+         "`publish: false`, or another service holds that host port on its machine",
+         "declare the port in the callee's `ports:` (render publishes it on its machine's "
+         "address only), free the host port, or co-locate them"),
+    Code("DY408", Severity.ERROR, "an env value or argument points at localhost or 127.0.0.1 "
+         "on a port that only a service on another machine listens on",
+         "write the service's name (`http://embedder:8001`): render points it at that "
+         "machine"),
 )}
 
 LOOPBACK = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]", "ip6-localhost"}
@@ -117,6 +129,7 @@ def _own_ports(svc: ServiceSpec) -> set[int]:
 def loopback_targets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY401 (loopback) and DY402 (hard-coded address) in env values and URLs."""
     built: list[_Index] = []  # built on the first suspicious value: most fleets have none
+    elsewhere: set[tuple[str | int, ...]] = set()  # DY408's: a port only another machine has
     for name, svc in fleet.spec.services.items():
         if not svc.env and not svc.agents and not svc.command and not svc.entrypoint:
             continue
@@ -128,6 +141,10 @@ def loopback_targets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 continue
             if not built:
                 built.append(_index(fleet, plan))
+                elsewhere.update(m.reach.at for m in routes(fleet, plan).missing
+                                 if m.code == "DY408")
+            if path in elsewhere:
+                continue
             index = built[0]
             own = _own_ports(svc)
             here = index.machines.get(name, ("",))[0]
@@ -274,33 +291,14 @@ def relative_volumes(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 f"named volume (`{named}:{target}`)", service=name)
 
 
-def cross_machine_dependencies(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
-    """DY404: a dependency on another machine must publish a port on a reachable host."""
-    where_runs: dict[str, set[str]] = {}
-    for copy in copies(plan):
-        where_runs.setdefault(copy.name, set()).add(copy.machine)
-    for name, svc in sorted(fleet.spec.services.items()):
-        mine = where_runs.get(name, set())
-        for dep in sorted(svc.depends_on):
-            theirs = where_runs.get(dep, set())
-            if not mine or not theirs or mine <= theirs:
-                continue
-            other = sorted(theirs)[0]
-            dep_spec = fleet.spec.services[dep]
-            published = [p for p in dep_spec.ports.values() if p.publish]
-            reachable = [p for p in published if p.bind != "127.0.0.1"]
-            host = fleet.spec.machines[other].host if other in fleet.spec.machines else ""
-            if reachable and host:
-                continue
-            why = ("publishes no port" if not published else
-                   "publishes its ports on 127.0.0.1 only" if not reachable else
-                   f"machine {other} has no `host:` address")
-            yield Finding(
-                "DY404", Severity.ERROR, fleet.where("services", name, "depends_on", dep),
-                f"service {name} on {', '.join(sorted(mine - theirs))} depends on {dep}, which "
-                f"runs on {other} and {why}: nothing on the other machine can reach it",
-                f"publish a port of {dep} on an outside address (`bind: 0.0.0.0`) and set "
-                f"machines.{other}.host, or run {name} on {other}", service=name)
+def cross_machine_routes(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY404, DY407, DY408: a service reaches one on another machine (depends_on, or a URL
+    naming it) and no route can serve it (plan/routes.py decides, as render does)."""
+    for missing in routes(fleet, plan).missing:
+        reach = missing.reach
+        yield Finding(missing.code, CODES[missing.code].severity, fleet.where(*reach.at),
+                      f"service {reach.caller} on {reach.machine}: {missing.why}", missing.fix,
+                      service=reach.caller)
 
 
 _URL_HOST = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/\s]*@)?"
@@ -334,4 +332,4 @@ def unknown_hosts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
 
 
 RULES: list[Rule] = [loopback_targets, container_addresses, relative_volumes,
-                     cross_machine_dependencies, unknown_hosts]
+                     cross_machine_routes, unknown_hosts]

@@ -34,8 +34,8 @@ def _options(
                                      "here or above; else the bundled example fleet)."),
     project: str | None = typer.Option(None, "--project", "-p", envvar="DOCKYARD_PROJECT",
                                        help="Compose project name (default: the fleet's name)."),
-    machine: str | None = typer.Option(None, "--machine", "-m", help="Machine to act on "
-                                       "(default: the fleet's only machine)."),
+    machine: list[str] = typer.Option([], "--machine", "-m", help="Machine to act on "
+                                      "(repeatable; default: every machine of the fleet)."),
     profile: list[str] = typer.Option([], "--profile", help="Also run services of this "
                                       "profile (repeatable)."),
 ) -> None:

@@ -49,11 +49,22 @@ class Options:
 
     file: Path | None
     project: str | None
-    machine: str | None
+    machines: list[str]  # -m, repeatable; none: every machine (or the only one)
     profiles: list[str]
 
+    @property
+    def machine(self) -> str | None:
+        """The one machine -m names, for a command that acts on one (None: not named)."""
+        if len(set(self.machines)) > 1:
+            raise ManifestError(f"this command acts on one machine; -m was given "
+                                f"{len(self.machines)} times ({', '.join(self.machines)})",
+                                fix="give -m once")
+        return self.machines[0] if self.machines else None
+
     def choice(self) -> Choice:
-        return Choice(self.machine, self.project, tuple(self.profiles))
+        named = tuple(dict.fromkeys(self.machines))
+        return Choice(named[0] if len(named) == 1 else None, self.project,
+                      tuple(self.profiles), named)
 
 
 def manifest(opts: Options, *, destructive: str = "") -> Path:

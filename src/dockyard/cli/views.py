@@ -228,16 +228,21 @@ def images_table(fleet: Fleet, report: ImagesReport) -> None:
     print_findings(report.findings, "yellow")
 
 
-def status_table(target: Target, rows: list[ServiceStatus]) -> None:
-    """Each service's container state and health on the target's machine."""
-    table = Table(title=f"fleet {target.fleet.spec.fleet} on {target.machine} "
+def status_table(target: Target, rows: list[ServiceStatus],
+                 machines: list[str] | None = None) -> None:
+    """Each service's container state and health on the target's machine (or on each of
+    `machines`, then with a machine column)."""
+    machines = machines or [target.machine]
+    many = len(machines) > 1
+    table = Table(title=f"fleet {target.fleet.spec.fleet} on {', '.join(machines)} "
                         f"(project {target.project})")
-    for col in ("service", "level", "state", "health", "ports", "image"):
+    for col in ("service", *(("machine",) if many else ()), "level", "state", "health",
+                "ports", "image"):
         table.add_column(col)
     for r in rows:
         color = "green" if r.health == "healthy" else "red"
-        table.add_row(r.service, str(r.level), r.state, f"[{color}]{r.health}[/{color}]",
-                      r.ports or "-", r.image)
+        table.add_row(r.service, *((r.machine,) if many else ()), str(r.level), r.state,
+                      f"[{color}]{r.health}[/{color}]", r.ports or "-", r.image)
     out.print(table)
 
 

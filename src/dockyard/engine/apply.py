@@ -66,13 +66,13 @@ def apply(target: Target, steps: Sequence[Step], *, emit: Sink, tick: float = TI
             names = [sp.name for sp in level]
             waiting = names
             emit(LevelStarted(tuple(names)))
-            _start_level(target, [n for n in names if n in starting])
-            results = _wait_level(target, level, once, emit=emit, tick=tick)
+            start_level(target, [n for n in names if n in starting])
+            results = wait_level(target, level, once, emit=emit, tick=tick)
             report.results.extend(results)
             report.level_seconds.append(time.monotonic() - t_level)
             failed = [r for r in results if not r.healthy]
             if failed:
-                raise UnhealthyError(_failure_message(target, failed, once),
+                raise UnhealthyError(failure_message(target, failed, once),
                                      fix="see the health output and logs above; "
                                          f"`dockyard logs {failed[0].service}` shows more")
             emit(LevelHealthy(tuple((r.service, r.seconds) for r in results)))
@@ -90,7 +90,7 @@ _PORT_TAKEN = re.compile(r"(?:Bind for |listen \w+ )(\S+):(\d+)(?: failed)?: "
                          r"(?:bind: )?(port is already allocated|address already in use)")
 
 
-def _start_level(target: Target, names: list[str]) -> None:
+def start_level(target: Target, names: list[str]) -> None:
     """Start the level's containers (created by `up --no-start`) through the engine API."""
     if not names:
         return
@@ -129,7 +129,7 @@ def _start(machine: str, name: str, container: Any) -> None:
                 "names it), or give the service another host port (`host:`)") from None
 
 
-def _wait_level(target: Target, level: list[ServicePlan], once: Set[str], *, emit: Sink,
+def wait_level(target: Target, level: list[ServicePlan], once: Set[str], *, emit: Sink,
                 tick: float) -> list[ProbeResult]:
     """Wait for each service of the level in a daemon thread; the main thread only takes
     their answers, emits who it still waits for every `tick` seconds, and on Ctrl-C stops
@@ -137,7 +137,7 @@ def _wait_level(target: Target, level: list[ServicePlan], once: Set[str], *, emi
     engine = target.engine
     stop = threading.Event()
     answers: queue.Queue[ProbeResult | Exception] = queue.Queue()
-    deadlines = {sp.name: _deadline(sp, sp.name in once) for sp in level}
+    deadlines = {sp.name: deadline_of(sp, sp.name in once) for sp in level}
 
     def wait(sp: ServicePlan) -> None:
         def get() -> Any:
@@ -175,7 +175,7 @@ def _wait_level(target: Target, level: list[ServicePlan], once: Set[str], *, emi
     return [results[sp.name] for sp in level]
 
 
-def _deadline(sp: ServicePlan, one_shot: bool) -> float:
+def deadline_of(sp: ServicePlan, one_shot: bool) -> float:
     if sp.spec.health:
         return sp.spec.health.deadline
     return ONE_SHOT_DEADLINE if one_shot else DEFAULT_DEADLINE
@@ -190,7 +190,7 @@ def _left(target: Target, once: Set[str], *, failed: Set[str] = frozenset(),
                        waiting=waiting, one_shot=once)
 
 
-def _failure_message(target: Target, failed: Iterable[ProbeResult], once: Set[str]) -> str:
+def failure_message(target: Target, failed: Iterable[ProbeResult], once: Set[str]) -> str:
     parts = []
     running = containers(target.engine, target.project)
     names = set()

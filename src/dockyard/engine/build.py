@@ -79,7 +79,10 @@ def write_render(fleet: Fleet, plan: Plan, state: Path) -> Path:
     private_folder(out)
     text = fleet.path.read_text(encoding="utf-8") if fleet.path.is_file() else ""
     root = os.path.relpath(fleet.root.resolve(), out.resolve())
-    for rel, content in render_all(fleet, plan, text, root).items():
+    from dockyard.engine.addresses import machine_addresses
+
+    addresses = machine_addresses(fleet, plan)  # names in `host:` (routes take addresses)
+    for rel, content in render_all(fleet, plan, text, root, addresses).items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if rel.startswith("compose."):

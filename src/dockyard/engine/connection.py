@@ -2,10 +2,11 @@
 
 `machines.<m>.engine` names it: `local` (the default: DOCKER_HOST, else the default socket),
 `unix:///path`, `tcp://host:port` (plain; TLS goes through a docker context),
-`ssh://[user@]host[:port]` (the `ssh` program, so ~/.ssh/config applies) or the name of a
-docker context. An `Engine` holds the SDK client for it (made on first use, cached on the
-Engine, not in the process) and builds the `docker` / `docker compose` command lines that
-reach the same engine, so SDK and CLI calls never go to two different places."""
+`ssh://[user@]host[:port]` (one multiplexed OpenSSH connection per machine, the remote
+engine's socket forwarded to a local one: engine/ssh.py; ~/.ssh/config applies) or the name
+of a docker context. An `Engine` holds the SDK client for it (made on first use, cached on
+the Engine, not in the process) and builds the `docker` / `docker compose` command lines
+that reach the same engine, so SDK and CLI calls never go to two different places."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from dockyard.engine.run import INSTALL_HINT
 from dockyard.errors import EngineUnavailable, Location
 
 if TYPE_CHECKING:
+    from dockyard.engine.ssh import Tunnel
     from dockyard.manifest.load import Fleet
     from dockyard.manifest.models import ServiceSpec
 
@@ -36,6 +38,7 @@ class Endpoint:
     address: str  # "" (local: the SDK's and CLI's own defaults), a URL, or a context name
     source: str  # "machines.<m>.engine", "DOCKER_HOST" or "the default socket"
     where: Location | None = None  # the manifest's `engine:` value, when it named one
+    machine: str = ""  # the machine whose engine it is ("" for the host's own)
 
     @property
     def context(self) -> str:
@@ -62,7 +65,7 @@ def endpoint_of(fleet: Fleet, machine: str) -> Endpoint:
     if written == LOCAL:
         return local_endpoint()
     return Endpoint(written, f"machines.{machine}.engine",
-                    fleet.where("machines", machine, "engine"))
+                    fleet.where("machines", machine, "engine"), machine)
 
 
 def is_local_url(url: str) -> bool:
@@ -82,6 +85,9 @@ class Engine:
         self._client: Any = None
         self._host = ""  # the URL the client connected to (a context resolved)
         self._lock = threading.Lock()
+        self._tunnel: Tunnel | None = None
+        self._tunnel_lock = threading.Lock()
+        self._failure: EngineUnavailable | None = None  # why the last connection failed
 
     @classmethod
     def for_machine(cls, fleet: Fleet, machine: str) -> Engine:
@@ -100,6 +106,29 @@ class Engine:
         e = self.endpoint
         shown = f"docker context {e.context}" if e.context else e.url
         return f"{shown} ({e.source})"
+
+    # -- SSH ----------------------------------------------------------------------------------
+
+    @property
+    def is_ssh(self) -> bool:
+        return self.endpoint.address.startswith("ssh://")
+
+    @property
+    def tunnel(self) -> Tunnel:
+        """The machine's one SSH connection (ssh:// endpoints only); opened on first use."""
+        from dockyard.engine.ssh import Tunnel
+
+        with self._tunnel_lock:
+            if self._tunnel is None:
+                e = self.endpoint
+                self._tunnel = Tunnel(e.address, e.machine or e.address, e.where)
+            return self._tunnel
+
+    def reach(self) -> str:
+        """The URL this host's clients use for the engine: the forwarded local socket for
+        ssh:// (opening the machine's connection; MachineUnreachable when it cannot), else
+        the endpoint's own address."""
+        return self.tunnel.open() if self.is_ssh else self.endpoint.address
 
     # -- the SDK client ---------------------------------------------------------------------
 
@@ -121,14 +150,20 @@ class Engine:
             host = str(ctx.Host or DEFAULT_SOCKET)
             return {"base_url": host, "tls": ctx.TLSConfig or False,
                     "use_ssh_client": host.startswith("ssh://")}
-        return {"base_url": e.address, "use_ssh_client": e.address.startswith("ssh://")}
+        if self.is_ssh:
+            return {"base_url": self.reach()}
+        return {"base_url": e.address, "use_ssh_client": False}
 
     @property
     def client(self) -> Any:
         """A connected docker.DockerClient; EngineUnavailable (one sentence) when none answers."""
         with self._lock:
             if self._client is None:
-                self._client, self._host = self._connect()
+                try:
+                    self._client, self._host = self._connect()
+                except EngineUnavailable as exc:
+                    self._failure = exc
+                    raise
             return self._client
 
     def _connect(self) -> tuple[Any, str]:
@@ -148,6 +183,8 @@ class Engine:
 
     def unavailable(self) -> EngineUnavailable:
         e = self.endpoint
+        if self._failure is not None and e.address:  # the machine's own reason (SSH's)
+            return self._failure
         if not e.address and e.source == "DOCKER_HOST" and e.url != DEFAULT_SOCKET:
             fix = ("start the engine DOCKER_HOST names, or correct DOCKER_HOST (unset, it is "
                    f"{DEFAULT_SOCKET})")
@@ -168,6 +205,27 @@ class Engine:
             return False
         return True
 
+    def alive(self, timeout: float = 2.0) -> str:
+        """Ask the engine now (not the cached client): "" when it answers, else why not, in
+        a few words. For a machine dying in the middle of a command."""
+        if self.is_ssh:
+            from dockyard.engine.ssh import ping
+
+            if self._tunnel is None or not self._tunnel.socket.exists():
+                return "" if self.answers() else str(self.unavailable().message)
+            said = ping(self._tunnel.socket, timeout)
+            return "" if said == "ok" else (
+                "no answer over SSH" if said == "timeout" else f"its engine: {said}")
+        from docker.errors import DockerException
+
+        try:
+            self.client.api.ping()
+        except (DockerException, OSError) as exc:
+            return str(exc)[:120]
+        except EngineUnavailable as exc:
+            return exc.message
+        return ""
+
     @property
     def is_local(self) -> bool:
         """The engine runs on this host (so container IPs are reachable from here)."""
@@ -184,7 +242,7 @@ class Engine:
         if e.context:
             return ["docker", "--context", e.context, *args]
         if e.address:
-            return ["docker", "--host", e.address, *args]
+            return ["docker", "--host", self.reach(), *args]
         return ["docker", *args]  # local: DOCKER_HOST / the CLI's current context, as always
 
     def compose_argv(self, project: str | None, files: Sequence[object] = (),

@@ -6,6 +6,7 @@ turns it and the plan into typed steps, engine/apply.py carries them out. `up --
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
-           "plan_up", "status", "up", "up_steps"]
+           "plan_up", "prepare_up", "status", "up", "up_steps"]
 
 def _image_needs(target: Target) -> ImageNeeds:
     """The machine's built services whose image is not here, or is stale."""
@@ -74,6 +75,20 @@ def up_steps(target: Target) -> list[Step]:
                   one_shots(target.plan.services))
 
 
+_IMAGES = threading.Lock()  # one machine's images at a time: builds share the state folder
+
+
+def prepare_up(target: Target, *, emit: Sink, build_missing: bool = True,
+               accept_stale: bool = False) -> list[Step]:
+    """The machine's images made ready (pulled, built; one machine at a time, as builds
+    share the state folder), then what `up` must do there. The rendered files must be
+    written."""
+    with _IMAGES:
+        _ready_images(target, emit=emit, build_missing=build_missing,
+                      accept_stale=accept_stale)
+    return up_steps(target)
+
+
 def plan_up(target: Target, *, emit: Sink) -> list[Step]:
     """`up --dry-run`: the steps, and nothing changed on the engine. The rendered compose
     file is written into the state folder (its config hashes are what containers are
@@ -94,8 +109,7 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True,
     from `registry:` when missing); `accept_stale` runs older images as they are (rollback)."""
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
-    _ready_images(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
-    todo = up_steps(target)
+    todo = prepare_up(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     if unchanged(todo):
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
     report = apply(target, todo, emit=emit)

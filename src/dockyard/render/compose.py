@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from typing import Any
 
 from dockyard.errors import ManifestError
@@ -13,6 +14,7 @@ from dockyard.names import is_secret_name
 from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan, ServicePlan
+from dockyard.plan.routes import Routes, is_address, routes
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _is_bind
@@ -86,14 +88,16 @@ class _References:
 
 
 def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = "",
-                    root: str = "") -> dict[str, Any]:
+                    root: str = "", route: Routes | None = None) -> dict[str, Any]:
     """The compose entry of the copy of `sp` on `machine` (default: its first machine).
 
     `root` is the fleet's folder as seen from where the compose file will be written (e.g.
     "../.." for .dockyard/render); relative bind sources, written relative to fleet.yaml, are
     rebased onto it, since compose reads them relative to its file. "": as written.
     A value that came from a secret variable is written as the reference (`${DB_PASSWORD}`,
-    also inside a URL), never as the value: compose reads it from its environment."""
+    also inside a URL), never as the value: compose reads it from its environment.
+    `route`: the fleet's cross-machine routes (plan/routes.py), which add extra_hosts to a
+    caller and published ports to a callee; None: none."""
     svc = sp.spec
     machine = machine or sp.machine
     refs = _References(fleet, sp.name)
@@ -129,6 +133,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     if svc.user:
         out["user"] = refs.text((*at, "user"), svc.user, svc.user)
     out.update(_container(svc, refs))
+    if route is not None:
+        _route(fleet, route, sp.name, machine, out)
     profile = fleet.spec.machines[machine].profile
     env = {**profile, **svc.env}
     env.update(budget_env(fleet, sp, machine, env))
@@ -154,6 +160,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     published = [p for _, p in sp.published] + [p for p in agent_ports if p.publish]
     ports = [f"{p.bind}:{p.host_port}:{p.port}" + ("/udp" if p.protocol == "udp" else "")
              for p in published]
+    if route is not None:  # what a caller on another machine dials, on this machine's address
+        ports += [p.compose() for p in route.published(sp.name, machine)]
     if ports:
         out["ports"] = ports
     hidden = sorted(f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
@@ -213,6 +221,34 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
                      f"{LABEL}.level": str(sp.level)}
     refs.check()
     return out
+
+
+def _route(fleet: Fleet, route: Routes, name: str, machine: str, out: dict[str, Any]) -> None:
+    """The caller's extra_hosts for the services it reaches on other machines (its own
+    `extra_hosts:` for a name wins)."""
+    hosts = route.extra_hosts(name, machine)
+    if not hosts:
+        return
+    written = {entry.split("=", 1)[0] for entry in out.get("extra_hosts", [])}
+    entries = list(out.get("extra_hosts", []))
+    for callee, address in sorted(hosts.items()):
+        if callee in written:
+            continue
+        if not is_address(address):
+            there = route_machine(route, name, machine, callee)
+            raise ManifestError(
+                f"service {name} on {machine} reaches {callee} on machine {there}, whose "
+                f"host {address} did not resolve to an address (extra_hosts takes addresses "
+                "only)", where=fleet.where("machines", there, "host"),
+                fix=f"write machine {there}'s IPv4 address as machines.{there}.host, or make "
+                    f"{address} resolve here")
+        entries.append(f"{callee}={address}")
+    out["extra_hosts"] = sorted(entries)
+
+
+def route_machine(route: Routes, caller: str, machine: str, callee: str) -> str:
+    return next(r.callee_machine for r in route.reaches
+                if (r.caller, r.machine, r.callee) == (caller, machine, callee))
 
 
 def uses_secret(fleet: Fleet, service: str, key: str) -> bool:
@@ -331,8 +367,12 @@ def _has_health(svc: ServiceSpec) -> bool:
     return bool(svc.health or any(a.health for a in svc.agents.values()))
 
 
-def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> dict[str, Any]:
-    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine, root))
+def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "",
+                    addresses: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`addresses`: machine -> the address its `host:` name resolved to (engine/addresses.py),
+    for the cross-machine routes; a `host:` written as an address needs none."""
+    route = routes(fleet, plan, addresses)
+    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine, root, route))
                 for sp in plan.on(machine)}
     volumes = sorted({v.split(":")[0] for sp in plan.on(machine) for v in sp.spec.volumes
                       if ":" in v and not _is_bind(v)})
@@ -345,10 +385,11 @@ def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> d
     return doc
 
 
-def render_compose(fleet: Fleet, plan: Plan, machine: str, root: str = "") -> str:
+def render_compose(fleet: Fleet, plan: Plan, machine: str, root: str = "",
+                   addresses: Mapping[str, str] | None = None) -> str:
     header = (f"# compose file for machine {machine} of fleet {plan.fleet}: rendered by "
               "dockyard; edit fleet.yaml, not this file.\n")
-    text = dump_yaml(compose_project(fleet, plan, machine, root))
+    text = dump_yaml(compose_project(fleet, plan, machine, root, addresses))
     if next(variables(text), None):  # only references are left unescaped
         header += ("# ${VAR}s name secrets, never written here: `dockyard up` gives compose "
                    "their values\n# (by hand: docker compose --env-file <fleet folder>/.env "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
 from dockyard.plan.model import Plan
@@ -15,8 +17,10 @@ from dockyard.render.supervisor import render_supervisor
 
 
 @gc_paused
-def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> dict[str, str]:
-    """`root`: the fleet's folder seen from the output folder (see compose_service)."""
+def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "",
+               addresses: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`root`: the fleet's folder seen from the output folder (see compose_service);
+    `addresses`: machine -> its resolved `host:` address (see compose_project)."""
     files: dict[str, str] = {}
     for step in plan.builds:
         if step.kind == "family":
@@ -31,6 +35,7 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "") -> 
             files[supervisor_path(name)] = render_supervisor(name, sp.spec)
     for machine in sorted(fleet.spec.machines):
         if plan.on(machine):
-            files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root)
+            files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root,
+                                                                addresses)
     files[".env.example"] = render_env_example(manifest_text)
     return dict(sorted(files.items()))

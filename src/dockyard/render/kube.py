@@ -70,11 +70,12 @@ from dockyard.plan.family import has_python
 from dockyard.plan.health import health_port
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.plan.place import WILDCARD
+from dockyard.plan.routes import is_address
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
 from dockyard.render.dockerfile import _is_bind
 from dockyard.render.supervisor import MOUNT, group_health, render_supervisor, supervisor_command
-from dockyard.render.unkept import bind_mounts, refuse_unread
+from dockyard.render.unkept import bind_mounts, refuse_unread, unrendered
 
 KUBERNETES_VERSION = "1.31"  # the schemas the output is validated against (tests)
 FOLDER = "kubernetes"  # `dockyard render --target kubernetes -o DIR` writes DIR/kubernetes/<fleet>/
@@ -87,11 +88,15 @@ _RENDERED = {"image", "command", "entrypoint", "env", "volumes", "user", "ports"
 Piece = tuple[bool, str]  # (True, VAR): the secret VAR; (False, text): text as it is
 
 
-# Container settings the compose renderer writes and this one does not (yet): each is a
-# `lost` line, so none disappears silently.
-_NOT_RENDERED = ("env_file", "networks", "hostname", "working_dir", "extra_hosts", "init", "tty",
-                 "stdin_open", "ulimits", "shm_size", "tmpfs", "devices", "cap_add",
-                 "cap_drop", "security_opt", "privileged")
+
+def _host_aliases(fleet: Fleet, name: str, svc: ServiceSpec) -> list[dict[str, Any]]:
+    """extra_hosts as the pod's hostAliases (address -> names), for written IP addresses."""
+    by_address: dict[str, list[str]] = {}
+    for host, address in sorted(svc.extra_hosts.items()):
+        if is_address(address) and ("services", name, "extra_hosts", host) not in fleet.raw:
+            by_address.setdefault(address.strip("[]"), []).append(host)
+    return [{"ip": a, "hostnames": h} for a, h in sorted(by_address.items())]
+
 
 @dataclass(frozen=True)
 class KubeRender:
@@ -472,14 +477,15 @@ class _Renderer:
             self._lose(("services", name, "restart"), name,
                        f"restart: {svc.restart} is not kept: a Deployment's pods are always "
                        "restarted")
-        for key in _NOT_RENDERED:
-            value = getattr(svc, key)
-            if value not in (None, False, "", 0, [], {}):
-                self._lose(("services", name, key), name,
-                           f"{key} is not rendered for Kubernetes yet" + (
-                               ": every pod shares the namespace's flat network (a "
-                               "NetworkPolicy would keep an internal network internal)"
-                               if key == "networks" else ""))
+        kept_hosts = {h for a in _host_aliases(self.fleet, name, svc) for h in a["hostnames"]}
+        for host in sorted(set(svc.extra_hosts) - kept_hosts):
+            self._lose(("services", name, "extra_hosts", host), name,
+                       f"extra_hosts {host}={svc.extra_hosts[host]}: hostAliases takes a "
+                       "written IP address only (no host-gateway, no variable)")
+        for at, key in unrendered(name, svc, ("extra_hosts",)):
+            self._lose(at, name, f"{key} is not rendered for Kubernetes yet" + (
+                ": every pod shares the namespace's flat network (a NetworkPolicy would keep "
+                "an internal network internal)" if key == "networks" else ""))
         user = svc.user.split(":")[0]
         if user and not user.isdigit():
             self._lose(("services", name, "user"), name,
@@ -675,6 +681,9 @@ class _Container:
         security = self._security(bool(mounts))
         if security:
             pod["securityContext"] = security
+        aliases = _host_aliases(r.fleet, name, svc)
+        if aliases:
+            pod["hostAliases"] = aliases
         pod["containers"] = [container]
         if volumes:
             pod["volumes"] = volumes

@@ -96,7 +96,7 @@ from dockyard.render.supervisor import (
     render_supervisor,
     supervisor_command,
 )
-from dockyard.render.unkept import bind_mounts, refuse_unread
+from dockyard.render.unkept import bind_mounts, refuse_unread, unrendered
 from dockyard.units import format_duration
 
 FOLDER = "swarm"  # `dockyard render --target swarm -o DIR` writes DIR/swarm/<fleet>/
@@ -109,7 +109,8 @@ CONFIG_MODE = 0o444
 # swarmkit's rules (manager/controlapi): service names are DNS labels, 63 characters with the
 # stack's prefix; configs 64.
 _SERVICE_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
-_RENDERED = {"image", "command", "entrypoint", "env", "volumes", "user", "health", "agents"}
+_RENDERED = {"image", "command", "entrypoint", "env", "volumes", "user", "health", "agents",
+             "extra_hosts"}
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,10 @@ class _Renderer:
             out["environment"] = env
         if svc.env_file:  # docker stack deploy reads them where it runs: values stay there
             out["env_file"] = [rebase_path(f.path, self.root) for f in svc.env_file]
+        if svc.extra_hosts:  # Swarm's form is host:address (it splits at the first colon)
+            out["extra_hosts"] = [
+                f"{host}:{self.text((*at, 'extra_hosts', host), addr, name)}"
+                for host, addr in sorted(svc.extra_hosts.items())]
         ports = self._ports(sp, machine)
         if ports:
             out["ports"] = ports
@@ -583,6 +588,11 @@ class _Renderer:
                        "at the path docker stack deploy resolves it to: Swarm does not create it")
         for at, lost in gpu_choices_lost(self.fleet, sp, "Swarm (it counts GPUs, not names)"):
             self._lose(at, name, lost)
+        for at, key in unrendered(name, svc, ("env_file", "extra_hosts", "init" if svc.agents
+                                              else "")):
+            self._lose(at, name, f"{key} is not rendered for Swarm yet" + (
+                f": every service is on the fleet's one overlay network ({NETWORK})"
+                if key == "networks" else ""))
 
     def _leftover_secrets(self) -> None:
         refuse_unread(self.fleet, self.plan, _RENDERED, self.handled, self.secrets,

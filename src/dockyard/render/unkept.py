@@ -40,3 +40,17 @@ def bind_mounts(name: str, svc: ServiceSpec) -> Iterator[tuple[Place, str]]:
     for i, volume in enumerate(svc.volumes):
         if ":" in volume and _is_bind(volume):
             yield ("services", name, "volumes", i), volume.split(":")[0]
+
+
+# Container settings the compose renderer writes; a target that leaves one out says so (a
+# `lost` line each), so none disappears silently.
+CONTAINER_SETTINGS = ("env_file", "networks", "hostname", "working_dir", "extra_hosts", "init",
+                      "tty", "stdin_open", "ulimits", "shm_size", "tmpfs", "devices", "cap_add",
+                      "cap_drop", "security_opt", "privileged")
+
+
+def unrendered(name: str, svc: ServiceSpec, kept: Collection[str]) -> Iterator[tuple[Place, str]]:
+    """(manifest place, key) of each container setting `svc` sets that is not in `kept`."""
+    for key in CONTAINER_SETTINGS:
+        if key not in kept and getattr(svc, key) not in (None, False, "", 0, [], {}):
+            yield ("services", name, key), key

@@ -175,10 +175,11 @@ services:
     assert findings(text, "DY403", environ={"DATA_DIR": "/srv/data"}) == []
 
 
-# --- DY404: dependency on another machine ---------------------------------------------------
+# --- DY404, DY407, DY408: a service reached on another machine with no route --------------
+# (plan/routes.py decides; tests/unit/test_routes.py tests what render writes for a route)
 
-def test_dy404_dependency_on_another_machine_without_a_port() -> None:
-    text = TWO + """\
+def test_dy407_dependency_on_another_machine_without_a_port() -> None:
+    text = HOSTS + """\
 services:
   api:
     image: ghcr.io/x/api:1.0
@@ -190,33 +191,43 @@ services:
     machine: b
     health: {cmd: [pg_isready]}
 """
-    f = only(text, "DY404")
-    assert_finding(f, "DY404", Severity.ERROR, "fleet.yaml:9:5", "api")
-    assert "db" in f.message and "publishes no port" in f.message
+    f = only(text, "DY407")
+    assert_finding(f, "DY407", Severity.ERROR, "fleet.yaml:9:5", "api")
+    assert f.message == ("service api on a: its depends_on reaches db, on machine b, which "
+                         "declares no port: nothing on another machine can reach it")
+    assert "db's `ports:`" in f.fix
+    # a one-shot that only has to have run needs no route
+    assert findings(text.replace("depends_on: [db]",
+                                 "depends_on: {db: {condition: completed}}"), "DY407") == []
 
 
-def test_dy404_port_only_on_loopback_or_no_host() -> None:
+def test_dy404_the_callee_machine_has_no_host() -> None:
     text = TWO + """\
 services:
   api:
     image: ghcr.io/x/api:1.0
     machine: a
     depends_on: [db]
+    env: {DATABASE_URL: "postgres://app@db:5432/app"}
 """ + HEALTH + """\
   db:
     image: postgres:16.4
     machine: b
-    ports: {pg: "0.0.0.0:5432:5432"}
+    ports: {pg: "5432"}
     health: {cmd: [pg_isready]}
 """
-    f = only(text, "DY404")
-    assert "no `host:`" in f.message and "machines.b.host" in f.fix
-    f = only(text.replace('"0.0.0.0:5432:5432"', "5432"), "DY404")
-    assert "127.0.0.1 only" in f.message
+    found = findings(text, "DY404")
+    assert [str(f.where) for f in found] == ["fleet.yaml:9:5", "fleet.yaml:10:11"]
+    assert found[1].message == ("service api on a: DATABASE_URL reaches db, which runs on "
+                                "machine b, and machine b has no `host:` address for the route")
+    assert "machines.b.host" in found[1].fix
+    # With an address for b, the default 127.0.0.1 bind is no obstacle: render adds b's.
+    assert findings(text.replace("  a: {}\n  b: {}", "  a: {}\n  b: {host: 10.0.0.2}"),
+                    "DY404") == []
 
 
 def test_dy404_reachable_or_on_the_same_machine() -> None:
-    text = HOSTS.replace("b: {host", "b: {host") + """\
+    text = HOSTS + """\
 services:
   api:
     image: ghcr.io/x/api:1.0
@@ -233,7 +244,67 @@ services:
     machines: [a, b]
     health: {cmd: [redis-cli, ping]}
 """
-    assert findings(text, "DY404") == []
+    assert [f for f in findings(text) if f.code in ("DY404", "DY407", "DY408")] == []
+
+
+def test_dy407_a_url_port_the_callee_cannot_publish() -> None:
+    text = HOSTS + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    env:
+      VECTORS: "http://qdrant:6333"
+      EMBED: "http://embedder:9000/v1"
+      OTHER: "grpc://qdrant:6334"
+""" + HEALTH + """\
+  qdrant:
+    image: qdrant/qdrant:v1.13.4
+    machine: b
+    ports: {http: {port: 6333, publish: false}, grpc: 6334}
+""" + HEALTH + """\
+  embedder:
+    image: ghcr.io/x/embedder:1.0
+    machine: b
+    ports: {api: 8001}
+""" + HEALTH + """\
+  proxy:
+    image: ghcr.io/x/proxy:1.0
+    machine: b
+    ports: {p: "0.0.0.0:6334:80"}
+""" + HEALTH
+    found = {f.where.line: f for f in findings(text, "DY407")}
+    assert sorted(found) == [10, 11, 12]
+    assert "that port is `publish: false`" in found[10].message
+    assert "embedder declares no port 9000" in found[11].message
+    assert found[12].message.endswith("whose host port 6334 proxy already publishes")
+    assert found[12].fix == "give proxy another host port, or run api on b"
+
+
+def test_dy408_localhost_for_a_service_on_another_machine() -> None:
+    text = HOSTS + """\
+services:
+  api:
+    image: ghcr.io/x/api:1.0
+    machine: a
+    env: {EMBED_URL: "http://localhost:8001/v1", SELF: "http://localhost:7000"}
+    command: [serve, --backend, "127.0.0.1:8001"]
+    ports: {http: 7000}
+""" + HEALTH + """\
+  embedder:
+    image: ghcr.io/x/embedder:1.0
+    machine: b
+    ports: {api: 8001}
+""" + HEALTH
+    found = findings(text, "DY408")
+    assert [str(f.where) for f in found] == ["fleet.yaml:9:11", "fleet.yaml:10:33"]
+    assert found[0].message == (
+        "service api on a: EMBED_URL points at localhost:8001, which inside a container is "
+        "the container itself; embedder answers on port 8001, on machine b")
+    assert found[0].fix == ("write `http://embedder:8001/v1` in EMBED_URL: render points the "
+                            "name embedder at machine b")
+    assert found[1].fix.startswith("write `embedder:8001`: ")
+    assert findings(text, "DY401") == []  # said once, by DY408
 
 
 def test_dy402_an_address_passed_in_as_a_variable_is_not_hard_coded() -> None:

@@ -293,9 +293,11 @@ def _generated(services: int, machines: int = 100) -> Fleet:
         "services": {
             f"s{i}": {
                 "image": f"ghcr.io/x/s{i % 50}:1.0", "machine": f"m{i % machines}",
-                "ports": {"http": {"port": 8000, "host": 10000 + i // machines}},
+                # a port of its own per machine: a caller on another machine reaches it there
+                "ports": {"http": {"port": 8000 + i // machines, "host": 10000 + i // machines}},
                 "health": {"http": "/health"}, "memory": "1GiB", "cpus": 0.25,
-                "env": {"UPSTREAM": f"http://s{(i + 1) % services}:8000",
+                "env": {"UPSTREAM": f"http://s{(i + 1) % services}:"
+                                    f"{8000 + (i + 1) % services // machines}",
                         "CACHE": "redis://localhost:6379"},
                 **({"gpu": {"memory": "1GiB", "device": i % 2}} if i % 7 == 0 else {}),
                 **({"depends_on": [f"s{i - machines}"]} if i >= machines else {}),

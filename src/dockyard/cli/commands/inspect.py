@@ -88,8 +88,11 @@ def render(ctx: typer.Context,
         for step in stack.checklist:
             views.out.print(f"  {step}", highlight=False, soft_wrap=True, markup=False)
     else:
+        from dockyard.engine.addresses import machine_addresses
+
         files = render_all(fleet, plan, text,
-                           os.path.relpath(fleet.root.resolve(), output.resolve()))
+                           os.path.relpath(fleet.root.resolve(), output.resolve()),
+                           machine_addresses(fleet, plan))
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -16,14 +16,29 @@ if TYPE_CHECKING:
     from dockyard.plan.model import Plan
 
 
-def show_status(target: Target, fmt: Format) -> None:
+def show_status(targets: list[Target], fmt: Format) -> None:
+    """Each service's state and health on every target, probed now (all machines at once);
+    a machine that cannot be reached shows `unreachable` rows, then the command fails
+    naming it."""
     from dockyard.engine.deploy import status as deploy_status
+    from dockyard.engine.fleet import status_fleet
+    from dockyard.errors import MachineUnreachable
 
-    rows = deploy_status(target)
+    unreachable: dict[str, str] = {}
+    targets = [t for t in targets if t.services()] or targets[:1]
+    if len(targets) == 1:
+        rows = deploy_status(targets[0])
+    else:
+        rows, unreachable = status_fleet(targets)
     if fmt is Format.json:
         views.out.print_json(json.dumps([r.as_dict() for r in rows]))
-        return
-    views.status_table(target, rows)
+    else:
+        views.status_table(targets[0], rows, [t.machine for t in targets])
+    if unreachable:
+        first = sorted(unreachable)[0]
+        raise MachineUnreachable("; ".join(unreachable[m] for m in sorted(unreachable)),
+                                 machine=first, fix=f"bring {first} back, or leave it out "
+                                 "with -m naming the others")
 
 
 def up(ctx: typer.Context,
@@ -54,13 +69,13 @@ def up(ctx: typer.Context,
                            f"{steps.target.state / 'render'})"))
         return
     result = fleet_up(fleet, plan, ctx.obj.choice(), emit=views.say, build_missing=build_missing)
-    machine = result.target.machine
+    machine = ", ".join(t.machine for t in result.targets)
     if not result.up.changed:
         views.line(f"fleet {fleet.spec.fleet} on {machine} is up to date: nothing changed")
     else:
         views.line(f"fleet {fleet.spec.fleet} is up and healthy on {machine} "
                    f"in {result.up.seconds:.1f} s")
-    show_status(result.target, Format.table)
+    show_status(result.targets, Format.table)
 
 
 def swarm_up(fleet: Fleet, plan: Plan, ctx: typer.Context) -> None:
@@ -80,8 +95,9 @@ def down(ctx: typer.Context,
              RunTarget.compose, "--target", help="compose, or swarm: remove the fleet's "
              "stack (the swarm stays).")) -> None:
     """Stop and remove the fleet's containers; volumes are kept unless --volumes."""
-    from dockyard.actions.target import choose_target
+    from dockyard.actions.target import choose_targets
     from dockyard.engine.deploy import down as deploy_down
+    from dockyard.engine.fleet import machines_failed, on_each
 
     # Stopping needs no secrets (.env may be gone), and never acts on the bundled example.
     fleet, plan = load(ctx.obj, lenient=True,
@@ -96,18 +112,26 @@ def down(ctx: typer.Context,
             views.line(f"no machine of fleet {fleet.spec.fleet} manages a swarm: nothing to "
                        "remove")
         return
-    where = choose_target(fleet, plan, ctx.obj.choice())
-    deploy_down(where, volumes=volumes)
-    views.line(f"fleet {fleet.spec.fleet} is down on {where.machine} ({kept})")
+    targets = choose_targets(fleet, plan, ctx.obj.choice())
+    if len(targets) == 1:
+        deploy_down(targets[0], volumes=volumes)
+        views.line(f"fleet {fleet.spec.fleet} is down on {targets[0].machine} ({kept})")
+        return
+    failed = on_each(targets, lambda t: deploy_down(t, volumes=volumes))
+    done = [t.machine for t in targets if t.machine not in failed]
+    if done:
+        views.line(f"fleet {fleet.spec.fleet} is down on {', '.join(done)} ({kept})")
+    if failed:
+        raise machines_failed(failed, "down")
 
 
 def ps(ctx: typer.Context,
        fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
     """Each service's container state and health, probed now."""
-    from dockyard.actions.target import choose_target
+    from dockyard.actions.target import choose_targets
 
     fleet, plan = load(ctx.obj)
-    show_status(choose_target(fleet, plan, ctx.obj.choice()), fmt)
+    show_status(choose_targets(fleet, plan, ctx.obj.choice()), fmt)
 
 
 def status(ctx: typer.Context,
@@ -120,12 +144,30 @@ def logs(ctx: typer.Context, service: str | None = typer.Argument(None),
          follow: bool = typer.Option(False, "--follow", "-f"),
          tail: int | None = typer.Option(None, "--tail", help="Lines from the end.")) -> None:
     """Show (or follow) the logs of one service or all."""
-    from dockyard.actions.target import choose_target, require_services
+    from dockyard.actions.target import choose_targets, require_services
     from dockyard.engine.deploy import logs as deploy_logs
+    from dockyard.engine.fleet import machines_failed, on_each
+    from dockyard.errors import DockyardError
 
     fleet, plan = load(ctx.obj)
     require_services(fleet.spec.services, [service] if service else [])
-    deploy_logs(choose_target(fleet, plan, ctx.obj.choice()), service, follow=follow, tail=tail)
+    targets = [t for t in choose_targets(fleet, plan, ctx.obj.choice())
+               if any(sp.name == service or not service for sp in t.services())]
+    if len(targets) <= 1:
+        for t in targets:
+            deploy_logs(t, service, follow=follow, tail=tail)
+        return
+    if follow:  # every machine's stream at once, as they come
+        failed = on_each(targets, lambda t: deploy_logs(t, service, follow=True, tail=tail))
+    else:  # one machine after the other, so each one's lines stay together
+        failed = {}
+        for t in targets:
+            try:
+                deploy_logs(t, service, follow=False, tail=tail)
+            except DockyardError as exc:
+                failed[t.machine] = exc
+    if failed:
+        raise machines_failed(failed, "logs")
 
 
 def rollback(ctx: typer.Context,
