@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # What compose on each machine needs and a swarm does not: the stack's overlay network
 # reaches a service on another node by its name, with no port published.
-NOT_FOR_SWARM = frozenset({"DY404"})
+NOT_FOR_SWARM = frozenset({"DY404", "DY407"})
 
 
 def preflight(fleet: Fleet, plan: Plan) -> None:

@@ -28,6 +28,7 @@ from dockyard.errors import EngineError, ManifestError, UnhealthyError
 from dockyard.events import HealthWaiting, LevelHealthy, LevelStarted, Progress, Sink
 from dockyard.manifest.load import Fleet
 from dockyard.ops.swarm import (
+    ENDED,
     START_GRACE,
     NodeFacts,
     ServiceFacts,
@@ -301,9 +302,10 @@ def down(fleet: Fleet, *, emit: Sink, volumes: bool = False, timeout: float = 60
     run(manager.docker_argv("stack", "rm", stack), timeout=120)
     api = manager.client.api
     deadline = time.monotonic() + timeout
-    # `stack rm` returns at once: its tasks' containers go, then networks can be removed.
+    # `stack rm` returns at once: its tasks' containers stop, then its networks can go.
     while time.monotonic() < deadline:
-        tasks = api.tasks(filters={"label": f"{STACK_LABEL}={stack}"})
+        tasks = [t for t in api.tasks(filters={"label": f"{STACK_LABEL}={stack}"})
+                 if (t.get("Status") or {}).get("State") not in ENDED]  # a container still up
         networks = api.networks(filters={"label": f"{STACK_LABEL}={stack}"})
         if not tasks and not networks:
             break

@@ -65,7 +65,9 @@ def forming(machines: Sequence[str], facts: Mapping[str, NodeFacts],
     for m in ordered:
         node = facts[m]
         if m == manager:
-            if node.state not in ("active", "inactive"):
+            if node.state == "active" and not managers:
+                problems.append((m, _orphan))
+            elif node.state not in ("active", "inactive"):
                 problems.append((m, _state_problem(node)))
             continue
         if node.state == "inactive":
@@ -76,11 +78,14 @@ def forming(machines: Sequence[str], facts: Mapping[str, NodeFacts],
                                     f"{manager} manages; run `docker swarm leave` on it "
                                     "(its tasks of that swarm stop) or take it out of the fleet"))
             elif not managers:
-                problems.append((m, "it is a worker of a swarm none of the fleet's machines "
-                                    "manages; run `docker swarm leave` on it"))
+                problems.append((m, _orphan))
         else:
             problems.append((m, _state_problem(node)))
     return Forming(manager, init=not managers, join=tuple(join), problems=tuple(problems))
+
+
+_orphan = ("it is a worker of a swarm that none of the fleet's machines manages; run "
+           "`docker swarm leave` on it")
 
 
 def _state_problem(node: NodeFacts) -> str:
