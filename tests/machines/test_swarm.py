@@ -209,3 +209,39 @@ def test_hsw_swarm_stack_on_planned_nodes_and_a_failing_service(
         for folder in (good, broken):
             _dockyard(h, folder, "down", "--target", "swarm")
     assert h["a"].docker("stack", "ls", "--format", "{{.Name}}").stdout.split() == []
+
+
+def test_hsw_build_remote_builds_on_the_machine_itself(machines: Harness, python_ref: str,
+                                                      tmp_path: Path) -> None:
+    """`machines.<m>.build: remote`: up builds the machine's images on its own engine (the
+    staged context goes there over SSH); nothing is built here, nothing shipped."""
+    c = machines["c"]
+    c.load_images(python_ref)
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "app.py").write_text(
+        SERVE.format(port=8000).replace("; ", "\n") + "\n")
+    fleet = f"{TAG}r"
+    (tmp_path / "fleet.yaml").write_text(textwrap.dedent(f"""\
+        fleet: {fleet}
+        machines:
+          c: {{engine: "{c.engine_url}", host: {c.address}, build: remote}}
+        families:
+          plain: {{from: {python_ref}}}
+        services:
+          web:
+            family: plain
+            build: svc
+            command: [python3, /app/app.py]
+            health: {{cmd: [python3, -c, "{GET.format(host='127.0.0.1', port=8000)}"], {EVERY}}}
+        """))
+    try:
+        up = _dockyard(machines, tmp_path, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "service web: built" in up.stderr and "shipping" not in up.stderr
+        assert c.has_image(f"{fleet}/web:current")
+        assert _host("image", "inspect", f"{fleet}/web:current", check=False).returncode != 0
+    finally:
+        _dockyard(machines, tmp_path, "down")
+        images = c.docker("images", "-q", "--filter", f"reference={fleet}/*").stdout.split()
+        if images:
+            c.docker("rmi", "-f", *images, check=False)

@@ -60,7 +60,8 @@ def ship_fleet(targets: Sequence[Target], *, emit: Sink, build_missing: bool = T
     target on another engine than this host's. What this host's engine lacks (or has stale)
     of them is built here first, once for all targets (`accept_stale`: older images are
     shipped as they are, as rollback runs them). Nothing at all for targets on this host's
-    engine, or with a registry (up pulls from it)."""
+    engine, with a registry (up pulls from it), or whose machine builds its own images
+    (`build: remote`: up builds them on its engine)."""
     from dockyard.engine.build import build
     from dockyard.engine.observe import image_states
     from dockyard.ops.images import ImageNeeds, image_needs
@@ -68,6 +69,7 @@ def ship_fleet(targets: Sequence[Target], *, emit: Sink, build_missing: bool = T
 
     source = Engine.local()
     remote = [t for t in targets if not t.fleet.spec.registry
+              and t.fleet.spec.machines[t.machine].build == "local"
               and not same_engine(t.engine, source)]
     if not remote:
         return ShipReport()
