@@ -74,10 +74,15 @@ def test_hsw_ship_sends_only_what_a_machine_lacks(machines: Harness, python_ref:
         f"FROM {python_ref}\nRUN head -c 3145728 /dev/urandom > /blob\n")
     (tmp_path / "child").mkdir()
     parent, child = f"{TAG}/parent:current", f"{TAG}/child:current"
+    alone = f"{TAG}/alone:current"
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / "blob").write_bytes(os.urandom(1 << 20))
+    (tmp_path / "alone" / "Dockerfile").write_text("FROM scratch\nCOPY blob /blob\n")
     (tmp_path / "child" / "Dockerfile").write_text(f"FROM {parent}\nRUN echo {TAG} > /mark\n")
     try:
         _host("build", "-q", "-t", parent, str(tmp_path / "parent"))
         _host("build", "-q", "-t", child, str(tmp_path / "child"))
+        _host("build", "-q", "-t", alone, str(tmp_path / "alone"))
         ids = {ref: _host("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
                for ref in (parent, child)}
         b, c = machines["b"], machines["c"]
@@ -102,9 +107,18 @@ def test_hsw_ship_sends_only_what_a_machine_lacks(machines: Harness, python_ref:
                      tmp_path / "state", emit=events.append)
         assert again.shipments["b"].empty and again.shipments["b"].kept == (parent, child)
         assert again.sent == {}
+
+        # An image with no layer the machine has goes straight from save into load.
+        fresh = ship(source, {"b": (_engine("b", b.engine_url), [alone])},
+                     tmp_path / "state", emit=events.append)
+        assert fresh.shipments["b"].send == (alone,) and not fresh.shipments["b"].present
+        assert b.has_image(alone) == _host("image", "inspect", "--format", "{{.Id}}",
+                                           alone).stdout.strip()
+        assert 1 << 20 <= fresh.sent["b"] < 2 << 20, fresh.sent
+        assert not list((tmp_path / "state" / "ship").iterdir())  # no archive left behind
     finally:
-        machines["b"].docker("rmi", "-f", child, parent, check=False)
-        _host("rmi", "-f", child, parent, check=False)
+        machines["b"].docker("rmi", "-f", child, parent, alone, check=False)
+        _host("rmi", "-f", child, parent, alone, check=False)
 
 
 def _manifest(h: Harness, fleet: str, image: str, *, broken: bool) -> str:

@@ -120,3 +120,34 @@ def feed(argv: Sequence[str], write: Callable[[IO[bytes]], None], *,
             f"{_last_line(result.stderr or result.stdout)}",
             command=command, returncode=code, stderr=result.stderr)
     return result
+
+
+def pipe(source: Sequence[str], sink: Sequence[str],
+         relay: Callable[[IO[bytes], IO[bytes]], None], *,
+         timeout: float | None = 3600) -> Result:
+    """`source | sink`, the bytes passing through `relay(source's stdout, sink's stdin)` in
+    this process (so they can be counted); EngineError naming whichever of the two failed."""
+    command = list(source)
+    log.debug("pipe: %s | %s", shlex.join(command), shlex.join(sink))
+    if shutil.which(command[0]) is None:
+        raise MissingProgram(Path(command[0]).name)
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        out = proc.stdout
+        try:
+            result = feed(sink, lambda stdin: relay(out, stdin), timeout=timeout)
+        finally:
+            out.close()  # a sink that failed leaves the source a broken pipe: it ends
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if code != 0:
+        raise EngineError(f"`{shlex.join(command[:6])}` failed (exit {code}): "
+                          f"{_last_line(stderr)}", command=command, returncode=code,
+                          stderr=stderr)
+    return result

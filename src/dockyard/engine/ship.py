@@ -4,11 +4,18 @@ out of each machine's stream the images and layers it already holds (ops/ship.py
 
 The archive is written once to the state folder and read once per machine, in parallel:
 `docker save` lists manifest.json last, so which layer file is which is only known once the
-whole archive is there (and a second machine reuses it instead of saving again)."""
+whole archive is there (and a second machine reuses it instead of saving again). When one
+machine alone needs images and has none of their layers (a fresh one), `docker save` streams
+straight into its `docker load`, as by hand.
+
+What it cannot avoid: the engine's `docker save` tars every layer of the images it saves,
+those left out of the stream too, so shipping one changed thin image on a 1.6 GiB family
+still costs the save of 1.6 GiB here (not the transfer): the API has no per-layer export."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 import time
 import uuid
@@ -21,8 +28,8 @@ from typing import IO, TYPE_CHECKING, Any
 from dockyard.engine.connection import Engine
 from dockyard.engine.images import describe
 from dockyard.engine.private import private_folder
-from dockyard.engine.run import feed, run
-from dockyard.errors import EngineError
+from dockyard.engine.run import feed, pipe, run
+from dockyard.errors import DockyardError, EngineError
 from dockyard.events import Progress, Shipped, Shipping, ShipProgress, Sink
 from dockyard.ops.ship import Holding, ImageFacts, Shipment, plan_shipment, skippable
 from dockyard.plan.sizes import chain_ids, layer_sizes
@@ -150,11 +157,17 @@ def ship(source: Engine, machines: Mapping[str, tuple[Engine, Sequence[str]]], s
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo))) as pool:
         report.shipments = dict(zip(todo, pool.map(decide, todo), strict=True))
     send = list(dict.fromkeys(r for s in report.shipments.values() for r in s.send))
+    senders = [m for m, s in report.shipments.items() if s.send]
+    # One machine that has none of the layers (a fresh one): `docker save` streams straight
+    # into its `docker load`, the two overlapping, as by hand. Else the archive is written
+    # once (its manifest comes last) and each machine reads what it lacks from it.
+    direct = senders[0] if len(senders) == 1 and not report.shipments[senders[0]].present \
+        else ""
     folder = state / "ship"
     private_folder(folder)
     archive = folder / f"images-{uuid.uuid4().hex[:12]}.tar"
     try:
-        if send:
+        if send and not direct:
             run(source.docker_argv("save", "-o", str(archive), *send), timeout=3600)
 
         def deliver(machine: str) -> int:
@@ -168,7 +181,8 @@ def ship(source: Engine, machines: Mapping[str, tuple[Engine, Sequence[str]]], s
             if not shipment.send:
                 return 0
             started = time.monotonic()
-            sent = load(engine, archive, shipment, emit=emit)
+            sent = (stream(source, engine, shipment, emit=emit) if machine == direct
+                    else load(engine, archive, shipment, emit=emit))
             emit(Shipped(machine, shipment.send, sent, time.monotonic() - started))
             return sent
 
@@ -179,6 +193,33 @@ def ship(source: Engine, machines: Mapping[str, tuple[Engine, Sequence[str]]], s
         archive.unlink(missing_ok=True)
     report.seconds = time.monotonic() - t0
     return report
+
+
+def stream(source: Engine, engine: Engine, shipment: Shipment, *, emit: Sink) -> int:
+    """`docker save` of the shipment's images on `source`, straight into `engine`'s `docker
+    load` (nothing left out); return the bytes streamed."""
+    counter = _Counting(shipment.machine, shipment.full, emit)
+
+    def relay(out: IO[bytes], stdin: IO[bytes]) -> None:
+        counter.out = stdin
+        shutil.copyfileobj(out, counter, 1 << 20)
+
+    try:
+        pipe(source.docker_argv("save", *shipment.send), engine.docker_argv("load", "--quiet"),
+             relay)
+    except EngineError as exc:
+        raise _load_failed(engine, shipment, exc) from None
+    return counter.sent
+
+
+def _load_failed(engine: Engine, shipment: Shipment, exc: EngineError) -> DockyardError:
+    if not engine.answers():
+        return engine.unavailable()
+    return EngineError(f"loading {len(shipment.send)} image(s) into machine "
+                       f"{shipment.machine} failed: {exc.message}",
+                       fix="check that machine's disk (`docker system df` there) and its "
+                           "engine's log", command=exc.command, returncode=exc.returncode,
+                       stderr=exc.stderr)
 
 
 def load(engine: Engine, archive: Path, shipment: Shipment, *, emit: Sink) -> int:
@@ -214,13 +255,7 @@ def load(engine: Engine, archive: Path, shipment: Shipment, *, emit: Sink) -> in
         try:
             feed(engine.docker_argv("load", "--quiet"), write)
         except EngineError as exc:
-            if not engine.answers():
-                raise engine.unavailable() from None
-            raise EngineError(f"loading {len(shipment.send)} image(s) into machine "
-                              f"{shipment.machine} failed: {exc.message}",
-                              fix="check that machine's disk (`docker system df` there) and "
-                                  "its engine's log", command=exc.command,
-                              returncode=exc.returncode, stderr=exc.stderr) from None
+            raise _load_failed(engine, shipment, exc) from None
         return counter.sent
 
 
