@@ -638,7 +638,8 @@ def test_a_missing_key_with_no_lookalike_is_reported() -> None:
     lines = str(fails(text)).splitlines()
     assert lines == [
         "fleet.yaml:1:1: the top level: missing required key `services` (add `services:`)",
-        "fleet.yaml:4:1: extra: unknown key `extra` (allowed: families, fleet, machines, "
+        "fleet.yaml:4:1: extra: unknown key `extra` (allowed: backup, families, fleet, "
+        "image_history, machines, "
         "networks, registry, services, suppress)",
     ]
 

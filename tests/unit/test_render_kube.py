@@ -42,9 +42,12 @@ SAFE = YAML(typ="safe")
 
 
 def _cases() -> dict[str, tuple[Path, Path]]:
-    """name -> (manifest, its environment file)."""
+    """name -> (manifest, its environment file). Every example's manifests: fleet.fixed.yaml
+    as <example>, the seed as written (defects and all) as <example>-seed."""
     cases = {p.parent.name: (p, p.parent / ".env.example")
              for p in sorted((ROOT / "examples").glob("*/fleet.fixed.yaml"))}
+    cases.update({f"{p.parent.name}-seed": (p, p.parent / ".env.example")
+                  for p in sorted((ROOT / "examples").glob("*/fleet.yaml"))})
     cases.update({p.parent.name: (p, p.parent / "environ.env")
                   for p in sorted(GOLDEN.glob("*/fleet.yaml"))})
     return cases
@@ -87,7 +90,9 @@ def env_of(c: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_example_and_golden_fleet_is_a_case() -> None:
     assert {"agents-77", "blueprint-4090-3060", "her-os", "spark-control", "quickstart",
-            "gpu-fleet", "budgets", "family-chain", "own-dockerfile"} <= set(CASES)
+            "gpu-fleet", "budgets", "family-chain", "own-dockerfile", "cross-machine"} <= set(CASES)
+    examples = sorted((ROOT / "examples").glob("*/fleet*.yaml"))
+    assert len(examples) == 8 and {m for m, _ in CASES.values()} >= set(examples)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -7,10 +7,13 @@ tests/unit/checks/test_network.py.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from dockyard.cli import app
 from dockyard.errors import ManifestError
 from dockyard.manifest.load import loads
 from dockyard.plan import plan
@@ -96,7 +99,12 @@ def test_a_name_host_takes_the_resolved_address_and_is_refused_without_one() -> 
         _project(text, "a")
     assert info.value.where is not None and str(info.value.where) == "fleet.yaml:4:7"
     assert "spark2.local did not resolve" in str(info.value)
+    # a build's render (no lookup) leaves the route out; up's writes it
     fleet = loads(text)
+    lenient = compose_project(fleet, plan(fleet), "a", unresolved=True)["services"]["api"]
+    assert "extra_hosts" not in lenient
+    assert compose_project(fleet, plan(fleet), "b", unresolved=True)["services"]["embedder"][
+        "ports"] == ["127.0.0.1:8001:8001"]
     assert machine_address(fleet, "b", {}) == "spark2.local"  # check accepts it as written
     assert routes(fleet, plan(fleet)).missing == ()
 
@@ -162,3 +170,13 @@ def test_a_port_already_open_on_every_address_adds_nothing() -> None:
     text = (TWO % "10.0.0.2").replace("ports: {api: 8001}", 'ports: {api: "0.0.0.0:8001:8001"}')
     assert _project(text, "b")["services"]["embedder"]["ports"] == ["0.0.0.0:8001:8001"]
     assert _project(text, "a")["services"]["api"]["extra_hosts"] == ["embedder=10.0.0.2"]
+
+
+def test_render_says_each_route(tmp_path: Path) -> None:
+    manifest = tmp_path / "fleet.yaml"
+    manifest.write_text(TWO % "10.0.0.2", encoding="utf-8")
+    result = CliRunner().invoke(app, ["-f", str(manifest), "render", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "route: api on a -> embedder at 10.0.0.2 (machine b; publishes " \
+        "10.0.0.2:8001:8001)" in result.output
+    assert "embedder=10.0.0.2" in (tmp_path / "o" / "compose.a.yaml").read_text()

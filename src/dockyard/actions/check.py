@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from dockyard.engine.connection import Engine
     from dockyard.engine.target import Target
     from dockyard.manifest.load import Fleet
+    from dockyard.plan.history import Deployed
     from dockyard.plan.model import Plan
 
 
@@ -45,14 +46,17 @@ def preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None,
     from dockyard.engine.programs import own_healthchecks
 
     programs = image_programs(images, fleet, plan) if images is not None else None
-    errors = [f for f in run_checks(fleet, plan, programs) if f.severity is Severity.ERROR]
+    deployed, kept = records(fleet)
+    errors = [f for f in run_checks(fleet, plan, programs, deployed=deployed, kept_tags=kept)
+              if f.severity is Severity.ERROR]
     if images is not None and any(f.code == "DY501" for f in errors):
         # Waiting for `healthy` on a service without `health:` is fine when its image has a
         # HEALTHCHECK of its own: only then is the engine asked (no facts: judged without).
         with contextlib.suppress(EngineUnavailable):
             own = own_healthchecks(images, {n: sp.image for n, sp in plan.services.items()
                                             if sp.spec.health is None})
-            errors = [f for f in run_checks(fleet, plan, programs, own_health=own)
+            errors = [f for f in run_checks(fleet, plan, programs, own_health=own,
+                                            deployed=deployed, kept_tags=kept)
                       if f.severity is Severity.ERROR]
     if not errors and ports is not None:
         from dockyard.checks.run import check_host_ports
@@ -64,6 +68,17 @@ def preflight(fleet: Fleet, plan: Plan, *, images: Engine | None = None,
                   if f.severity is Severity.ERROR]
     if errors:
         raise FindingsError(errors)
+
+
+def records(fleet: Fleet) -> tuple[dict[str, Deployed], dict[str, list[str]]]:
+    """What the fleet's state folder recorded: the images `up` last deployed per service
+    (DY607 judges image changes against them) and the dated tags the last build kept per
+    repository (DY608). Empty when nothing was deployed or built from this folder."""
+    from dockyard.actions.target import state_of
+    from dockyard.engine.history import recorded_deployed, recorded_tags
+
+    state = state_of(fleet)
+    return recorded_deployed(state), recorded_tags(state)
 
 
 def host_ports_here(fleet: Fleet, plan: Plan, choice: Choice) -> HostPorts | None:
@@ -110,11 +125,13 @@ def check_fleet(fleet: Fleet, *, images: bool = False, choice: Choice | None = N
         the_plan = make_plan(fleet)
         engine = choose_engine(fleet, choice.machine) if images else None
         held = host_ports_here(fleet, the_plan, choice)
+        deployed, kept = records(fleet)
         if engine is None:
-            return check_report(fleet, the_plan, host_ports=held)
+            return check_report(fleet, the_plan, host_ports=held, deployed=deployed,
+                                kept_tags=kept)
         refs = {n: sp.image for n, sp in the_plan.services.items()}
         return check_report(fleet, the_plan, image_programs(engine, fleet, the_plan),
                             image_secrets(engine, the_plan), held,
-                            own_healthchecks(engine, refs))
+                            own_healthchecks(engine, refs), deployed, kept)
     except PlacementError as exc:
         return infeasible(fleet, exc)

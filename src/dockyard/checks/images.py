@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.checks.rules import Rule, image_repo, image_tag, names
+from dockyard.errors import Location
 from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
-from dockyard.plan.family import lock_path, service_layer
+from dockyard.plan.family import chain, lock_path, service_layer
+from dockyard.plan.history import DataVersion, Deployed, data_version, deployed_of, one_way
 from dockyard.plan.model import Plan
 
 CODES = {c.code: c for c in (
@@ -32,6 +34,14 @@ CODES = {c.code: c for c in (
     Code("DY606", Severity.WARNING, "a service's `build:` context is not beside the manifest "
          "(its code lives elsewhere): `build` will fail until it is",
          "put the service's code there, or point `build:` at it"),
+    Code("DY607", Severity.ERROR, "a stateful service's image changes, relative to what `up` "
+         "last deployed, in a way its data cannot come back from: a Postgres major version "
+         "(image or apt postgresql-N), or Qdrant past the next minor",
+         "keep the deployed version, or declare `migration: {from: <deployed version>, how: "
+         "...}` and set `backup: {restore_on_rollback: true}` for the service"),
+    Code("DY608", Severity.ERROR, "a service pins `image_tag:` to a dated tag its image no "
+         "longer keeps (as the last build recorded it): `up` cannot run it",
+         "pin a kept tag (`dockyard images --history`), or remove `image_tag:`"),
 )}
 
 
@@ -202,3 +212,73 @@ def _near(path: Path) -> str:
 
 
 RULES: list[Rule] = [latest_tag, family_base_tag, unpinned_requirements, missing_contexts]
+
+
+def one_way_data(fleet: Fleet, plan: Plan, deployed: Mapping[str, Deployed]
+                 ) -> Iterator[Finding]:
+    """DY607: against the images `up` last deployed (<state>/deployed/images.json, passed in), a
+    stateful service (one with volumes) whose new image its data cannot survive going back
+    from: the old image cannot read what the new one wrote, so a rollback loses it. Allowed
+    when the service declares the `migration:` from the deployed version and
+    `backup: {restore_on_rollback: true}` (the pre-upgrade backup comes back with the old
+    image)."""
+    for name, sp in sorted(plan.services.items()):
+        before = deployed.get(name)
+        svc = sp.spec
+        if before is None or not svc.volumes:
+            continue
+        old, new = data_version(before), data_version(deployed_of(plan, name))
+        if old is None or new is None:
+            continue
+        why = one_way(old, new)
+        if not why:
+            continue
+        restores = svc.backup is not None and svc.backup.restore_on_rollback
+        migration = svc.migration
+        if migration is not None and migration.from_ == old.shown and restores:
+            continue
+        missing = []
+        if migration is None:
+            missing.append(f"`migration: {{from: \"{old.shown}\", how: ...}}` (how its data "
+                           f"moves to {new.shown})")
+        elif migration.from_ != old.shown:
+            missing.append(f"`migration.from: \"{old.shown}\"` (it says "
+                           f"{migration.from_!r}; the deployed data is {old.shown})")
+        if not restores:
+            missing.append("`backup: {restore_on_rollback: true}`")
+        yield Finding(
+            "DY607", Severity.ERROR, _version_where(fleet, plan, name, new),
+            f"service {name}: {why}; {old.source} is deployed, the manifest now runs "
+            f"{new.source}, and a rollback would start the old one on data it cannot read",
+            f"keep {old.source}, or declare " + " and ".join(missing), service=name)
+
+
+def _version_where(fleet: Fleet, plan: Plan, name: str, new: DataVersion) -> Location:
+    """Where the new version is written: the image, the family's apt entry, or `family:`."""
+    svc = fleet.spec.services[name]
+    if svc.image:
+        return fleet.where("services", name, "image")
+    package = new.source.removeprefix("apt ").split(" ")[0]
+    for fam in chain(plan.families, svc.family):
+        for i, entry in enumerate(plan.families[fam].apt):
+            if entry.split("=")[0].strip() == package:
+                return fleet.where("families", fam, "apt", i)
+    return fleet.where("services", name, "family")
+
+
+def unkept_pins(fleet: Fleet, plan: Plan, kept: Mapping[str, Sequence[str]]
+                ) -> Iterator[Finding]:
+    """DY608: `image_tag:` names a dated tag the last build's GC did not keep (kept:
+    repository -> its dated tags, from <state>/build/history.json). A repository the record
+    does not know (never built here) is not judged."""
+    for name, sp in sorted(plan.services.items()):
+        tag = sp.spec.image_tag
+        repo = sp.image.rpartition(":")[0]
+        if not tag or repo not in kept or tag in kept[repo]:
+            continue
+        have = list(kept[repo])
+        yield Finding(
+            "DY608", Severity.ERROR, fleet.where("services", name, "image_tag"),
+            f"service {name} is pinned to {tag}, which {repo} no longer keeps (kept, newest "
+            f"first: {names(have, 6) or 'none'})",
+            "pin one of the kept tags, or remove `image_tag:` to run :current", service=name)

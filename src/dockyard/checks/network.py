@@ -12,7 +12,7 @@ from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan
-from dockyard.plan.routes import routes
+from dockyard.plan.routes import is_address, routes
 
 CODES = {c.code: c for c in (
     Code("DY401", Severity.ERROR, "an env value or command argument points at localhost, "
@@ -20,7 +20,9 @@ CODES = {c.code: c for c in (
          "inside a container that is the container itself",
          "use the other service's name, e.g. `redis://store:6379`"),
     Code("DY402", Severity.WARNING, "an env value hard-codes the IP address of a machine or "
-         "a published port", "use the service's name (same machine) or a variable"),
+         "a published port, or a machine's `host:` name",
+         "use the service's name (on another machine too: render points it there) or a "
+         "variable"),
     Code("DY403", Severity.WARNING, "a data volume uses a relative host path",
          "use an absolute host path or a named volume"),
     Code("DY405", Severity.WARNING, "an env URL names a host that is no service or machine of "
@@ -172,6 +174,41 @@ def _listens(svc: ServiceSpec, path: tuple[str | int, ...], value: str,
     return bool(_LISTEN_FLAG.search(before))
 
 
+def machine_names(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
+    """DY402 for a machine's `host:` written as a name (`http://spark1.local:8888`): inside a
+    container such a name may resolve IPv6 first and hang (`.local` names do), and it goes
+    around the route render makes for the service's own name, which points at the IPv4
+    address."""
+    named = {m.host.lower(): n for n, m in sorted(fleet.spec.machines.items())
+             if m.host and "." in m.host and not is_address(m.host)}
+    if not named:
+        return
+    pattern = re.compile(r"(?<![\w.-])(?P<host>" + "|".join(
+        re.escape(h) for h in sorted(named, key=len, reverse=True))
+        + r")(?::(?P<port>\d{1,5}))?(?![\w-]|\.\w)", re.I)
+    index = _index(fleet, plan)
+    for name, svc in sorted(fleet.spec.services.items()):
+        for path, key, value in _envs(name, svc):
+            match = pattern.search(value)
+            if match is None or match["host"].lower() not in _VARIABLE.sub(
+                    "", fleet.raw.get(path, value)).lower():
+                continue  # none, or it came from a variable (`http://${SPARK1_HOST}:8888`)
+            machine = named[match["host"].lower()]
+            port = int(match["port"]) if match["port"] else None
+            target = next((s for s in index.by_port.get(port, []) if machine in
+                           index.machines.get(s, ())), "") if port else ""
+            fix = (f"write `{value.replace(match.group(0), f'{target}:{port}', 1)}`: render "
+                   f"points {target} at machine {machine}'s IPv4 address" if target else
+                   "use the name of the service that answers there: render points it at the "
+                   "machine's IPv4 address")
+            yield Finding(
+                "DY402", Severity.WARNING, fleet.where(*path),
+                f"service {name}: {key} hard-codes {match['host']}, the host name of machine "
+                f"{machine}" + (f" where {target} answers" if target else "")
+                + ": inside a container it may resolve IPv6 first and hang (`.local` names do)",
+                fix, service=name)
+
+
 def container_addresses(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY406: `REDIS_HOST: 172.17.0.3` works until the container is recreated."""
     machine_ips = {m.host for m in fleet.spec.machines.values() if m.host}
@@ -229,7 +266,8 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
         fix = ("use the name of the service that answers there; for a program on the host "
                "itself, `host.docker.internal` (with `extra_hosts: host-gateway`)")
     else:
-        fix = "use the service's name (on one machine) or pass the address in as ${VAR}"
+        fix = ("use the service's name (on another machine too: render points it there) or "
+               "pass the address in as ${VAR}")
     if loopback:
         return Finding(
             "DY401", Severity.ERROR, where,
@@ -331,5 +369,5 @@ def unknown_hosts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
                 break
 
 
-RULES: list[Rule] = [loopback_targets, container_addresses, relative_volumes,
+RULES: list[Rule] = [loopback_targets, machine_names, container_addresses, relative_volumes,
                      cross_machine_routes, unknown_hosts]

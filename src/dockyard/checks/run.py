@@ -18,6 +18,7 @@ from dockyard.errors import PlacementError
 from dockyard.findings import Code, Finding, Severity
 from dockyard.gcpause import gc_paused
 from dockyard.manifest.load import Fleet
+from dockyard.plan.history import Deployed
 from dockyard.plan.model import Plan
 
 # DY1xx ports, DY2xx GPU/memory/CPU, DY3xx CUDA/arch/ABI/wheels (checks/cuda.py), DY4xx
@@ -77,14 +78,18 @@ def check_report(fleet: Fleet, plan: Plan,
                  programs: Mapping[str, Set[str]] | None = None,
                  secret_files: Mapping[str, Sequence[str]] | None = None,
                  host_ports: HostPorts | None = None,
-                 own_health: Set[str] = frozenset()) -> Report:
+                 own_health: Set[str] = frozenset(),
+                 deployed: Mapping[str, Deployed] | None = None,
+                 kept_tags: Mapping[str, Sequence[str]] | None = None) -> Report:
     """Run every rule; set aside the findings a `suppress:` entry accepts, with its reason.
 
     `programs`: service -> programs found on its built image (engine/programs.py), the facts
     the health-probe rule then judges by instead of what is known about stock images.
     `secret_files`: service -> env files and keys found in its built image (DY707).
     `host_ports`: what holds the host ports of one machine (engine/hostports.py): DY103.
-    `own_health`: services whose image ships its own HEALTHCHECK (no DY501/DY502/DY505)."""
+    `own_health`: services whose image ships its own HEALTHCHECK (no DY501/DY502/DY505).
+    `deployed`: service -> the image `up` last deployed (engine/history.py): DY607.
+    `kept_tags`: repository -> the dated tags the last build kept: DY608."""
     found = [f for rule in rules() for f in (
         health.health_binaries(fleet, plan, programs)
         if programs is not None and rule is health.health_binaries else
@@ -95,6 +100,10 @@ def check_report(fleet: Fleet, plan: Plan,
         found += security.image_secrets(fleet, plan, secret_files)
     if host_ports is not None:
         found += ports.host_ports_bound(fleet, plan, host_ports)
+    if deployed:
+        found += images.one_way_data(fleet, plan, deployed)
+    if kept_tags:
+        found += images.unkept_pins(fleet, plan, kept_tags)
     used: set[tuple[str, str]] = set()  # (service or "", code)
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []
@@ -158,7 +167,10 @@ def infeasible(fleet: Fleet, error: PlacementError) -> Report:
 def check(fleet: Fleet, plan: Plan,
           programs: Mapping[str, Set[str]] | None = None,
           host_ports: HostPorts | None = None,
-          own_health: Set[str] = frozenset()) -> list[Finding]:
+          own_health: Set[str] = frozenset(),
+          deployed: Mapping[str, Deployed] | None = None,
+          kept_tags: Mapping[str, Sequence[str]] | None = None) -> list[Finding]:
     """The findings that count, sorted by place in the manifest."""
     return check_report(fleet, plan, programs, host_ports=host_ports,
-                        own_health=own_health).findings
+                        own_health=own_health, deployed=deployed,
+                        kept_tags=kept_tags).findings

@@ -15,6 +15,7 @@ from dockyard.events import Event, HealthWaiting, ImageEvent, ShipProgress, Sink
 
 if TYPE_CHECKING:
     from dockyard.engine.deploy import ServiceStatus, Target
+    from dockyard.engine.history import ImageHistory
     from dockyard.engine.images import ImagesReport
     from dockyard.findings import Finding
     from dockyard.manifest.load import Fleet
@@ -226,6 +227,20 @@ def images_table(fleet: Fleet, report: ImagesReport) -> None:
     out.print(f"on disk: {size(report.sizes.disk)} for the fleet's images (each layer once); "
               f"{size(report.sizes.total)} if nothing were shared", highlight=False)
     print_findings(report.findings, "yellow")
+
+
+def history_table(fleet: Fleet, kept: list[ImageHistory]) -> None:
+    """`images --history`: per built image, its kept dated tags, newest first, marked."""
+    table = Table(title=f"fleet {fleet.spec.fleet}: dated tags kept (the newest "
+                        f"{fleet.spec.image_history} per image, and older ones in use)")
+    for col in ("image", "tag", "id", "marks"):
+        table.add_column(col)
+    for h in kept:
+        if not h.tags:
+            table.add_row(h.repo, "-", "-", "not built yet")
+        for i, t in enumerate(h.tags):
+            table.add_row(h.repo if i == 0 else "", t.tag, t.image[7:19], ", ".join(t.marks))
+    out.print(table)
 
 
 def status_table(target: Target, rows: list[ServiceStatus],

@@ -33,6 +33,7 @@ from dockyard.engine import bootstrap
 from dockyard.engine.composebuild import compose_build
 from dockyard.engine.connection import Engine
 from dockyard.engine.context import stage_context
+from dockyard.engine.history import collect
 from dockyard.engine.interrupts import held, reach
 from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
@@ -48,6 +49,9 @@ from dockyard.errors import (
 )
 from dockyard.events import ImageEvent, Progress, Sink
 from dockyard.manifest.load import Fleet
+from dockyard.ops.history import CURRENT_TAG as CURRENT_TAG
+from dockyard.ops.history import PREV_TAG as PREV_TAG
+from dockyard.ops.history import repo_of as repo_of
 from dockyard.plan.family import cuda_stack_problem, own_requirements, with_service_layers
 from dockyard.plan.model import BuildStep, Plan
 from dockyard.platforms import PLATFORMS, arch_of
@@ -56,8 +60,6 @@ from dockyard.render.files import render_all
 from dockyard.render.fingerprint import SPEC_LABEL, spec_hashes
 
 INPUTS_LABEL = "dev.dockyard.inputs"
-PREV_TAG = "prev"
-CURRENT_TAG = "current"
 _SKIP_DIRS = {".git", ".dockyard", "__pycache__", ".venv", "node_modules", ".mypy_cache"}
 
 @dataclass
@@ -69,20 +71,23 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)  # per image built
     locks_made: list[str] = field(default_factory=list)
     wheels_downloaded: int = 0
+    removed: list[str] = field(default_factory=list)  # dated tags GC removed after it
 
 
-def write_render(fleet: Fleet, plan: Plan, state: Path) -> Path:
+def write_render(fleet: Fleet, plan: Plan, state: Path, resolve: bool = True) -> Path:
     """Write every rendered file under state/render (only files whose bytes changed). The
     compose files are the owner's alone (0600, in a 0700 folder): they name no secret's value,
-    but may hold what the manifest writes literally."""
+    but may hold what the manifest writes literally. `resolve`: look up the `host:` names
+    the cross-machine routes need (up); a build leaves those routes out (`up` writes them)."""
     out = state / "render"
     private_folder(out)
     text = fleet.path.read_text(encoding="utf-8") if fleet.path.is_file() else ""
     root = os.path.relpath(fleet.root.resolve(), out.resolve())
     from dockyard.engine.addresses import machine_addresses
 
-    addresses = machine_addresses(fleet, plan)  # names in `host:` (routes take addresses)
-    for rel, content in render_all(fleet, plan, text, root, addresses).items():
+    addresses = machine_addresses(fleet, plan) if resolve else {}  # routes take addresses
+    for rel, content in render_all(fleet, plan, text, root, addresses,
+                                   unresolved=not resolve).items():
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if rel.startswith("compose."):
@@ -191,12 +196,6 @@ def _source(root: Path) -> str:
     except DockyardError:
         return root.resolve().as_uri()
     return result.stdout.strip() or root.resolve().as_uri()
-
-
-def repo_of(ref: str) -> str:
-    """quickstart/web:current -> quickstart/web (a registry's port is not a tag)."""
-    head, _, tag = ref.rpartition(":")
-    return head if head and "/" not in tag else ref
 
 
 @dataclass
@@ -524,7 +523,7 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
             raise ManifestError(problem, where=fleet.where("families", name, "from"),
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
-    write_render(fleet, plan, state)
+    write_render(fleet, plan, state, resolve=False)  # images need no routes
     specs = spec_hashes(plan)
     native = engine_arch(engine)
     arch = arch or native
@@ -584,6 +583,7 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
     # the run tags it may have left.
     record.unlink(missing_ok=True)
     report.built.sort()
+    report.removed = collect(engine, plan, fleet.spec.image_history, state, emit=emit)
     return report
 
 
@@ -696,10 +696,11 @@ def _run_dag(builder: _Builder, plan: Plan, report: BuildReport, emit: Sink,
 
 
 def rollback_services(plan: Plan, services: list[str] | None = None) -> list[str]:
-    """The services a rollback acts on: those named, else every service dockyard builds."""
+    """The services a rollback acts on: those named, else every service dockyard builds and
+    no `image_tag:` pins."""
     if services is not None:
         return list(services)
-    return sorted(n for n, sp in plan.services.items() if sp.built)
+    return sorted(n for n, sp in plan.services.items() if sp.built and not sp.spec.image_tag)
 
 
 def prev_ref(image: str) -> str:
@@ -721,8 +722,13 @@ def rollback(engine: Engine, plan: Plan,
         if not plan.services[name].built:
             raise ManifestError(f"service {name} runs the stock image {image}: nothing to roll "
                                 "back", fix="roll back services dockyard builds")
+        if plan.services[name].spec.image_tag:
+            raise ManifestError(f"service {name} is pinned to {plan.services[name].spec.image_tag}"
+                                " by `image_tag:`: rollback does not move it",
+                                fix="remove the pin to roll it back, or pin another kept tag")
         repo = repo_of(image)
-        current, prev = engine.image_id(image), engine.image_id(prev_ref(image))
+        current = engine.image_id(f"{repo}:{CURRENT_TAG}")
+        prev = engine.image_id(prev_ref(image))
         if not prev and named:
             # Not a bad manifest (exit 2): there is nothing to go back to yet (exit 1).
             raise DockyardError(f"service {name} has no previous image ({repo}:{PREV_TAG}): "

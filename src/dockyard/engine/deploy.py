@@ -13,6 +13,7 @@ from typing import Any
 
 from dockyard.engine.apply import UpReport, apply
 from dockyard.engine.build import build, write_render
+from dockyard.engine.history import record_deployed, unkept_pin
 from dockyard.engine.observe import image_states, observe
 from dockyard.engine.ship import ship_fleet
 from dockyard.engine.target import Target, compose, containers
@@ -42,6 +43,9 @@ def _ready_images(target: Target, *, emit: Sink, build_missing: bool,
     # Another machine without a registry: built here, then shipped (save | load) to it.
     ship_fleet([target], emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     needs = _image_needs(target)
+    if needs.pinned:
+        _pinned_here(target, needs.pinned, emit=emit)
+        needs = ImageNeeds(needs.missing, needs.stale)
     if accept_stale:
         needs = ImageNeeds(needs.missing)
     missing = needs.missing
@@ -67,6 +71,19 @@ def _ready_images(target: Target, *, emit: Sink, build_missing: bool,
     emit(Progress(needs.line("building them first")))
     build(engine, target.fleet, target.plan, target.state, emit=emit,
           only_missing=not needs.stale)
+
+
+def _pinned_here(target: Target, names: list[str], *, emit: Sink) -> None:
+    """Services pinned (`image_tag:`) to a tag not here: pulled from `registry:` when set;
+    no build makes a dated tag, so one still missing stops `up` before anything changes."""
+    engine, plan = target.engine, target.plan
+    if target.fleet.spec.registry:
+        from dockyard.engine.registry import pull_missing
+
+        pull_missing(engine, target.fleet, [plan.services[n].image for n in names], emit=emit)
+    for name in names:
+        if not engine.image_id(plan.services[name].image):
+            raise unkept_pin(engine, target.fleet, plan, name)
 
 
 def up_steps(target: Target) -> list[Step]:
@@ -111,10 +128,19 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True,
     write_render(target.fleet, target.plan, target.state)
     todo = prepare_up(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     if unchanged(todo):
+        _record(target)
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
     report = apply(target, todo, emit=emit)
+    _record(target)
     report.seconds = time.monotonic() - t0
     return report
+
+
+def _record(target: Target) -> None:
+    """The images the machine's services now run healthy, for `check`'s one-way data guard
+    (DY607): what an image change is judged against."""
+    record_deployed(target.state, target.plan,
+                    {sp.name: target.engine.image_id(sp.image) for sp in target.services()})
 
 
 def down(target: Target, *, volumes: bool = False) -> None:

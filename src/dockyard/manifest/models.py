@@ -338,6 +338,52 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+# The tag each build gives the images it made (engine/build.py dated_tag): UTC time, commit.
+DATED_TAG = re.compile(r"^\d{8}-\d{6}-[0-9a-z]+$")
+
+
+class MigrationSpec(Spec):
+    """How a stateful service's data moves to an image that cannot read it as it is (or
+    that the old image cannot read back): declared, so the change is a decision."""
+
+    from_: str = Field(alias="from", min_length=1,
+                       description="the version its data is moved from, as deployed: a "
+                                   "Postgres major (15) or a Qdrant minor (1.7)")
+    how: str = Field(min_length=1, description="how the data moves, e.g. pg_upgrade in a "
+                                               "one-shot service, or a dump restored")
+
+
+class BackupSpec(Spec):
+    """How `dockyard backup` saves a stateful service's data, and what a rollback does with
+    it; the kind is detected from the image or family when not given."""
+
+    kind: Literal["postgres", "redis", "volume"] | None = Field(
+        None, description="postgres: pg_dump -Fc per database + pg_dumpall --globals-only; "
+                          "redis: BGSAVE, then the RDB; volume: a tar of each named volume; "
+                          "default: detected (a postgres:* image or a family with apt "
+                          "postgresql*, a redis:* image or apt redis-server, else volume for a "
+                          "service with named volumes)")
+    restore_on_rollback: bool = Field(
+        False, description="a failed upgrade restores the pre-upgrade backup before the old "
+                           "version starts (for data the new version migrated one way)")
+    quiesce: Literal["none", "stop"] = Field(
+        "none", description="stop: the service is stopped around a volume tar (a store with no "
+                            "dump tool); none: it keeps serving")
+    volumes: list[str] = Field(
+        [], description="the named volumes backed up (and restored); default: all of the "
+                        "service's named volumes")
+    user: str = Field("", description="postgres: the database superuser the dumps run as "
+                                      "(over the local socket, inside the container); "
+                                      "default: postgres")
+    databases: list[str] = Field(
+        [], description="postgres: the databases dumped; default: every one but the templates")
+    password_env: str = Field(
+        "", description="redis: the container's env variable holding the password (read "
+                        "inside the container, never by dockyard); '' for none")
+    enabled: bool = Field(True, description="false: never backed up, not even before an "
+                                            "upgrade")
+
+
 class ServiceSpec(Spec):
     """One service: a stock `image:`, or an image dockyard builds on a `family:`."""
 
@@ -345,6 +391,10 @@ class ServiceSpec(Spec):
     build: str = Field("", description="build context, relative to the manifest")
     dockerfile: str = Field("", description="own Dockerfile, instead of the rendered one")
     image: str = Field("", description="a stock image to run, e.g. redis:7.4.1")
+    image_tag: str = Field(
+        "", description="run this dated tag of its built image (`dockyard images --history` "
+                        "lists the kept ones, e.g. 20261201-093015-1a2b3c4d5e6f) instead of "
+                        ":current; '' (e.g. an unset ${FORCE_IMAGE_TAG:-}): no pin")
     command: Command = Field([], description="the command (a string runs under /bin/sh -c)")
     entrypoint: Command = Field([], description="replaces the image's entrypoint")
     ports: dict[str, PortSpec] = Field({}, description="name -> port it listens on")
@@ -352,6 +402,9 @@ class ServiceSpec(Spec):
     depends_on: dict[str, DependencySpec] = Field(
         {}, description="services to start first: a list of names, or name -> {condition}")
     volumes: list[str] = Field([], description="compose-style mounts: name:/path or ./dir:/path")
+    backup: BackupSpec | None = Field(
+        None, description="how its data is backed up; default: detected for a Postgres or "
+                          "Redis image or family and for a service with named volumes")
     env: dict[str, str] = Field({}, description="runtime env; ${VAR} is read from .env")
     env_file: Annotated[list[EnvFileSpec], BeforeValidator(_env_files)] = Field(
         [], description="env files compose reads when the container starts; `env:` wins over "
@@ -373,6 +426,10 @@ class ServiceSpec(Spec):
     agents: dict[str, AgentSpec] = Field({}, description="processes run under one supervisor")
     max_size: Size = Field(0, description="size budget of the image; 0: none")
     suppress: dict[str, str] = Field({}, description="finding code -> reason it is accepted")
+    migration: MigrationSpec | None = Field(
+        None, description="the data migration an image change needs (a Postgres major "
+                          "version, a Qdrant jump past the next minor): `check` allows that "
+                          "change only with it and `backup: {restore_on_rollback: true}`")
     build_args: dict[str, str] = Field({}, description="build arguments for its own Dockerfile "
                                                        "(ARG values)")
     networks: Annotated[dict[str, ServiceNetworkSpec], BeforeValidator(_network_list)] = Field(
@@ -430,6 +487,13 @@ class ServiceSpec(Spec):
             raise ValueError("give `machine:` (one) or `machines:` (a copy on each), not both")
         if self.build_args and not self.dockerfile:
             raise ValueError("`build_args:` are for an own Dockerfile: give `dockerfile:` too")
+        if self.image_tag and not self.family:
+            raise ValueError("`image_tag:` pins a dated tag of an image dockyard builds: give "
+                             "`family:`, or put the tag in `image:`")
+        if self.image_tag and not DATED_TAG.match(self.image_tag):
+            raise ValueError(f"image_tag {self.image_tag!r} is not a dated tag such as "
+                             "20261201-093015-1a2b3c4d5e6f (`dockyard images --history` "
+                             "lists them)")
         if self.health and not self.image_health:
             raise ValueError("`image_health: false` switches health checks off: remove it, or "
                              "`health:`")
@@ -443,14 +507,30 @@ def _reasons(suppress: dict[str, str]) -> None:
             raise ValueError(f"suppressing {code} needs a reason: `{code}: why it is accepted`")
 
 
+class FleetBackupSpec(Spec):
+    """Where `dockyard backup` writes its runs, and how many it keeps."""
+
+    target: str = Field("", description="the folder backup runs are written under (relative "
+                                        "to the manifest); default: backups/ in the state "
+                                        "folder")
+    keep: int = Field(10, ge=1, description="how many runs are kept; older ones are removed "
+                                            "after a run succeeds")
+
+
 class FleetSpec(Spec):
     """The whole manifest, `fleet.yaml`."""
 
     fleet: Name = Field(description="the fleet's name: prefix of its images and compose projects")
     registry: str = Field("", description="registry to push to and pull from, e.g. "
                                           "localhost:5000; '' for none")
+    backup: FleetBackupSpec = Field(FleetBackupSpec(), description="where backups go and how "
+                                                                   "many are kept")
     machines: dict[Name, MachineSpec] = Field(min_length=1, description="name -> machine")
     families: dict[Name, FamilySpec] = Field({}, description="name -> image family")
+    image_history: int = Field(
+        5, ge=1, le=1000, description="dated tags kept per built image (`dockyard images "
+                                      "--history`); a build removes older ones that no "
+                                      "container uses")
     services: dict[Name, ServiceSpec] = Field(min_length=1, description="name -> service")
     networks: dict[Name, NetworkSpec] = Field(
         {}, description="name -> network; services join `default` unless they list others")

@@ -19,9 +19,11 @@ from pydantic import BaseModel
 
 from dockyard.manifest.models import (
     AgentSpec,
+    BackupSpec,
     DependencySpec,
     EnvFileSpec,
     FamilySpec,
+    FleetBackupSpec,
     FleetSpec,
     GpuRequest,
     GpuSpec,
@@ -37,10 +39,10 @@ from dockyard.names import NAME
 
 SCHEMA_ID = "https://dockyard.dev/schema/fleet.json"
 # The reference's order: the file from the top, then what the sections hold.
-MODELS: tuple[type[BaseModel], ...] = (FleetSpec, MachineSpec, GpuSpec, FamilySpec,
-                                       ServiceSpec, PortSpec, HealthSpec, GpuRequest,
-                                       DependencySpec, EnvFileSpec, UlimitSpec,
-                                       ServiceNetworkSpec, AgentSpec, NetworkSpec)
+MODELS: tuple[type[BaseModel], ...] = (FleetSpec, FleetBackupSpec, MachineSpec, GpuSpec,
+                                       FamilySpec, ServiceSpec, PortSpec, HealthSpec,
+                                       GpuRequest, DependencySpec, EnvFileSpec, UlimitSpec,
+                                       ServiceNetworkSpec, AgentSpec, BackupSpec, NetworkSpec)
 _VARIABLE = {"type": "string", "pattern": r"\$\{[^}]+\}",
              "description": "holds a ${VAR} read from the environment or .env"}
 _SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]

@@ -16,9 +16,10 @@ from dockyard.plan.model import ServicePlan
 class ImageNeeds:
     missing: list[str] = field(default_factory=list)  # services whose image is not here
     stale: list[str] = field(default_factory=list)  # services whose image is out of date
+    pinned: list[str] = field(default_factory=list)  # pinned (`image_tag:`) to a tag not here
 
     def __bool__(self) -> bool:
-        return bool(self.missing or self.stale)
+        return bool(self.missing or self.stale or self.pinned)
 
     def line(self, then: str) -> str:
         """What `up` says before it builds (`then`: what it does about it)."""
@@ -28,6 +29,8 @@ class ImageNeeds:
         if self.stale:
             parts.append(f"images built from an older manifest entry for "
                          f"{', '.join(self.stale)}")
+        if self.pinned:
+            parts.append(f"the pinned `image_tag:` is not here for {', '.join(self.pinned)}")
         return "; ".join(parts) + f": {then}"
 
 
@@ -35,14 +38,20 @@ def image_needs(services: Sequence[ServicePlan], found: Mapping[str, ImageState 
                 specs: Mapping[str, str]) -> ImageNeeds:
     """Per built service: missing when its ref is not here; stale when the image's manifest
     hash is not the one the manifest renders now (an image without one was built by an
-    older dockyard: it cannot say what it was made from, so it is stale too)."""
-    missing, stale = [], []
+    older dockyard: it cannot say what it was made from, so it is stale too). A service
+    pinned to a dated tag (`image_tag:`) runs that image as it was built: never stale, and
+    when it is not here no build makes it (`pinned`)."""
+    missing, stale, pinned = [], [], []
     for sp in services:
         if not sp.built:
             continue
         image = found.get(sp.image)
-        if image is None or not image.id:
+        absent = image is None or not image.id
+        if sp.spec.image_tag:
+            if absent:
+                pinned.append(sp.name)
+        elif absent:
             missing.append(sp.name)
-        elif sp.image in specs and image.spec != specs[sp.image]:
+        elif image is not None and sp.image in specs and image.spec != specs[sp.image]:
             stale.append(sp.name)
-    return ImageNeeds(missing, stale)
+    return ImageNeeds(missing, stale, pinned)

@@ -36,7 +36,9 @@ def plan(fleet: Fleet) -> Plan:
             name=name,
             spec=svc,
             machine=first.machine,
-            image=images.get(name, svc.image),
+            # A pinned service runs its dated tag; the build still moves `:current`.
+            image=(f"{image_name(fleet, name, 'service')}:{svc.image_tag}"
+                   if svc.image_tag and name in images else images.get(name, svc.image)),
             level=level_of[name],
             gpu_device=first.gpus[0] if first.gpus else None,
             gpu_memory=gpu.memory if gpu and first.gpus else 0,

@@ -119,6 +119,19 @@ class Routes:
     def published(self, callee: str, machine: str) -> tuple[Publish, ...]:
         return self.publish.get((callee, machine), ())
 
+    def lines(self) -> list[str]:
+        """One line per routed name, for people: `api on a -> embedder at 10.0.0.2 (b)`,
+        with the ports the callee publishes there for it."""
+        out = []
+        for (caller, machine), hosts in sorted(self.hosts.items()):
+            for callee, address in sorted(hosts.items()):
+                there = next(r.callee_machine for r in self.reaches
+                             if (r.caller, r.machine, r.callee) == (caller, machine, callee))
+                ports = ", ".join(p.compose() for p in self.published(callee, there))
+                out.append(f"{caller} on {machine} -> {callee} at {address} (machine {there}"
+                           + (f"; publishes {ports})" if ports else ")"))
+        return out
+
 
 def is_address(host: str) -> bool:
     """An IP address (v4 or v6) as opposed to a name that must be resolved."""
@@ -185,17 +198,15 @@ def named_hosts(key: str, value: str) -> Iterator[tuple[str, int | None, bool]]:
 def reaches(fleet: Fleet, plan: Plan) -> list[Reach]:
     """Every reach from a copy of a service to a service with no copy on that machine."""
     runs = {name: sp.machines for name, sp in plan.services.items()}
-    by_port: dict[int, list[str]] = {}  # container port -> services (for loopback URLs)
-    near: set[tuple[int, str]] = set()  # (container port, machine) some service listens on
-    for name, sp in sorted(plan.services.items()):
-        for p in _ports(sp.spec):
-            by_port.setdefault(p.port, []).append(name)
-            near.update((p.port, m) for m in sp.machines)
+    if len(set().union(*runs.values())) < 2:
+        return []  # one machine: every name resolves on the fleet's network
+    ports: list[tuple[dict[int, list[str]], set[tuple[int, str]]]] = []  # built on first use
     found: list[Reach] = []
     for name, sp in sorted(plan.services.items()):
         svc = sp.spec
-        own = {p.port for p in _ports(svc)}
-        for machine in sp.machines:
+        if not (svc.depends_on or svc.env or svc.command or svc.entrypoint or svc.agents):
+            continue
+        for machine in runs[name]:
             for dep, d in sorted(svc.depends_on.items()):
                 if d.condition == "completed" or dep not in runs or machine in runs[dep]:
                     continue
@@ -204,7 +215,12 @@ def reaches(fleet: Fleet, plan: Plan) -> list[Reach]:
             for at, key, value in _values(name, svc):
                 for host, port, _url in named_hosts(key, value):
                     if host in LOOPBACK:
-                        if port is None or port in own or (port, machine) in near:
+                        if port is None or port in {p.port for p in _ports(svc)}:
+                            continue
+                        if not ports:
+                            ports.append(_listeners(plan))
+                        by_port, near = ports[0]
+                        if (port, machine) in near:
                             continue
                         far = next((s for s in by_port.get(port, []) if s != name), "")
                         if far:
@@ -216,18 +232,30 @@ def reaches(fleet: Fleet, plan: Plan) -> list[Reach]:
     return found
 
 
-_last: list[tuple[tuple[int, tuple[tuple[str, str], ...]], Routes]] = []
+def _listeners(plan: Plan) -> tuple[dict[int, list[str]], set[tuple[int, str]]]:
+    """container port -> the services listening on it, and (port, machine) of each."""
+    by_port: dict[int, list[str]] = {}
+    near: set[tuple[int, str]] = set()
+    for name, sp in sorted(plan.services.items()):
+        for p in _ports(sp.spec):
+            by_port.setdefault(p.port, []).append(name)
+            near.update((p.port, m) for m in sp.machines)
+    return by_port, near
+
+
+# The last answer: check's rule and render's machines all ask for the same plan.
+_last: list[tuple[Fleet, Plan, tuple[tuple[str, str], ...], Routes]] = []
 
 
 def routes(fleet: Fleet, plan: Plan, addresses: Mapping[str, str] | None = None) -> Routes:
     """The routes of every reach, and the reaches none can serve. `addresses`: machine ->
     the address its `host:` name resolved to (the engine layer's; IPv4 preferred)."""
     addresses = addresses or {}
-    key = (id(plan), tuple(sorted(addresses.items())))
-    if _last and _last[0][0] == key:
-        return _last[0][1]
+    key = tuple(sorted(addresses.items()))
+    if _last and _last[0][0] is fleet and _last[0][1] is plan and _last[0][2] == key:
+        return _last[0][3]
     result = _routes(fleet, plan, addresses)
-    _last[:] = [(key, result)]
+    _last[:] = [(fleet, plan, key, result)]
     return result
 
 
@@ -235,12 +263,14 @@ def _routes(fleet: Fleet, plan: Plan, addresses: Mapping[str, str]) -> Routes:
     found = reaches(fleet, plan)
     # (machine, host port, protocol) -> (service, bind, container port) of what is published
     taken: dict[tuple[str, int, str], list[tuple[str, str, int]]] = {}
-    for name, sp in plan.services.items():
+    wanted = {r.callee_machine for r in found}
+    for name, sp in plan.services.items() if found else ():
         for machine in sp.machines:
-            for p in _ports(sp.spec):
-                if p.publish:
-                    taken.setdefault((machine, p.host_port, p.protocol), []).append(
-                        (name, p.bind, p.port))
+            if machine in wanted:
+                for p in _ports(sp.spec):
+                    if p.publish:
+                        taken.setdefault((machine, p.host_port, p.protocol), []).append(
+                            (name, p.bind, p.port))
     hosts: dict[tuple[str, str], dict[str, str]] = {}
     publish: dict[tuple[str, str], dict[Publish, None]] = {}
     missing: dict[tuple[Path_, str], NoRoute] = {}  # one per place (copies say it once)

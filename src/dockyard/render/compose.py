@@ -88,7 +88,8 @@ class _References:
 
 
 def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = "",
-                    root: str = "", route: Routes | None = None) -> dict[str, Any]:
+                    root: str = "", route: Routes | None = None,
+                    unresolved: bool = False) -> dict[str, Any]:
     """The compose entry of the copy of `sp` on `machine` (default: its first machine).
 
     `root` is the fleet's folder as seen from where the compose file will be written (e.g.
@@ -97,7 +98,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     A value that came from a secret variable is written as the reference (`${DB_PASSWORD}`,
     also inside a URL), never as the value: compose reads it from its environment.
     `route`: the fleet's cross-machine routes (plan/routes.py), which add extra_hosts to a
-    caller and published ports to a callee; None: none."""
+    caller and published ports to a callee; None: none. A route to a machine whose `host:`
+    name was not resolved is refused, or left out with `unresolved` (a build's render)."""
     svc = sp.spec
     machine = machine or sp.machine
     refs = _References(fleet, sp.name)
@@ -134,7 +136,7 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
         out["user"] = refs.text((*at, "user"), svc.user, svc.user)
     out.update(_container(svc, refs))
     if route is not None:
-        _route(fleet, route, sp.name, machine, out)
+        _route(fleet, route, sp.name, machine, out, unresolved)
     profile = fleet.spec.machines[machine].profile
     env = {**profile, **svc.env}
     env.update(budget_env(fleet, sp, machine, env))
@@ -161,7 +163,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     ports = [f"{p.bind}:{p.host_port}:{p.port}" + ("/udp" if p.protocol == "udp" else "")
              for p in published]
     if route is not None:  # what a caller on another machine dials, on this machine's address
-        ports += [p.compose() for p in route.published(sp.name, machine)]
+        ports += [p.compose() for p in route.published(sp.name, machine)
+                  if is_address(p.address)]  # a name: refused on the caller's side
     if ports:
         out["ports"] = ports
     hidden = sorted(f"{p.port}/udp" if p.protocol == "udp" else str(p.port)
@@ -223,7 +226,8 @@ def compose_service(fleet: Fleet, plan: Plan, sp: ServicePlan, machine: str = ""
     return out
 
 
-def _route(fleet: Fleet, route: Routes, name: str, machine: str, out: dict[str, Any]) -> None:
+def _route(fleet: Fleet, route: Routes, name: str, machine: str, out: dict[str, Any],
+           unresolved: bool = False) -> None:
     """The caller's extra_hosts for the services it reaches on other machines (its own
     `extra_hosts:` for a name wins)."""
     hosts = route.extra_hosts(name, machine)
@@ -232,7 +236,7 @@ def _route(fleet: Fleet, route: Routes, name: str, machine: str, out: dict[str, 
     written = {entry.split("=", 1)[0] for entry in out.get("extra_hosts", [])}
     entries = list(out.get("extra_hosts", []))
     for callee, address in sorted(hosts.items()):
-        if callee in written:
+        if callee in written or (unresolved and not is_address(address)):
             continue
         if not is_address(address):
             there = route_machine(route, name, machine, callee)
@@ -243,7 +247,8 @@ def _route(fleet: Fleet, route: Routes, name: str, machine: str, out: dict[str, 
                 fix=f"write machine {there}'s IPv4 address as machines.{there}.host, or make "
                     f"{address} resolve here")
         entries.append(f"{callee}={address}")
-    out["extra_hosts"] = sorted(entries)
+    if entries:
+        out["extra_hosts"] = sorted(entries)
 
 
 def route_machine(route: Routes, caller: str, machine: str, callee: str) -> str:
@@ -368,11 +373,14 @@ def _has_health(svc: ServiceSpec) -> bool:
 
 
 def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "",
-                    addresses: Mapping[str, str] | None = None) -> dict[str, Any]:
+                    addresses: Mapping[str, str] | None = None,
+                    unresolved: bool = False) -> dict[str, Any]:
     """`addresses`: machine -> the address its `host:` name resolved to (engine/addresses.py),
-    for the cross-machine routes; a `host:` written as an address needs none."""
+    for the cross-machine routes; a `host:` written as an address needs none. `unresolved`:
+    leave out the routes to a name not resolved, instead of refusing them."""
     route = routes(fleet, plan, addresses)
-    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine, root, route))
+    services = {sp.name: _escape(compose_service(fleet, plan, sp, machine, root, route,
+                                                 unresolved))
                 for sp in plan.on(machine)}
     volumes = sorted({v.split(":")[0] for sp in plan.on(machine) for v in sp.spec.volumes
                       if ":" in v and not _is_bind(v)})
@@ -386,10 +394,10 @@ def compose_project(fleet: Fleet, plan: Plan, machine: str, root: str = "",
 
 
 def render_compose(fleet: Fleet, plan: Plan, machine: str, root: str = "",
-                   addresses: Mapping[str, str] | None = None) -> str:
+                   addresses: Mapping[str, str] | None = None, unresolved: bool = False) -> str:
     header = (f"# compose file for machine {machine} of fleet {plan.fleet}: rendered by "
               "dockyard; edit fleet.yaml, not this file.\n")
-    text = dump_yaml(compose_project(fleet, plan, machine, root, addresses))
+    text = dump_yaml(compose_project(fleet, plan, machine, root, addresses, unresolved))
     if next(variables(text), None):  # only references are left unescaped
         header += ("# ${VAR}s name secrets, never written here: `dockyard up` gives compose "
                    "their values\n# (by hand: docker compose --env-file <fleet folder>/.env "

@@ -18,9 +18,11 @@ from dockyard.render.supervisor import render_supervisor
 
 @gc_paused
 def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "",
-               addresses: Mapping[str, str] | None = None) -> dict[str, str]:
+               addresses: Mapping[str, str] | None = None,
+               unresolved: bool = False) -> dict[str, str]:
     """`root`: the fleet's folder seen from the output folder (see compose_service);
-    `addresses`: machine -> its resolved `host:` address (see compose_project)."""
+    `addresses`: machine -> its resolved `host:` address, `unresolved`: leave out routes to
+    names not resolved instead of refusing them (see compose_project)."""
     files: dict[str, str] = {}
     for step in plan.builds:
         if step.kind == "family":
@@ -36,6 +38,6 @@ def render_all(fleet: Fleet, plan: Plan, manifest_text: str, root: str = "",
     for machine in sorted(fleet.spec.machines):
         if plan.on(machine):
             files[f"compose.{machine}.yaml"] = render_compose(fleet, plan, machine, root,
-                                                                addresses)
+                                                                addresses, unresolved)
     files[".env.example"] = render_env_example(manifest_text)
     return dict(sorted(files.items()))

@@ -83,6 +83,7 @@ from dockyard.plan.family import has_python
 from dockyard.plan.health import health_test
 from dockyard.plan.model import Plan, ServicePlan
 from dockyard.plan.place import WILDCARD
+from dockyard.plan.routes import is_address
 from dockyard.platforms import PLATFORMS
 from dockyard.render import yamltext
 from dockyard.render.budget import budget_command, budget_env, needs_command
@@ -294,10 +295,10 @@ class _Renderer:
             out["environment"] = env
         if svc.env_file:  # docker stack deploy reads them where it runs: values stay there
             out["env_file"] = [rebase_path(f.path, self.root) for f in svc.env_file]
-        if svc.extra_hosts:  # Swarm's form is host:address (it splits at the first colon)
-            out["extra_hosts"] = [
-                f"{host}:{self.text((*at, 'extra_hosts', host), addr, name)}"
-                for host, addr in sorted(svc.extra_hosts.items())]
+        hosts = [f"{host}:{self.text((*at, 'extra_hosts', host), addr, name)}"
+                 for host, addr in sorted(svc.extra_hosts.items()) if is_address(addr)]
+        if hosts:  # Swarm's form is host:address (it splits at the first colon)
+            out["extra_hosts"] = hosts
         ports = self._ports(sp, machine)
         if ports:
             out["ports"] = ports
@@ -588,6 +589,11 @@ class _Renderer:
                        "at the path docker stack deploy resolves it to: Swarm does not create it")
         for at, lost in gpu_choices_lost(self.fleet, sp, "Swarm (it counts GPUs, not names)"):
             self._lose(at, name, lost)
+        for host, address in sorted(svc.extra_hosts.items()):
+            if not is_address(address):
+                self._lose(("services", name, "extra_hosts", host), name,
+                           f"extra_hosts {host}={address}: a Swarm service takes written "
+                           "addresses only (host-gateway is the engine's, for containers)")
         for at, key in unrendered(name, svc, ("env_file", "extra_hosts", "init" if svc.agents
                                               else "")):
             self._lose(at, name, f"{key} is not rendered for Swarm yet" + (

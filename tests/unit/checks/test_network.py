@@ -539,3 +539,31 @@ services:
     env: {UPSTREAM: "http://172.20.0.10:8000"}
 """ + HEALTH
     assert findings(text, "DY406") == []
+
+
+def test_dy402_a_machines_host_name_in_a_url_suggests_the_service() -> None:
+    text = """\
+fleet: demo
+machines:
+  start9: {host: 192.168.1.10}
+  spark1: {host: spark1.local}
+services:
+  panel:
+    image: ghcr.io/x/panel:1.0
+    machine: start9
+    env: {VLLM_URL: "http://spark1.local:8888/v1", DOCS: "https://spark1.local.example.com",
+          FROM_ENV: "http://${SPARK1_HOST}:8888"}
+""" + HEALTH + """\
+  vllm:
+    image: ghcr.io/x/vllm:1.0
+    machine: spark1
+    ports: {api: 8888}
+""" + HEALTH
+    found = findings(text, "DY402", environ={"SPARK1_HOST": "spark1.local"})
+    assert [str(f.where) for f in found] == ["fleet.yaml:9:11"]
+    assert found[0].message == (
+        "service panel: VLLM_URL hard-codes spark1.local, the host name of machine spark1 "
+        "where vllm answers: inside a container it may resolve IPv6 first and hang (`.local` "
+        "names do)")
+    assert found[0].fix == ("write `http://vllm:8888/v1`: render points vllm at machine "
+                            "spark1's IPv4 address")

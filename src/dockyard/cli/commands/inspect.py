@@ -89,10 +89,13 @@ def render(ctx: typer.Context,
             views.out.print(f"  {step}", highlight=False, soft_wrap=True, markup=False)
     else:
         from dockyard.engine.addresses import machine_addresses
+        from dockyard.plan.routes import routes
 
+        addresses = machine_addresses(fleet, plan)
         files = render_all(fleet, plan, text,
-                           os.path.relpath(fleet.root.resolve(), output.resolve()),
-                           machine_addresses(fleet, plan))
+                           os.path.relpath(fleet.root.resolve(), output.resolve()), addresses)
+        for route in routes(fleet, plan, addresses).lines():  # names across machines
+            views.line(f"route: {route}")
     for rel, content in files.items():
         target = output / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,12 @@ def render(ctx: typer.Context,
 
 
 def images(ctx: typer.Context,
-           fmt: Format = typer.Option(Format.table, "--format", help="table or json")) -> None:
+           fmt: Format = typer.Option(Format.table, "--format", help="table or json"),
+           history: bool = typer.Option(False, "--history",
+                                        help="The dated tags each built image keeps (newest "
+                                             "first; `image_history:` of them, and older ones "
+                                             "a container still uses), what `rollback --to` "
+                                             "and `image_tag:` take.")) -> None:
     """Each image's size, the bytes it shares with the fleet's other images, and budgets."""
     import json
 
@@ -109,6 +117,16 @@ def images(ctx: typer.Context,
     from dockyard.engine.images import images as fleet_images
 
     fleet, plan = load(ctx.obj)
+    if history:
+        from dockyard.engine.history import history as tag_history
+
+        kept = tag_history(choose_engine(fleet, ctx.obj.machine), plan)
+        if fmt is Format.json:
+            views.out.print_json(json.dumps({"keep": fleet.spec.image_history,
+                                             "images": [h.as_dict() for h in kept]}))
+        else:
+            views.history_table(fleet, kept)
+        return
     report = fleet_images(choose_engine(fleet, ctx.obj.machine), fleet, plan)
     if fmt is Format.json:
         views.out.print_json(json.dumps({**report.sizes.as_dict(), "absent": report.absent,

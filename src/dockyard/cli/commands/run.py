@@ -172,10 +172,16 @@ def logs(ctx: typer.Context, service: str | None = typer.Argument(None),
 
 def rollback(ctx: typer.Context,
              services: list[str] = typer.Argument(None, help="Services (default: every "
-                                                  "built one).")) -> None:
-    """Put each service's `:prev` image back as `:current` and run `up` again (pulling `:prev`
-    from the fleet's `registry:` where it is not here)."""
+                                                  "built one)."),
+             to: str = typer.Option("", "--to", metavar="TAG",
+                                    help="Go back to this dated tag (`dockyard images "
+                                         "--history` lists the kept ones) instead of "
+                                         "`:prev`; with no service named, every built one "
+                                         "goes back to how that build left it.")) -> None:
+    """Put each service's `:prev` image (or its dated tag TAG) back as `:current` and run `up`
+    again (pulling `:prev` from the fleet's `registry:` where it is not here)."""
     from dockyard.actions.rollback import rollback as roll_back
+    from dockyard.actions.rollback import rollback_to
     from dockyard.events import Event, RolledBack
 
     def show(event: Event) -> None:  # what was swapped is the result: on stdout
@@ -185,6 +191,11 @@ def rollback(ctx: typer.Context,
             views.say(event)
 
     fleet, plan = load(ctx.obj, destructive="rollback")
+    if to:
+        result = rollback_to(fleet, plan, to, services or None, ctx.obj.choice(), emit=show)
+        views.line(f"fleet {fleet.spec.fleet} is up on {result.target.machine} with the "
+                   f"images of {to}")
+        return
     result = roll_back(fleet, plan, services or None, ctx.obj.choice(), emit=show)
     views.line(f"fleet {fleet.spec.fleet} is up on {result.target.machine} with the previous "
                "images")
