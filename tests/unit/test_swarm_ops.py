@@ -113,3 +113,14 @@ def test_each_level_deploys_the_levels_before_it_too() -> None:
     levels = [["store"], ["api", "worker"], ["front"]]
     assert levels_up_to(levels, 0) == ["store"]
     assert levels_up_to(levels, 2) == ["store", "api", "worker", "front"]
+
+
+def test_a_changed_service_waits_for_a_new_task() -> None:
+    ok = _service("rec_ok")
+    old = {t.id for t in ok.tasks}
+    # The deploy changed its template and the update has not begun: the old task still runs.
+    assert judge(ok, before=old, changed=True).state == "waiting"
+    # Nothing changed: the running task is the converged service (a rerun changes nothing).
+    assert judge(ok, before=old).done
+    # The new task runs: converged.
+    assert judge(ok, before=set(), changed=True).done

@@ -174,6 +174,7 @@ def up(fleet: Fleet, plan: Plan, state: Path, *, emit: Sink, profiles: Sequence[
         names = [f"{plan.fleet}_{key}" for key in level]
         api = manager.client.api
         before = {str(t["ID"]) for t in _tasks(api, fleet, names)}
+        templates = _templates(api, fleet)
         path = folder / f"stack.level-{index}.yaml"
         keep = set(levels_up_to(rendered.levels, index))
         # JSON is YAML: the level's file is the stack with the services of levels 0..index.
@@ -181,7 +182,8 @@ def up(fleet: Fleet, plan: Plan, state: Path, *, emit: Sink, profiles: Sequence[
                                                         if k in keep}}, indent=1))
         emit(LevelStarted(tuple(names)))
         _deploy(manager, fleet, path)
-        took = _wait(manager, fleet, plan, names, before, emit=emit,
+        changed = {n for n, t in _templates(api, fleet).items() if templates.get(n) != t}
+        took = _wait(manager, fleet, plan, names, before, changed, emit=emit,
                      later=[f"{plan.fleet}_{k}" for lv in rendered.levels[index + 1:] for k in lv])
         result.levels.append(took)
         emit(LevelHealthy(tuple(took)))
@@ -234,8 +236,16 @@ def _deadlines(plan: Plan, services: Sequence[Mapping[str, Any]]) -> dict[str, f
     return out
 
 
-def _wait(manager: Engine, fleet: Fleet, plan: Plan, names: list[str], before: set[str], *,
-          emit: Sink, later: list[str]) -> list[tuple[str, float]]:
+def _templates(api: Any, fleet: Fleet) -> dict[str, str]:
+    """Swarm service -> what its tasks run (TaskTemplate, replicas), to tell a deploy that
+    changed it (new tasks replace the old) from one that did not."""
+    return {str(s["Spec"]["Name"]): json.dumps([s["Spec"].get("TaskTemplate"),
+                                                 s["Spec"].get("Mode")], sort_keys=True)
+            for s in _services(api, fleet)}
+
+
+def _wait(manager: Engine, fleet: Fleet, plan: Plan, names: list[str], before: set[str],
+          changed: set[str], *, emit: Sink, later: list[str]) -> list[tuple[str, float]]:
     """Wait until every service of `names` converged; (service, seconds) in order."""
     api = manager.client.api
     t0 = time.monotonic()
@@ -255,7 +265,8 @@ def _wait(manager: Engine, fleet: Fleet, plan: Plan, names: list[str], before: s
                 verdicts.append(Verdict(name, "waiting", "not created yet"))
                 continue
             facts = ServiceFacts.from_api(services[name], by_service.get(name, []))
-            verdicts.append(judge(facts, before=before, waited=waited,
+            verdicts.append(judge(facts, before=before, changed=name in changed,
+                                  waited=waited,
                                   deadline=deadlines.get(name, START_GRACE)))
         for v in verdicts:
             if v.done and v.service not in took:

@@ -158,10 +158,12 @@ class Verdict:
         return self.state == "failed"
 
 
-def judge(service: ServiceFacts, *, before: Iterable[str] = (), waited: float = 0.0,
-          deadline: float = START_GRACE) -> Verdict:
+def judge(service: ServiceFacts, *, before: Iterable[str] = (), changed: bool = False,
+          waited: float = 0.0, deadline: float = START_GRACE) -> Verdict:
     """The service's verdict after `waited` seconds of its level's deploy; tasks whose IDs
-    are in `before` existed before this deploy and cannot fail it."""
+    are in `before` existed before this deploy and cannot fail it. `changed`: the deploy
+    changed what its tasks run (their template), so only new tasks count as running (the
+    old one runs on until the update replaces it, and the update may not have begun yet)."""
     old = set(before)
     name = service.name
     if service.update in ("paused", "rollback_started", "rollback_paused",
@@ -181,7 +183,8 @@ def judge(service: ServiceFacts, *, before: Iterable[str] = (), waited: float = 
         done = [t for t in service.tasks if t.state == "complete" and t.exit_code in (None, 0)]
         if len(done) >= service.replicas:
             return Verdict(name, "converged", "completed")
-    running = [t for t in service.tasks if t.state == "running" and t.desired == "running"]
+    running = [t for t in service.tasks if t.state == "running" and t.desired == "running"
+               and not (changed and t.id in old)]
     updating = service.update in ("updating",)
     if len(running) >= service.replicas and not updating and not service.one_shot:
         return Verdict(name, "converged", f"{len(running)}/{service.replicas} running")
