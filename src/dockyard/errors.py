@@ -30,6 +30,13 @@ class ExitCode(IntEnum):
     NO_ENGINE = 3, "no Docker engine answers"
     UNHEALTHY = 4, "a service did not become healthy before its deadline"
     MISSING_PROGRAM = 5, "a program dockyard needs is missing (the message names its package)"
+    ROLLED_BACK = 6, ("an upgrade failed and was rolled back: every service it changed runs its "
+                      "previous image and configuration again (the message names the service "
+                      "that failed, its health output and its logs)")
+    ROLLBACK_FAILED = 7, ("an upgrade's rollback failed: the message says which service runs "
+                          "which image, and how to finish by hand")
+    UPGRADE_PENDING = 8, ("an interrupted upgrade must be finished first: `dockyard upgrade "
+                          "--resume` or `dockyard rollback`")
     INTERNAL = 70, "internal error: a dockyard bug (rerun with DOCKYARD_DEBUG=1 and report it)"
     INTERRUPTED = 130, "interrupted (Ctrl-C): what already started was left as it is"
 
@@ -212,3 +219,34 @@ class UnhealthyError(DockyardError):
     and named. Exit 4."""
 
     exit_code = ExitCode.UNHEALTHY
+
+
+class UpgradeRolledBack(DockyardError):
+    """A service of an upgrade's set failed (never healthy by its deadline, exited, or
+    crash-looped) and the whole set went back to its previous image IDs and configuration,
+    healthy; volumes kept. Exit 6."""
+
+    exit_code = ExitCode.ROLLED_BACK
+
+
+class RollbackFailed(DockyardError):
+    """Going back to the previous images failed too: the message says which service runs
+    which image and how to finish by hand; the journal stays, so `dockyard rollback` retries.
+    Exit 7."""
+
+    exit_code = ExitCode.ROLLBACK_FAILED
+
+
+class UpgradePending(DockyardError):
+    """An upgrade was interrupted (kill -9, a power cut) or is running: a new one would mix
+    the fleet; resume it or roll it back first. Exit 8."""
+
+    exit_code = ExitCode.UPGRADE_PENDING
+
+
+class BackupError(DockyardError):
+    """A backup or restore cannot be made as asked: a target that cannot be written (said
+    before anything is touched), a run that is not there, a file that does not match its
+    sha256, a dump that failed; exit 1."""
+
+    exit_code = ExitCode.FAILED

@@ -178,8 +178,72 @@ class Shipped:
                 f"in {self.seconds:.1f} s")
 
 
+@dataclass(frozen=True)
+class UpgradePlanned:
+    """What `dockyard upgrade` will change, in dependency order: (service, why); `at`: when
+    (ISO 8601, UTC), as every upgrade event carries it."""
+
+    services: tuple[tuple[str, str], ...]
+    at: str
+
+    def line(self) -> str:
+        if not self.services:
+            return "upgrade: nothing changed"
+        return "upgrade: " + "; ".join(f"{name} ({why})" for name, why in self.services)
+
+
+@dataclass(frozen=True)
+class UpgradeStep:
+    """One step of an upgrade's journal (ops/upgrade.py) changed status: `step` is its kind
+    (recreate, revert, ...), `status` started, done, failed or skipped; `step` "upgrade" with
+    `service` "" is the whole run (done, unchanged, rolled back, rollback failed)."""
+
+    step: str
+    service: str
+    status: str
+    at: str
+    detail: str = ""
+
+    def line(self) -> str:
+        what = f"{self.step} {self.service}" if self.service else self.step
+        return f"upgrade: {what}: {self.status}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class BackedUp:
+    """One service's data is in a backup run: its kind, bytes, seconds, and the longest
+    writes waited (or the service was stopped) for it."""
+
+    service: str
+    kind: str
+    bytes: int
+    seconds: float
+    write_pause: float
+
+    def line(self) -> str:
+        pause = (f"writes paused at most {self.write_pause:.3f} s" if self.write_pause >= 0
+                 else "write pause not measured")
+        return (f"backup {self.service} ({self.kind}): {self.bytes / 1e6:.1f} MB in "
+                f"{self.seconds:.1f} s, {pause}")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """One service runs on fresh volumes holding a backup run's data, healthy."""
+
+    service: str
+    kind: str
+    run: str
+    seconds: float
+
+    def line(self) -> str:
+        return (f"restore {self.service} ({self.kind}) from {self.run}: healthy in "
+                f"{self.seconds:.1f} s")
+
+
 Event = (Progress | ImageEvent | Locking | Pulling | Pushing | LevelStarted | LevelHealthy
-         | HealthWaiting | RolledBack | Shipping | ShipProgress | Shipped)
+         | HealthWaiting | RolledBack | UpgradePlanned | UpgradeStep | BackedUp | Restored
+         | Shipping | ShipProgress | Shipped)
 Sink = Callable[[Event], None]
 
 

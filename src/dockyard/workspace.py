@@ -24,3 +24,16 @@ def state_dir(manifest: Path, fleet: str, environ: Mapping[str, str] | None = No
         return manifest.parent.absolute() / ".dockyard"
     cache = Path(env.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
     return cache / "dockyard" / fleet
+
+
+def upgrade_dir(state: Path, machine: str) -> Path:
+    """An upgrade's journal and the compose files it goes forward and back with, per machine:
+    `<state>/upgrade/<machine>/` (journal.json while one runs or was interrupted; last.json
+    once it ended)."""
+    return state / "upgrade" / machine
+
+
+def deployed_dir(state: Path) -> Path:
+    """The rendered compose files containers were last made from (`up`, `upgrade`), kept so
+    an upgrade can go back to the exact configuration a container runs."""
+    return state / "deployed"

@@ -81,6 +81,9 @@ CASES: dict[type[DockyardError], list[Case]] = {
     errors.ManifestError: [Case(TYPO, ("check",), "did you mean `ports`"),
                            Case(TYPO, ("up",), "did you mean `ports`")],
     errors.InterpolationError: [Case(UNSET, ("check",), "set API_TAG")],
+    # The manifest is a file: a folder under it cannot be made. Said before any engine call.
+    errors.BackupError: [Case(FLEET + "backup: {target: fleet.yaml/runs}\n", ("backup",),
+                              "cannot be written (Not a directory); nothing was backed up")],
     errors.PlacementError: [Case(NO_ROOM, ("plan",), "cannot be placed")],
     errors.MissingProgram: [
         Case(FLEET, ("down",), "`docker` is not installed: it comes with Debian's docker.io",
@@ -106,6 +109,11 @@ ELSEWHERE = {
     errors.Interrupted: "tests/engine/test_interrupts.py (SIGINT during up's health wait)",
     errors.MachineUnreachable: "tests/machines/test_fleet.py (a machine's engine stopped, a "
                                "wrong key, an unknown host key: exit 3)",
+    errors.UpgradeRolledBack: "tests/engine/test_upgrade.py (a new image that never gets "
+                              "healthy: the set back on its previous images)",
+    errors.RollbackFailed: "tests/engine/test_upgrade.py (the previous image removed during "
+                           "the upgrade)",
+    errors.UpgradePending: "tests/engine/test_upgrade.py (a new upgrade after a kill -9)",
 }
 
 

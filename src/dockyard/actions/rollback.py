@@ -1,4 +1,6 @@
-"""`dockyard rollback`: each service's `:prev` image back as `:current`, then `up`."""
+"""`dockyard rollback`: an upgrade that did not end taken back (every service of its set
+on its old image and config); else each service's `:prev` image back as `:current`, then
+`up`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dockyard.events import RolledBack, Sink
 if TYPE_CHECKING:
     from dockyard.engine.deploy import UpReport
     from dockyard.engine.target import Target
+    from dockyard.engine.upgrade import UpgradeReport
     from dockyard.manifest.load import Fleet
     from dockyard.plan.model import Plan
 
@@ -21,7 +24,8 @@ class RollbackResult:
     """The machine brought up again on the previous images."""
 
     target: Target
-    up: UpReport
+    up: UpReport | None  # None: an interrupted upgrade was taken back instead
+    upgrade: UpgradeReport | None = None
 
 
 def prev_refs(plan: Plan, services: list[str] | None = None) -> list[str]:
@@ -34,13 +38,19 @@ def rollback(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choic
              emit: Sink) -> RollbackResult:
     """Swap `:prev` and `:current` of the services named (none: every built one that has a
     `:prev`), pulling `:prev` from the fleet's registry where it is not here, then bring the
-    machine up on them. Emits a RolledBack per service swapped."""
+    machine up on them. Emits a RolledBack per service swapped. An upgrade of the machine
+    that did not end is taken back instead (all old), and no tag is swapped."""
     from dockyard.engine.build import rollback as swap
     from dockyard.engine.deploy import up
 
     services = services or None
     require_services(plan.services, services or [])
     where = choose_target(fleet, plan, choice)  # before any tag moves: a wrong --machine moves none
+    from dockyard.engine.upgrade import rollback_pending
+
+    taken_back = rollback_pending(where, emit=emit)
+    if taken_back is not None:
+        return RollbackResult(where, None, taken_back)
     engine = where.engine
     if fleet.spec.registry.strip():  # a machine that never built them: `:prev` is there
         from dockyard.engine.registry import pull_missing
@@ -70,6 +80,9 @@ def rollback_to(fleet: Fleet, plan: Plan, tag: str, services: list[str] | None,
     services = services or None
     require_services(plan.services, services or [])
     where = choose_target(fleet, plan, choice)
+    from dockyard.engine.upgrade import refuse_pending
+
+    refuse_pending(where)  # an interrupted upgrade first goes all new or all old
     engine = where.engine
     if fleet.spec.registry.strip():  # a machine that never built it: the registry has it
         from dockyard.engine.registry import pull_missing

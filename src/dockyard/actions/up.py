@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.actions.check import preflight
-from dockyard.actions.target import Choice, choose_targets
+from dockyard.actions.target import Choice, choose_target, choose_targets
 from dockyard.events import Sink
 
 if TYPE_CHECKING:
@@ -29,6 +29,14 @@ class UpResult:
     @property
     def target(self) -> Target:
         return self.targets[0]
+
+
+def prepare(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
+    """The chosen machine, once the manifest's checks (with the programs on the images its
+    engine has, and what holds the host ports its services publish) found no error."""
+    target = choose_target(fleet, plan, choice)
+    preflight(fleet, plan, images=target.engine, ports=target)
+    return target
 
 
 def _prepare(fleet: Fleet, plan: Plan, choice: Choice) -> list[Target]:
@@ -57,11 +65,16 @@ def up(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
        build_missing: bool = True) -> UpResult:
     """Check the manifest, then start the chosen machines' services level by level (across
     machines: a service starts once its dependencies are healthy wherever they run),
-    pulling or building missing images first when asked."""
+    pulling or building missing images first when asked. An upgrade of a machine that did
+    not end is finished first (`upgrade --resume` or `rollback`): up would mix the fleet."""
     from dockyard.engine.deploy import up as deploy_up
     from dockyard.engine.fleet import up_fleet
+    from dockyard.engine.upgrade import refuse_pending
 
     targets = _prepare(fleet, plan, choice)
+    for target in targets:
+        if target.services():
+            refuse_pending(target)
     if len(targets) == 1:
         return UpResult(targets, deploy_up(targets[0], emit=emit, build_missing=build_missing))
     return UpResult(targets, up_fleet(targets, emit=emit, build_missing=build_missing))

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from dockyard.cli.commands import build, importer, inspect, machine, run
+from dockyard.cli.commands import build, data, importer, inspect, machine, run
 from dockyard.cli.options import Options, manifest_first
 from dockyard.cli.views import err
 from dockyard.errors import DockyardError, ExitCode
@@ -54,10 +54,14 @@ app.command()(build.push)
 app.command()(inspect.images)
 app.command()(build.adopt)
 app.command()(run.up)
+app.command()(run.upgrade)
 app.command()(run.down)
 app.command()(run.ps)
 app.command()(run.status)
 app.command()(run.logs)
+app.command()(data.backup)
+app.command()(data.backups)
+app.command()(data.restore)
 app.command("import")(importer.import_)
 app.command("bootstrap-base")(build.bootstrap_base)
 app.command()(inspect.schema)

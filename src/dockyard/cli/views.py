@@ -83,6 +83,23 @@ def say(event: Event) -> None:
     err.print(f"[cyan]dockyard[/cyan] {event.line()}", highlight=False)
 
 
+def warn(text: str) -> None:
+    """Something the user must not miss (an interrupted upgrade), on stderr."""
+    _waiting.end()
+    err.print(f"[yellow]dockyard[/yellow] {escape(text)}", highlight=False)
+
+
+def json_event(event: Event) -> None:
+    """`--format json`'s sink: one JSON object per event on stdout, `event` its type and
+    `line` its text beside its fields (the health wait's ticks are left out)."""
+    import dataclasses
+
+    if isinstance(event, HealthWaiting):
+        return
+    body = {"event": type(event).__name__, **dataclasses.asdict(event), "line": event.line()}
+    print(json.dumps(body), flush=True)
+
+
 def line(text: str) -> None:
     """A result line on stdout, as written (no highlighting)."""
     out.print(text, highlight=False)

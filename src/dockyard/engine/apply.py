@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.engine.deployed import record
 from dockyard.engine.observe import container_state
 from dockyard.engine.probe import ProbeResult, wait_healthy
 from dockyard.engine.target import Target, compose, containers
@@ -56,6 +57,7 @@ def apply(target: Target, steps: Sequence[Step], *, emit: Sink, tick: float = TI
     try:
         if made:
             compose(target, "up", "--no-start", "--no-build", "--remove-orphans", *made)
+            record(target.state, target.machine, target.compose_file.read_text())
         starting = to_start(steps)
         stepped = {s.service for s in steps}
         for whole in target.levels():
@@ -198,7 +200,7 @@ def failure_message(target: Target, failed: Iterable[ProbeResult], once: Set[str
         names.add(r.service)
         c = running.get(r.service)
         logs = c.logs(tail=20).decode(errors="replace").rstrip() if c is not None else ""
-        parts.append(f"{_what_failed(r, r.service in once)}\n"
+        parts.append(f"{what_failed(r, r.service in once)}\n"
                      f"--- last 20 log lines of {r.service} ---\n{logs or '(no output)'}")
     found = {name: container_state(c) for name, c in running.items()}
     parts.append(left_behind([sp.name for sp in target.services()], found, failed=names,
@@ -206,7 +208,7 @@ def failure_message(target: Target, failed: Iterable[ProbeResult], once: Set[str
     return "\n".join(parts)
 
 
-def _what_failed(r: ProbeResult, one_shot: bool) -> str:
+def what_failed(r: ProbeResult, one_shot: bool) -> str:
     """One line for a service that failed: still running and not healthy (with its last
     health output), exited, crash-looping, or a one-shot that did not end with exit 0."""
     ended = r.state in ("exited", "dead") or r.state == "restarting" \

@@ -13,6 +13,7 @@ from typing import Any
 
 from dockyard.engine.apply import UpReport, apply
 from dockyard.engine.build import build, write_render
+from dockyard.engine.deployed import record
 from dockyard.engine.history import record_deployed, unkept_pin
 from dockyard.engine.observe import image_states, observe
 from dockyard.engine.ship import ship_fleet
@@ -24,7 +25,7 @@ from dockyard.ops.reconcile import Step, decide, one_shots, unchanged
 from dockyard.render.fingerprint import spec_hashes
 
 __all__ = ["ServiceStatus", "Target", "UpReport", "compose", "containers", "down", "logs",
-           "plan_up", "prepare_up", "status", "up", "up_steps"]
+           "plan_up", "prepare_up", "ready_images", "status", "up", "up_steps"]
 
 def _image_needs(target: Target) -> ImageNeeds:
     """The machine's built services whose image is not here, or is stale."""
@@ -33,8 +34,8 @@ def _image_needs(target: Target) -> ImageNeeds:
     return image_needs(mine, found, spec_hashes(target.plan))
 
 
-def _ready_images(target: Target, *, emit: Sink, build_missing: bool,
-                  accept_stale: bool) -> None:
+def ready_images(target: Target, *, emit: Sink, build_missing: bool,
+                 accept_stale: bool) -> None:
     """Pull (from `registry:`) or build the images of this machine's services that are not
     here or that were built from an older manifest entry; refuse to run a stale one when
     building is off (`accept_stale`: rollback runs `:prev` images on purpose)."""
@@ -101,8 +102,8 @@ def prepare_up(target: Target, *, emit: Sink, build_missing: bool = True,
     share the state folder), then what `up` must do there. The rendered files must be
     written."""
     with _IMAGES:
-        _ready_images(target, emit=emit, build_missing=build_missing,
-                      accept_stale=accept_stale)
+        ready_images(target, emit=emit, build_missing=build_missing,
+                     accept_stale=accept_stale)
     return up_steps(target)
 
 
@@ -127,16 +128,17 @@ def up(target: Target, *, emit: Sink, build_missing: bool = True,
     t0 = time.monotonic()
     write_render(target.fleet, target.plan, target.state)
     todo = prepare_up(target, emit=emit, build_missing=build_missing, accept_stale=accept_stale)
-    if unchanged(todo):
-        _record(target)
+    if unchanged(todo):  # every container is what the rendered file makes
+        record(target.state, target.machine, target.compose_file.read_text())
+        record_images(target)
         return UpReport(changed=False, seconds=time.monotonic() - t0, steps=todo)
     report = apply(target, todo, emit=emit)
-    _record(target)
+    record_images(target)
     report.seconds = time.monotonic() - t0
     return report
 
 
-def _record(target: Target) -> None:
+def record_images(target: Target) -> None:
     """The images the machine's services now run healthy, for `check`'s one-way data guard
     (DY607): what an image change is judged against."""
     record_deployed(target.state, target.plan,

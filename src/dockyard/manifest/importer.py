@@ -879,11 +879,13 @@ class _Importer:
                 self.note(f"{at}.depends_on.{dep}", f"condition {condition}: dockyard waits "
                           "for it to start only")
                 mapped = "started"
-            for key in sorted(set(opts) - {"condition", "required"}):
+            for key in sorted(set(opts) - {"condition", "required", "restart"}):
                 self.note(f"{at}.depends_on.{dep}.{key}", "not carried over")
             entry: dict[str, Any] = {"condition": mapped}
             if opts.get("required") is not None and not _bool(_sub(opts["required"], self.env)):
                 entry["required"] = False
+            if opts.get("restart") is not None and _bool(_sub(opts["restart"], self.env)):
+                entry["restart"] = True
             out[self.renames.get(dep, dep)] = _flow(entry)
         return out
 

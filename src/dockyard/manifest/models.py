@@ -275,6 +275,9 @@ class DependencySpec(Spec):
                                "run to completion with exit 0 (a one-shot migration)")
     required: bool = Field(True, description="false: start anyway when the dependency does not "
                                              "run (its profile is not asked for)")
+    restart: bool = Field(False, description="true: `dockyard upgrade` recreates this service "
+                                             "too when it changes the dependency (compose's "
+                                             "depends_on.restart)")
 
 
 class UlimitSpec(Spec):

@@ -1,8 +1,9 @@
 """Which services hold data, of what kind, and which volumes: the facts backups act on.
 
-A service's kind is its `backup.kind` when given, else detected: a `postgres:*` image or a
-family whose chain installs Debian's `postgresql` (or `postgresql-<major>`) is `postgres`;
-a `redis:*`/`valkey:*` image or a family with `redis-server` (or `redis`) is `redis`; any
+A service's kind is its `backup.kind` when given, else detected: a command that starts
+`redis-server` or `postgres` says so; else a `postgres:*` image or a family whose chain
+installs Debian's `postgresql` (or `postgresql-<major>`) is `postgres`; a
+`redis:*`/`valkey:*` image or a family with `redis-server` (or `redis`) is `redis`; any
 other service with named volumes is `volume`; the rest hold nothing dockyard backs up.
 `backup: {enabled: false}` opts a service out. Pure: the engine (engine/backup.py), the
 upgrade and the one-way data guard ask the same questions here.
@@ -25,6 +26,10 @@ _POSTGRES_IMAGE = re.compile(_REGISTRY + r"(?:postgres|postgis|pgvector)(?::|@|$
 _REDIS_IMAGE = re.compile(_REGISTRY + r"(?:redis|valkey|redis-stack-server)(?::|@|$)")
 _POSTGRES_APT = re.compile(r"^postgresql(?:-\d+)?$")  # not postgresql-client*, -common
 _REDIS_APT = frozenset({"redis-server", "redis", "valkey-server"})
+# The server a command starts, when it names one (a family may hold both).
+_COMMANDS: dict[str, Kind] = {"redis-server": "redis", "valkey-server": "redis",
+                              "postgres": "postgres", "pg_ctl": "postgres",
+                              "pg_ctlcluster": "postgres"}
 
 
 def is_bind(volume: str) -> bool:
@@ -45,6 +50,10 @@ def named_volumes(svc: ServiceSpec) -> list[tuple[str, str]]:
 def detected_kind(fleet: FleetSpec, name: str) -> Kind | None:
     """What the image or family says the service is, whatever `backup:` says."""
     svc = fleet.services[name]
+    for word in [*svc.entrypoint, *svc.command]:
+        said = _COMMANDS.get(word.rsplit("/", 1)[-1])
+        if said:
+            return said
     if svc.image:
         if _POSTGRES_IMAGE.match(svc.image):
             return "postgres"

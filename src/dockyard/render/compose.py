@@ -273,6 +273,8 @@ def _dependency(dep: DependencySpec, target: ServiceSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"condition": _DEPENDENCY[condition]}
     if not dep.required:
         out["required"] = False
+    if dep.restart:
+        out["restart"] = True
     return out
 
 

@@ -1,4 +1,4 @@
-"""Commands that run the fleet on a machine: up, down, ps/status, logs, rollback."""
+"""Commands that run the fleet on a machine: up, upgrade, down, ps/status, logs, rollback."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def show_status(targets: list[Target], fmt: Format) -> None:
     """Each service's state and health on every target, probed now (all machines at once);
     a machine that cannot be reached shows `unreachable` rows, then the command fails
     naming it."""
+    from dockyard.actions.upgrade import pending
     from dockyard.engine.deploy import status as deploy_status
     from dockyard.engine.fleet import status_fleet
     from dockyard.errors import MachineUnreachable
@@ -30,6 +31,10 @@ def show_status(targets: list[Target], fmt: Format) -> None:
         rows = deploy_status(targets[0])
     else:
         rows, unreachable = status_fleet(targets)
+    for t in targets:
+        waiting = pending(t)
+        if waiting:
+            views.warn(waiting)
     if fmt is Format.json:
         views.out.print_json(json.dumps([r.as_dict() for r in rows]))
     else:
@@ -86,6 +91,42 @@ def swarm_up(fleet: Fleet, plan: Plan, ctx: typer.Context) -> None:
                f"(manager {result.manager}) in {result.seconds:.1f} s")
     for service, machine in sorted(result.placed.items()):
         views.line(f"  {service}: on {machine} (node {result.nodes[machine][:12]})")
+
+
+def upgrade(ctx: typer.Context,
+            services: list[str] = typer.Argument(None, help="Services to upgrade (default: "
+                                                 "every one whose image or configuration "
+                                                 "changed)."),
+            build_images: bool = typer.Option(True, "--build/--no-build",
+                                              help="Build the images first."),
+            gate: bool = typer.Option(True, "--health-gate/--no-health-gate",
+                                      help="Refuse services without a health check (off: "
+                                           "running counts as healthy)."),
+            resume: bool = typer.Option(False, "--resume", help="Finish the interrupted "
+                                        "upgrade (see `dockyard status`)."),
+            fmt: Format = typer.Option(Format.table, "--format",
+                                       help="table, or json: one JSON event per line on "
+                                            "stdout")) -> None:
+    """Recreate what changed one service at a time in dependency order, each gated on its
+    health; when one fails, put the whole set back on its previous images (exit 6)."""
+    from dockyard.actions.upgrade import upgrade as fleet_upgrade
+
+    fleet, plan = load(ctx.obj)
+    emit = views.json_event if fmt is Format.json else views.say
+    result = fleet_upgrade(fleet, plan, ctx.obj.choice(), emit=emit, services=services or None,
+                           build=build_images, gate=gate, resume=resume)
+    if fmt is Format.json:
+        return
+    machine = result.target.machine
+    report = result.upgrade
+    if not report.changed:
+        views.line(f"fleet {fleet.spec.fleet} on {machine}: nothing changed, nothing to "
+                   "upgrade")
+        return
+    names = ", ".join(c.service for c in report.journal.services) if report.journal else ""
+    views.line(f"fleet {fleet.spec.fleet} upgraded on {machine} in {result.seconds:.1f} s: "
+               f"{names} new and healthy" if report.outcome == "done" else
+               f"fleet {fleet.spec.fleet} on {machine}: {report.outcome}")
 
 
 def down(ctx: typer.Context,
@@ -179,7 +220,8 @@ def rollback(ctx: typer.Context,
                                          "`:prev`; with no service named, every built one "
                                          "goes back to how that build left it.")) -> None:
     """Put each service's `:prev` image (or its dated tag TAG) back as `:current` and run `up`
-    again (pulling `:prev` from the fleet's `registry:` where it is not here)."""
+    again (pulling `:prev` from the fleet's `registry:` where it is not here); with an
+    interrupted upgrade, take every service of it back to its previous image instead."""
     from dockyard.actions.rollback import rollback as roll_back
     from dockyard.actions.rollback import rollback_to
     from dockyard.events import Event, RolledBack
@@ -197,5 +239,9 @@ def rollback(ctx: typer.Context,
                    f"images of {to}")
         return
     result = roll_back(fleet, plan, services or None, ctx.obj.choice(), emit=show)
+    if result.upgrade is not None:
+        views.line(f"fleet {fleet.spec.fleet} on {result.target.machine}: the interrupted "
+                   "upgrade is rolled back, every service of it on its previous image")
+        return
     views.line(f"fleet {fleet.spec.fleet} is up on {result.target.machine} with the previous "
                "images")
