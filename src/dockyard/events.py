@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dockyard.units import format_size
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -123,6 +125,60 @@ class RolledBack:
 
 
 @dataclass(frozen=True)
+class Shipping:
+    """Images go to a machine that lacks them (no registry: `docker save` into its `docker
+    load`): `bytes` of their layers are not there, of `full` they weigh; `tagged` more are
+    there under another name and only get the name."""
+
+    machine: str
+    images: tuple[str, ...]
+    bytes: int
+    full: int
+    tagged: int = 0
+
+    def line(self) -> str:
+        what = f"{len(self.images)} image(s)" if len(self.images) != 1 else self.images[0]
+        if self.images:
+            head = f"shipping {what} to {self.machine}: {format_size(self.bytes)}"
+            rest = self.full - self.bytes
+            if rest > 0:
+                head += (f" of {format_size(self.full)} ({format_size(rest)} of layers "
+                         "already there)")
+        else:
+            head = f"{self.machine} has every image's layers"
+        return head + (f"; {self.tagged} tagged from images it has" if self.tagged else "")
+
+
+@dataclass(frozen=True)
+class ShipProgress:
+    """Bytes of the archive streamed to a machine so far (about once a second)."""
+
+    machine: str
+    sent: int
+    total: int  # the archive's size as sent (its files, headers included)
+    seconds: float
+
+    def line(self) -> str:
+        rate = self.sent / self.seconds if self.seconds > 0 else 0
+        return (f"shipping to {self.machine}: {format_size(self.sent)} of "
+                f"{format_size(self.total)} ({format_size(int(rate))}/s)")
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A machine loaded what was shipped to it."""
+
+    machine: str
+    images: tuple[str, ...]
+    sent: int
+    seconds: float
+
+    def line(self) -> str:
+        return (f"{self.machine} loaded {len(self.images)} image(s): {format_size(self.sent)} "
+                f"in {self.seconds:.1f} s")
+
+
+@dataclass(frozen=True)
 class UpgradePlanned:
     """What `dockyard upgrade` will change, in dependency order: (service, why); `at`: when
     (ISO 8601, UTC), as every upgrade event carries it."""
@@ -186,7 +242,8 @@ class Restored:
 
 
 Event = (Progress | ImageEvent | Locking | Pulling | Pushing | LevelStarted | LevelHealthy
-         | HealthWaiting | RolledBack | UpgradePlanned | UpgradeStep | BackedUp | Restored)
+         | HealthWaiting | RolledBack | UpgradePlanned | UpgradeStep | BackedUp | Restored
+         | Shipping | ShipProgress | Shipped)
 Sink = Callable[[Event], None]
 
 

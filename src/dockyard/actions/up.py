@@ -72,8 +72,9 @@ def up(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
     from dockyard.engine.upgrade import refuse_pending
 
     targets = prepare_all(fleet, plan, choice)
-    for t in targets:
-        refuse_pending(t)
+    for target in targets:
+        if target.services():
+            refuse_pending(target)
     if len(targets) == 1:
         return UpResult(targets, deploy_up(targets[0], emit=emit, build_missing=build_missing))
     return UpResult(targets, up_fleet(targets, emit=emit, build_missing=build_missing))

@@ -26,6 +26,11 @@ class RenderTarget(StrEnum):
     swarm = "swarm"
 
 
+class RunTarget(StrEnum):
+    compose = "compose"
+    swarm = "swarm"
+
+
 class SchemaFormat(StrEnum):
     json = "json"
     markdown = "markdown"

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from dockyard.events import Event, HealthWaiting, ImageEvent, Sink
+from dockyard.events import Event, HealthWaiting, ImageEvent, ShipProgress, Sink
 
 if TYPE_CHECKING:
     from dockyard.engine.deploy import ServiceStatus, Target
@@ -51,7 +51,7 @@ class _Waiting:
         self.live: Any = None
         self.said_at = 0.0
 
-    def show(self, event: HealthWaiting) -> None:
+    def show(self, event: HealthWaiting | ShipProgress) -> None:
         text = f"[cyan]dockyard[/cyan] {escape(event.line())}"
         if err.is_terminal:
             if self.live is None:
@@ -76,7 +76,7 @@ _waiting = _Waiting()
 def say(event: Event) -> None:
     """The sink of every command: one `dockyard <line>` on stderr per event (the health
     wait: see _Waiting)."""
-    if isinstance(event, HealthWaiting):
+    if isinstance(event, HealthWaiting | ShipProgress):
         _waiting.show(event)
         return
     _waiting.end()

@@ -16,6 +16,7 @@ from dockyard.engine.build import build, write_render
 from dockyard.engine.deployed import record
 from dockyard.engine.history import record_deployed, unkept_pin
 from dockyard.engine.observe import image_states, observe
+from dockyard.engine.ship import ship_fleet
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import StaleImages
 from dockyard.events import Progress, Sink
@@ -37,12 +38,14 @@ def _image_needs(target: Target) -> ImageNeeds:
 
 
 def ready_images(target: Target, *, emit: Sink, build_missing: bool,
-                  accept_stale: bool) -> None:
+                 accept_stale: bool) -> None:
     """Pull (from `registry:`) or build the images of this machine's services that are not
     here or that were built from an older manifest entry; refuse to run a stale one when
     building is off (`accept_stale`: rollback runs `:prev` images on purpose)."""
     engine = target.engine
     mine = target.services()
+    # Another machine without a registry: built here, then shipped (save | load) to it.
+    ship_fleet([target], emit=emit, build_missing=build_missing, accept_stale=accept_stale)
     needs = _image_needs(target)
     if needs.pinned:
         _pinned_here(target, needs.pinned, emit=emit)

@@ -8,9 +8,11 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from dockyard.errors import EngineError, MissingProgram
 
@@ -78,3 +80,74 @@ def missing_program(argv: Sequence[str], stderr: str) -> str:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
+
+
+def feed(argv: Sequence[str], write: Callable[[IO[bytes]], None], *,
+         timeout: float | None = 3600) -> Result:
+    """Run `argv` with `write(stdin)` streaming its input (a `docker load` fed an archive
+    without the archive touching the disk first); as run(): logged, EngineError on failure."""
+    command = list(argv)
+    log.debug("feed: %s", shlex.join(command))
+    if shutil.which(command[0]) is None:
+        raise MissingProgram(Path(command[0]).name)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=err)
+        assert proc.stdin is not None
+        broken = False
+        try:
+            write(proc.stdin)
+        except BrokenPipeError:
+            broken = True  # it stopped reading: its exit status and stderr say why
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                broken = True
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise EngineError(f"`{shlex.join(command[:4])} …` did not finish within "
+                              f"{timeout:g} s", command=command) from None
+        out.seek(0)
+        err.seek(0)
+        result = Result(command, code, out.read().decode(errors="replace"),
+                        err.read().decode(errors="replace"))
+    if code != 0 or broken:
+        raise EngineError(
+            f"`{shlex.join(command[:6])}` failed (exit {code}): "
+            f"{_last_line(result.stderr or result.stdout)}",
+            command=command, returncode=code, stderr=result.stderr)
+    return result
+
+
+def pipe(source: Sequence[str], sink: Sequence[str],
+         relay: Callable[[IO[bytes], IO[bytes]], None], *,
+         timeout: float | None = 3600) -> Result:
+    """`source | sink`, the bytes passing through `relay(source's stdout, sink's stdin)` in
+    this process (so they can be counted); EngineError naming whichever of the two failed."""
+    command = list(source)
+    log.debug("pipe: %s | %s", shlex.join(command), shlex.join(sink))
+    if shutil.which(command[0]) is None:
+        raise MissingProgram(Path(command[0]).name)
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        out = proc.stdout
+        try:
+            result = feed(sink, lambda stdin: relay(out, stdin), timeout=timeout)
+        finally:
+            out.close()  # a sink that failed leaves the source a broken pipe: it ends
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if code != 0:
+        raise EngineError(f"`{shlex.join(command[:6])}` failed (exit {code}): "
+                          f"{_last_line(stderr)}", command=command, returncode=code,
+                          stderr=stderr)
+    return result

@@ -90,6 +90,11 @@ class MachineSpec(Spec):
     host: str = Field("", description="address other machines reach it at")
     engine: str = Field("local", description="its Docker engine: local, unix://, tcp://, "
                                              "ssh:// or a docker context name")
+    build: Literal["local", "remote"] = Field(
+        "local", description="where `up` builds the images of its services: local (on the "
+        "engine of the host dockyard runs on, then shipped to it when the fleet has no "
+        "registry) or remote (on its own engine, for its own architecture: a DGX Spark builds "
+        "arm64 natively; the staged context, wheels included, goes with the build)")
 
     @field_validator("profile", mode="before")
     @classmethod

@@ -17,9 +17,14 @@ How the manifest maps, and why:
   Each copy keeps the manifest name as a network alias, so `http://node-exporter:9100` resolves,
   but to any copy (lost: compose reaches the one on the caller's machine).
 - **Names across machines** need nothing: every service is on one attachable overlay network of
-  the fleet (`<fleet>_fleet`), where `http://embedder:8001` resolves from any node. Named volumes
-  keep their names (`<fleet>_<volume>`, as compose names them) and are local to the node, which
-  is always the same one.
+  the fleet (`<fleet>_fleet`), where `http://embedder:8001` resolves from any node. The name
+  resolves to the task's own address (`endpoint_mode: dnsrr`, as compose's names resolve to the
+  container's), not to a virtual IP: a VIP needs the kernel's IPVS (ip_vs), which some kernels
+  lack (VMs such as the Firecracker one the tests run on: the name resolves and every
+  connection fails with "no route to host"), and a pinned one-replica service gains nothing
+  from it. A service with a routing-mesh port keeps the VIP: Swarm refuses dnsrr with one.
+  Named volumes keep their names (`<fleet>_<volume>`, as compose names them) and are local to
+  the node, which is always the same one.
 - **Resources.** `cpus`/`memory` become limits and the same reservations, so the scheduler refuses
   a node that cannot hold what dockyard's placement counted. GPUs become `generic_resources`
   (`NVIDIA-GPU`, a count; docker/cli#3051): Swarm has no `devices:` reservation. Each GPU node
@@ -313,6 +318,8 @@ class _Renderer:
         out["networks"] = [NETWORK] if key == name else {NETWORK: {"aliases": [name]}}
         out["deploy"] = self._deploy(sp, machine, health[1] if health else None,
                                      any(p["mode"] == "host" for p in ports))
+        if not any(p["mode"] == "ingress" for p in ports):
+            out["deploy"]["endpoint_mode"] = "dnsrr"
         return out
 
     def _env(self, sp: ServicePlan, machine: str) -> dict[str, str]:

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from dockyard.cli import views
-from dockyard.cli.options import Format, load
+from dockyard.cli.options import Format, RunTarget, load
 
 if TYPE_CHECKING:
     from dockyard.engine.target import Target
+    from dockyard.manifest.load import Fleet
+    from dockyard.plan.model import Plan
 
 
 def show_status(targets: list[Target], fmt: Format) -> None:
@@ -49,13 +51,22 @@ def up(ctx: typer.Context,
                                           help="Build images that are missing."),
        dry_run: bool = typer.Option(False, "--dry-run", help="Print what each service needs "
                                     "(create, recreate, start, wait, keep, and why); change "
-                                    "nothing.")) -> None:
+                                    "nothing."),
+       run_target: RunTarget = typer.Option(
+           RunTarget.compose, "--target", help="compose: one compose project per machine; "
+           "swarm: one stack on a swarm of the fleet's machines (made if need be), deployed "
+           "level by level.")) -> None:
     """Start the fleet level by level and wait until every service is healthy."""
     from dockyard.actions.up import dry_run as up_dry_run
     from dockyard.actions.up import up as fleet_up
     from dockyard.events import Progress
 
     fleet, plan = load(ctx.obj)
+    if run_target is RunTarget.swarm:
+        if dry_run:
+            raise typer.BadParameter("--dry-run is for --target compose", param_hint="--dry-run")
+        swarm_up(fleet, plan, ctx)
+        return
     if dry_run:
         steps = up_dry_run(fleet, plan, ctx.obj.choice(), emit=views.say)
         views.steps_table(steps.steps)
@@ -70,6 +81,16 @@ def up(ctx: typer.Context,
         views.line(f"fleet {fleet.spec.fleet} is up and healthy on {machine} "
                    f"in {result.up.seconds:.1f} s")
     show_status(result.targets, Format.table)
+
+
+def swarm_up(fleet: Fleet, plan: Plan, ctx: typer.Context) -> None:
+    from dockyard.actions.swarm import up as stack_up
+
+    result = stack_up(fleet, plan, ctx.obj.choice(), emit=views.say)
+    views.line(f"fleet {fleet.spec.fleet} is up and converged as swarm stack {result.stack} "
+               f"(manager {result.manager}) in {result.seconds:.1f} s")
+    for service, machine in sorted(result.placed.items()):
+        views.line(f"  {service}: on {machine} (node {result.nodes[machine][:12]})")
 
 
 def upgrade(ctx: typer.Context,
@@ -110,7 +131,10 @@ def upgrade(ctx: typer.Context,
 
 def down(ctx: typer.Context,
          volumes: bool = typer.Option(False, "--volumes", help="Also delete named volumes "
-                                      "(their data is lost).")) -> None:
+                                      "(their data is lost)."),
+         run_target: RunTarget = typer.Option(
+             RunTarget.compose, "--target", help="compose, or swarm: remove the fleet's "
+             "stack (the swarm stays).")) -> None:
     """Stop and remove the fleet's containers; volumes are kept unless --volumes."""
     from dockyard.actions.target import choose_targets
     from dockyard.engine.deploy import down as deploy_down
@@ -119,8 +143,17 @@ def down(ctx: typer.Context,
     # Stopping needs no secrets (.env may be gone), and never acts on the bundled example.
     fleet, plan = load(ctx.obj, lenient=True,
                        destructive="down --volumes" if volumes else "down")
-    targets = choose_targets(fleet, plan, ctx.obj.choice())
     kept = "volumes deleted" if volumes else "volumes kept"
+    if run_target is RunTarget.swarm:
+        from dockyard.actions.swarm import down as stack_down
+
+        if stack_down(fleet, emit=views.say, volumes=volumes):
+            views.line(f"swarm stack {fleet.spec.fleet} is removed ({kept}; the swarm stays)")
+        else:
+            views.line(f"no machine of fleet {fleet.spec.fleet} manages a swarm: nothing to "
+                       "remove")
+        return
+    targets = choose_targets(fleet, plan, ctx.obj.choice())
     if len(targets) == 1:
         deploy_down(targets[0], volumes=volumes)
         views.line(f"fleet {fleet.spec.fleet} is down on {targets[0].machine} ({kept})")
