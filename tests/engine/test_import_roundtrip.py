@@ -37,7 +37,6 @@ EXPECTED_UNMAPPED = {
                   "services.webui.labels"},
     "speech": set(),
     "api-db": {"secrets", "services.api.secrets", "services.api.image",
-               "services.api.depends_on.db.restart",
                "services.api.deploy.resources.reservations.memory"},
 }
 
