@@ -12,7 +12,7 @@ from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan
-from dockyard.plan.routes import is_address, routes
+from dockyard.plan.routes import env_values, is_address, routes
 
 CODES = {c.code: c for c in (
     Code("DY401", Severity.ERROR, "an env value or command argument points at localhost, "
@@ -99,20 +99,6 @@ def _index(fleet: Fleet, plan: Plan) -> _Index:
     return _Index(by_port, by_host_port, ip, {k: tuple(v) for k, v in machines.items()})
 
 
-def _envs(name: str, svc: ServiceSpec) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
-    """(path, key, value) of env values and command arguments ("command" as their key)."""
-    for key, value in svc.env.items():
-        yield ("services", name, "env", key), key, value
-    for field in ("command", "entrypoint"):
-        for i, arg in enumerate(getattr(svc, field)):
-            yield ("services", name, field, i), field, arg
-    for agent_name, agent in svc.agents.items():
-        for key, value in agent.env.items():
-            yield ("services", name, "agents", agent_name, "env", key), key, value
-        for i, arg in enumerate(agent.command):
-            yield ("services", name, "agents", agent_name, "command", i), "command", arg
-
-
 def _own_words(name: str, svc: ServiceSpec) -> set[str]:
     """What a service's own settings start with: its name, its image's (SEARXNG_BASE_URL in
     searxng/searxng, LOGFLARE_NODE_HOST in supabase/logflare)."""
@@ -135,7 +121,7 @@ def loopback_targets(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     for name, svc in fleet.spec.services.items():
         if not svc.env and not svc.agents and not svc.command and not svc.entrypoint:
             continue
-        for path, key, value in _envs(name, svc):
+        for path, key, value in env_values(name, svc):
             if "localhost" not in value and "." not in value and "::1" not in value:
                 continue
             matches = list(_TARGET.finditer(value))
@@ -188,7 +174,7 @@ def machine_names(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
         + r")(?::(?P<port>\d{1,5}))?(?![\w-]|\.\w)", re.I)
     index = _index(fleet, plan)
     for name, svc in sorted(fleet.spec.services.items()):
-        for path, key, value in _envs(name, svc):
+        for path, key, value in env_values(name, svc):
             match = pattern.search(value)
             if match is None or match["host"].lower() not in _VARIABLE.sub(
                     "", fleet.raw.get(path, value)).lower():
@@ -213,7 +199,7 @@ def container_addresses(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     """DY406: `REDIS_HOST: 172.17.0.3` works until the container is recreated."""
     machine_ips = {m.host for m in fleet.spec.machines.values() if m.host}
     for name, svc in sorted(fleet.spec.services.items()):
-        for path, key, value in _envs(name, svc):
+        for path, key, value in env_values(name, svc):
             if "172." not in value:
                 continue
             match = _CONTAINER_IP.search(value)
@@ -350,7 +336,7 @@ def unknown_hosts(fleet: Fleet, plan: Plan) -> Iterator[Finding]:
     known = {*fleet.spec.services, *fleet.spec.machines, *LOOPBACK, *_OUTSIDE,
              *(m.host for m in fleet.spec.machines.values() if m.host)}
     for name, svc in sorted(fleet.spec.services.items()):
-        for path, _key, value in _envs(name, svc):
+        for path, _key, value in env_values(name, svc):
             if "://" not in value or path[-2] in ("command", "entrypoint"):
                 continue
             written = fleet.raw.get(path, "")

@@ -541,9 +541,8 @@ def _text(container: Any, argv: list[str], service: str) -> str:
     return (stdout or b"").decode(errors="replace").strip()
 
 
-def _archive_to_file(container: Any, path: str, out_path: Path, service: str
-                     ) -> tuple[str, str, int]:
-    """The engine's tar of `path` in the container (running or not) into `out_path`."""
+def _archive(container: Any, path: str, service: str) -> Any:
+    """The engine's tar stream of `path` in the container (running or not)."""
     from docker.errors import APIError, NotFound
 
     try:
@@ -551,6 +550,13 @@ def _archive_to_file(container: Any, path: str, out_path: Path, service: str
     except (APIError, NotFound) as exc:
         raise BackupError(f"service {service}: {path} cannot be read from its container: "
                           f"{getattr(exc, 'explanation', exc)}") from None
+    return stream
+
+
+def _archive_to_file(container: Any, path: str, out_path: Path, service: str
+                     ) -> tuple[str, str, int]:
+    """The engine's tar of `path` in the container (running or not) into `out_path`."""
+    stream = _archive(container, path, service)
     digest, size = hashlib.sha256(), 0
     with os.fdopen(_create_private(out_path), "wb") as out:
         for chunk in stream:
@@ -565,13 +571,7 @@ def _archive_to_file(container: Any, path: str, out_path: Path, service: str
 def _copy_out(container: Any, path: str, out_path: Path, service: str
               ) -> tuple[str, str, int, tarfile.TarInfo]:
     """One file of the container into `out_path`; (name, sha256, bytes, its tar entry)."""
-    from docker.errors import APIError, NotFound
-
-    try:
-        stream, _ = container.get_archive(path, chunk_size=CHUNK)
-    except (APIError, NotFound) as exc:
-        raise BackupError(f"service {service}: {path} cannot be read from its container: "
-                          f"{getattr(exc, 'explanation', exc)}") from None
+    stream = _archive(container, path, service)
     digest, size = hashlib.sha256(), 0
     with tarfile.open(fileobj=_Chunks(stream), mode="r|") as tar:
         member = tar.next()

@@ -38,7 +38,7 @@ from dockyard.engine.interrupts import held, reach
 from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
 from dockyard.engine.private import private_folder, write_private
-from dockyard.engine.run import run
+from dockyard.engine.run import pid_alive, run
 from dockyard.engine.wheels import fetch, stage_family
 from dockyard.errors import (
     BuildError,
@@ -464,16 +464,6 @@ class Journal:
                       f"{data['stamp']})"))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Runs:
     """The builds of one state folder: each records its run tag and process id while it runs,
     so the next one can remove the run tags of those that died (and never a live one's)."""
@@ -493,7 +483,7 @@ class Runs:
         dead = []
         for record in sorted(self.folder.glob("dy-build-*")) if self.folder.is_dir() else []:
             text = record.read_text(encoding="utf-8").strip()
-            if text.isdigit() and _pid_alive(int(text)):
+            if text.isdigit() and pid_alive(int(text)):
                 continue
             for repo in repos:
                 with contextlib.suppress(APIError):

@@ -151,3 +151,14 @@ def pipe(source: Sequence[str], sink: Sequence[str],
                           f"{_last_line(stderr)}", command=command, returncode=code,
                           stderr=stderr)
     return result
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (one of another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

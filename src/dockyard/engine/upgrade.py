@@ -47,7 +47,7 @@ from dockyard.engine.deployed import record, records
 from dockyard.engine.interrupts import reach
 from dockyard.engine.observe import observe
 from dockyard.engine.probe import ProbeResult, wait_healthy
-from dockyard.engine.run import run
+from dockyard.engine.run import pid_alive, run
 from dockyard.engine.target import HASH_LABEL, Target, containers
 from dockyard.errors import (
     BackupError,
@@ -162,16 +162,6 @@ def _close(target: Target, journal: Journal) -> None:
     _fsync_dir(path.parent)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_images(target: Target) -> dict[str, str]:
     """service -> the image ID its container runs ("" none)."""
     return {name: str((c.attrs or {}).get("Image") or "")
@@ -183,7 +173,7 @@ def pending_line(target: Target) -> str | None:
     journal = read_journal(target)
     if journal is None:
         return None
-    if journal.pid != os.getpid() and _pid_alive(journal.pid) and journal.phase in (
+    if journal.pid != os.getpid() and pid_alive(journal.pid) and journal.phase in (
             Phase.FORWARD, Phase.ROLLBACK):
         return (f"an upgrade is running now (pid {journal.pid}, since {journal.started}); "
                 "`dockyard status` again shows how it ends")
@@ -518,7 +508,7 @@ def rollback_pending(target: Target, *, emit: Sink) -> UpgradeReport | None:
 
 
 def _refuse_running(journal: Journal) -> None:
-    if journal.pid != os.getpid() and _pid_alive(journal.pid) and journal.phase in (
+    if journal.pid != os.getpid() and pid_alive(journal.pid) and journal.phase in (
             Phase.FORWARD, Phase.ROLLBACK):
         raise UpgradePending(f"an upgrade is running now (pid {journal.pid}, since "
                              f"{journal.started})", fix="wait for it to end")

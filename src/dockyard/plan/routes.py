@@ -165,7 +165,7 @@ def _ports(svc: ServiceSpec) -> list[PortSpec]:
     return [*svc.ports.values(), *(p for a in svc.agents.values() for p in a.ports.values())]
 
 
-def _values(name: str, svc: ServiceSpec) -> Iterator[tuple[Path_, str, str]]:
+def env_values(name: str, svc: ServiceSpec) -> Iterator[tuple[Path_, str, str]]:
     """(place, key, value) of env values and command arguments ("command" as their key)."""
     for key, value in svc.env.items():
         yield ("services", name, "env", key), key, value
@@ -212,7 +212,7 @@ def reaches(fleet: Fleet, plan: Plan) -> list[Reach]:
                     continue
                 found.append(Reach(name, machine, dep, runs[dep][0],
                                    ("services", name, "depends_on", dep), written=dep))
-            for at, key, value in _values(name, svc):
+            for at, key, value in env_values(name, svc):
                 for host, port, _url in named_hosts(key, value):
                     if host in LOOPBACK:
                         if port is None or port in {p.port for p in _ports(svc)}:
