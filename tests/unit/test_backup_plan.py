@@ -107,8 +107,13 @@ def test_a_run_record_round_trips_and_retention_keeps_the_newest() -> None:
         wrong_files,
     )
 
-    rid = run_id(datetime(2026, 12, 2, 1, 15, tzinfo=UTC), "3FA2C1ffff")
-    assert rid == "20261202-011500-3fa2c1"
+    rid = run_id(datetime(2026, 12, 2, 1, 15, tzinfo=UTC))
+    assert rid == "20261202-011500-000000"
+    # Runs made in one second sort as they were made (retention drops the oldest first).
+    same_second = [run_id(datetime(2026, 12, 2, 1, 15, 0, us, tzinfo=UTC))
+                   for us in (999_999, 10, 500_000)]
+    assert sorted(same_second) == [same_second[1], same_second[2], same_second[0]]
+    assert expired(same_second, 2) == [same_second[1]]
     files = (FileRecord("db/globals.sql", "aa", 10), FileRecord("db/db-00-app.dump", "bb", 20))
     record = RunRecord(id=rid, fleet="f", fleet_hash="sha256:x", machine="local", project="f",
                        reason="pre-upgrade", started="s", finished="e", services=(

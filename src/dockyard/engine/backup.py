@@ -139,7 +139,7 @@ def backup(target: Target, services: Sequence[str] | None = None, *, emit: Sink,
     for name in names:
         _ready(target, name, found.get(name))
     start = now or datetime.now(UTC)
-    rid = run_id(start, uuid.uuid4().hex)
+    rid = run_id(start)
     folder = root / (rid + PARTIAL)
     private_folder(folder)
     run = _Run(target, folder, emit)

@@ -6,8 +6,9 @@ A run is one folder under the backup root (`backup.target`, else `<state>/backup
     <root>/<run id>/manifest.json        this module's RunRecord
     <root>/<run id>/<service>/<file>     the dumps, RDBs and tars it names, sha256 each
 
-The id is the run's UTC start time and a random suffix (`20261202-011500-3fa2c1`): runs
-sort by it, and a run being written is `<id>.partial` until every file is in."""
+The id is the run's UTC start time to the microsecond (`20261202-011500-417305`): runs
+sort by it in the order they were made, even several in one second, and a run being
+written is `<id>.partial` until every file is in."""
 
 from __future__ import annotations
 
@@ -98,9 +99,10 @@ def record_from_json(text: str) -> RunRecord:
     return RunRecord(**{**data, "services": services})
 
 
-def run_id(now: datetime, token: str) -> str:
-    """The id of a run started at `now`: UTC time, then six hex digits of `token`."""
-    return now.astimezone(UTC).strftime("%Y%m%d-%H%M%S-") + token[:6].lower()
+def run_id(now: datetime) -> str:
+    """The id of a run started at `now`: its UTC time to the microsecond, so ids sort as the
+    runs were made, even several in one second (retention drops the oldest by that order)."""
+    return now.astimezone(UTC).strftime("%Y%m%d-%H%M%S-%f")
 
 
 def expired(ids: Iterable[str], keep: int) -> list[str]:
