@@ -12,7 +12,7 @@ from dockyard.findings import Code, Finding, Severity
 from dockyard.manifest.load import Fleet
 from dockyard.manifest.models import ServiceSpec
 from dockyard.plan.model import Plan
-from dockyard.plan.routes import env_values, is_address, routes
+from dockyard.plan.routes import HOST_KEY, env_values, is_address, routes
 
 CODES = {c.code: c for c in (
     Code("DY401", Severity.ERROR, "an env value or command argument points at localhost, "
@@ -53,8 +53,6 @@ _TARGET = re.compile(
     r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/\s]*@)?)?"
     rf"(?<![\w.-])(?P<host>localhost|ip6-localhost|\[::1\]|{_IP})"
     r"(?::(?P<port>\d{1,5}))?(?![\w.-])")
-# Keys whose bare value (no scheme, no port) names a host to connect to.
-_HOST_KEY = re.compile(r"_(HOST|HOSTNAME|ADDR|ADDRESS|SERVER|URL|URI|ENDPOINT|DSN)$", re.I)
 # ... unless the key configures what the service itself listens on.
 _LISTEN_KEY = re.compile(r"BIND|LISTEN|^(HOST|HOSTNAME|SERVER_HOST|UVICORN_HOST|GUNICORN_HOST|"
                          r"APP_HOST|HTTP_HOST|WEB_HOST|API_HOST)$", re.I)
@@ -221,7 +219,7 @@ def _judge(fleet: Fleet, index: _Index, name: str, here: str, own: set[int],
     host, scheme, port_text = match["host"], match["scheme"], match["port"]
     if not scheme and not port_text:
         # A bare address is a target only under a key such as REDIS_HOST (not HOST, BIND...).
-        if not _HOST_KEY.search(key) or _LISTEN_KEY.search(key) or host == "0.0.0.0":
+        if not HOST_KEY.search(key) or _LISTEN_KEY.search(key) or host == "0.0.0.0":
             return None
         prefix = key.rsplit("_", 1)[0].lower()
         if prefix in (name, name.replace("-", "_")):

@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dockyard.engine.build import write_render
-from dockyard.engine.private import private_folder, write_private
+from dockyard.engine.private import fsync_dir, private_folder, write_private
 from dockyard.engine.probe import wait_healthy
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import BackupError, EngineError, Location
@@ -151,9 +151,9 @@ def backup(target: Target, services: Sequence[str] | None = None, *, emit: Sink,
             machine=target.machine, project=target.project, reason=reason,
             started=iso(start), finished=iso(datetime.now(UTC)), services=tuple(run.records))
         write_private(folder / MANIFEST, record.to_json())
-        _fsync_dir(folder)
+        fsync_dir(folder)
         folder.rename(root / rid)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -209,7 +209,7 @@ def _backup_service(run: _Run, sp: ServicePlan, container: Any) -> ServiceRecord
         files, version, details, pause = _redis_save(sp, container, folder)
     else:
         files, version, details, pause = _volume_tars(run.target, sp, container, folder)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     seconds = time.monotonic() - t0
     image_id = str(container.attrs.get("Image", ""))
     record = ServiceRecord(
@@ -917,11 +917,3 @@ def _image_version(target: Target, image_id: str) -> str:
     if dated:
         return str(dated[-1].rsplit(":", 1)[-1])
     return str((image.labels or {}).get("org.opencontainers.image.revision", ""))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -25,3 +25,12 @@ def write_private(path: Path, text: str) -> None:
     os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
     with os.fdopen(fd, "wb") as out:
         out.write(data)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make `folder`'s entries (a rename, a new file) durable: fsync the folder itself."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -46,6 +46,7 @@ from dockyard.engine.deploy import record_images
 from dockyard.engine.deployed import record, records
 from dockyard.engine.interrupts import reach
 from dockyard.engine.observe import observe
+from dockyard.engine.private import fsync_dir
 from dockyard.engine.probe import ProbeResult, wait_healthy
 from dockyard.engine.run import pid_alive, run
 from dockyard.engine.target import HASH_LABEL, Target, containers
@@ -120,14 +121,6 @@ class StepFailed(Exception):
 # -- the journal on disk ---------------------------------------------------------------------
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_durable(path: Path, text: str) -> None:
     """Write `text` to `path` so that it survives a power cut once this returns: a temporary
     file fsync'd, renamed over `path`, and the folder fsync'd (0600: the owner's alone)."""
@@ -139,7 +132,7 @@ def write_durable(path: Path, text: str) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def journal_path(target: Target) -> Path:
@@ -159,7 +152,7 @@ def _close(target: Target, journal: Journal) -> None:
     path = journal_path(target)
     write_durable(path.with_name("last.json"), journal.to_json())
     path.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def running_images(target: Target) -> dict[str, str]:

@@ -49,7 +49,7 @@ _HOSTLIKE = re.compile(
     r"(?P<host>\[::1\]|127\.0\.0\.1|[A-Za-z0-9][A-Za-z0-9_-]*)"
     r"(?::(?P<port>\d{1,5}))?(?![\w.\[-])")
 # A key whose bare value (no scheme, no port) is a host to connect to.
-_HOST_KEY = re.compile(r"_(HOST|HOSTNAME|ADDR|ADDRESS|SERVER|URL|URI|ENDPOINT|DSN)$", re.I)
+HOST_KEY = re.compile(r"_(HOST|HOSTNAME|ADDR|ADDRESS|SERVER|URL|URI|ENDPOINT|DSN)$", re.I)
 # Keys for browsers and outside clients (as DY401 reads them): a public URL, a callback.
 _PUBLIC_KEY = re.compile(r"(^|_)(SITE|PUBLIC|EXTERNAL|BROWSER|REDIRECT|CALLBACK|ORIGINS?|CORS|"
                          r"FRONTEND|CONSOLE|NEXTAUTH)(_|$)", re.I)
@@ -191,7 +191,7 @@ def named_hosts(key: str, value: str) -> Iterator[tuple[str, int | None, bool]]:
             yield match["host"], int(port), True
         elif scheme:
             yield match["host"], SCHEME_PORTS.get(scheme.lower()), True
-        elif _HOST_KEY.search(key) and match.start() == 0 and match.end() == len(value):
+        elif HOST_KEY.search(key) and match.start() == 0 and match.end() == len(value):
             yield match["host"], None, False
 
 
