@@ -114,14 +114,18 @@ class HealthWaiting:
 
 @dataclass(frozen=True)
 class RolledBack:
-    """A service's `:prev` image is its `:current` again (image IDs, "" when none)."""
+    """A service's `:prev` image is its `:current` again (image IDs, "" when none), on the
+    machines named."""
 
     service: str
     old: str
     new: str
+    machine: str = ""  # the machines that run it, when the rollback spans several
 
     def line(self) -> str:
-        return f"{self.service}: current is now {self.new[7:19]} (was {self.old[7:19] or 'none'})"
+        on = f" on {self.machine}" if self.machine else ""
+        return (f"{self.service}{on}: current is now {self.new[7:19]} "
+                f"(was {self.old[7:19] or 'none'})")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from dockyard.engine import bootstrap
 from dockyard.engine.composebuild import compose_build
 from dockyard.engine.connection import Engine
 from dockyard.engine.context import stage_context
-from dockyard.engine.history import collect
+from dockyard.engine.history import TagSwap, collect
 from dockyard.engine.interrupts import held, reach
 from dockyard.engine.lock import lock_all, where_of, written_platforms
 from dockyard.engine.pip import Indexes
@@ -698,15 +698,11 @@ def prev_ref(image: str) -> str:
     return f"{repo_of(image)}:{PREV_TAG}"
 
 
-def rollback(engine: Engine, plan: Plan,
-             services: list[str] | None = None) -> list[tuple[str, str, str]]:
-    """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs.
-
-    Named services must all have a `:prev` (else nothing is retagged); with none named, every
-    built service that has one is rolled back."""
-    named = services is not None
-    names = rollback_services(plan, services)
-    swaps: list[tuple[str, str, str, str]] = []
+def prev_swaps(engine: Engine, plan: Plan, names: list[str], *, named: bool) -> list[TagSwap]:
+    """The `:prev`/`:current` swap of each of `names` that has a `:prev` on the engine;
+    nothing moves. A stock or pinned service refuses, and so (`named`) does one without
+    `:prev`."""
+    swaps: list[TagSwap] = []
     for name in names:
         image = plan.services[name].image
         if not plan.services[name].built:
@@ -725,18 +721,29 @@ def rollback(engine: Engine, plan: Plan,
                                 "nothing was retagged",
                                 fix="`:prev` appears once a build changed the image")
         if prev:
-            swaps.append((name, repo, current, prev))
+            swaps.append(TagSwap(name, repo, current, prev))
+    return swaps
+
+
+def no_prev() -> DockyardError:
+    return DockyardError("no service has a previous image (`:prev`) to go back to: "
+                         "nothing was retagged",
+                         fix="`:prev` appears once a build changed an image")
+
+
+def rollback(engine: Engine, plan: Plan,
+             services: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs.
+
+    Named services must all have a `:prev` (else nothing is retagged); with none named, every
+    built service that has one is rolled back."""
+    swaps = prev_swaps(engine, plan, rollback_services(plan, services),
+                       named=services is not None)
     if not swaps:
-        raise DockyardError("no service has a previous image (`:prev`) to go back to: "
-                            "nothing was retagged",
-                            fix="`:prev` appears once a build changed an image")
-    done: list[tuple[str, str, str]] = []
-    for name, repo, current, prev in swaps:  # all checked first: all or nothing
-        engine.client.images.get(prev).tag(repo, CURRENT_TAG)
-        if current:
-            engine.client.images.get(current).tag(repo, PREV_TAG)
-        done.append((name, current, prev))
-    return done
+        raise no_prev()
+    for swap in swaps:  # all checked first: all or nothing
+        swap.apply(engine)
+    return [(s.service, s.current, s.new) for s in swaps]
 
 
 def built_images(engine: Engine, plan: Plan) -> dict[str, str]:

@@ -114,8 +114,9 @@ class FleetUpReport:
 
 
 def up_fleet(targets: Sequence[Target], *, emit: Sink, build_missing: bool = True,
-             tick: float = TICK) -> FleetUpReport:
-    """Bring every target up, level by level across the machines. Raises at the end (after
+             accept_stale: bool = False, tick: float = TICK) -> FleetUpReport:
+    """Bring every target up, level by level across the machines (`accept_stale`: older
+    images run as they are, as rollback runs them). Raises at the end (after
     doing what could be done): UnhealthyError when a service failed, MachineUnreachable when
     a machine could not be reached or died; each names the machines and what was left."""
     t0 = time.monotonic()
@@ -126,7 +127,8 @@ def up_fleet(targets: Sequence[Target], *, emit: Sink, build_missing: bool = Tru
     errors: dict[str, DockyardError] = dict(reach(live))
 
     def prepare(t: Target) -> list[Step]:
-        return prepare_up(t, emit=emit, build_missing=build_missing)
+        return prepare_up(t, emit=emit, build_missing=build_missing,
+                          accept_stale=accept_stale)
 
     steps: dict[str, list[Step]] = {}
     for machine, got in each([t for t in live if t.machine not in errors], prepare).items():

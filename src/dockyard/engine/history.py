@@ -194,19 +194,32 @@ def recorded_deployed(state: Path) -> dict[str, Deployed]:
     return {str(n): Deployed.from_dict(d) for n, d in services.items() if isinstance(d, dict)}
 
 
+@dataclass(frozen=True)
+class TagSwap:
+    """One service's image retagged: `new` becomes `repo:current`, `current` (the image that
+    was `:current`, "" when none) `repo:prev`."""
+
+    service: str
+    repo: str
+    current: str
+    new: str
+
+    def apply(self, engine: Engine) -> None:
+        images = engine.client.images
+        images.get(self.new).tag(self.repo, CURRENT_TAG)
+        if self.current:
+            images.get(self.current).tag(self.repo, PREV_TAG)
+
+
 def kept_by_service(engine: Engine, plan: Plan, services: Iterable[str]) -> dict[str, list[str]]:
     """service -> its image's kept dated tags, newest first."""
     return {name: [t.tag for t in dated_tags(engine, repo_of(plan.services[name].image))]
             for name in services}
 
 
-def rollback_to_tag(engine: Engine, fleet: Fleet, plan: Plan, tag: str,
-                    services: list[str] | None = None
-                    ) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
-    """Retag each service's image at `tag` (see ops/history.py rollback_to) as `:current`,
-    the one that was `:current` as `:prev`; all checked before any tag moves. Returns
-    (service, old ID, new ID) per service moved, and the services left as they are, with why."""
-    named = services is not None
+def to_tag_names(fleet: Fleet, plan: Plan, tag: str, services: list[str] | None) -> list[str]:
+    """The services `rollback --to tag` acts on (those named, else every built one no pin
+    holds); a stock or pinned one named refuses."""
     names = list(services) if services is not None else sorted(
         n for n, sp in plan.services.items() if sp.built and not sp.spec.image_tag)
     for name in names:
@@ -219,26 +232,39 @@ def rollback_to_tag(engine: Engine, fleet: Fleet, plan: Plan, tag: str,
                 f"service {name} is pinned to {sp.spec.image_tag} by `image_tag:`: rollback "
                 "does not move it", where=fleet.where("services", name, "image_tag"),
                 fix=f"set `image_tag: {tag}`, or remove the pin to roll it back")
-    choice = rollback_to(kept_by_service(engine, plan, names), tag, names if named else None)
-    moves = []
-    for name, to in sorted(choice.tags.items()):
+    return names
+
+
+def to_tag_swaps(engine: Engine, plan: Plan, tags: Mapping[str, str]) -> list[TagSwap]:
+    """The retagging of each service (service -> the dated tag it goes back to) on the
+    engine, an image already `:current` left out; nothing moves. A tag removed since it was
+    listed refuses."""
+    swaps = []
+    for name, to in sorted(tags.items()):
         repo = repo_of(plan.services[name].image)
         current, new = engine.image_id(f"{repo}:{CURRENT_TAG}"), engine.image_id(f"{repo}:{to}")
         if not new:
             raise DockyardError(f"service {name}: {repo}:{to} was removed meanwhile: nothing "
                                 "was retagged", fix="`dockyard images --history` lists what "
                                 "is kept")
-        moves.append((name, repo, current, new))
-    done = []
-    for name, repo, current, new in moves:
-        if current == new:
-            continue
-        images = engine.client.images
-        images.get(new).tag(repo, CURRENT_TAG)
-        if current:
-            images.get(current).tag(repo, PREV_TAG)
-        done.append((name, current, new))
-    return done, choice.left
+        if current != new:
+            swaps.append(TagSwap(name, repo, current, new))
+    return swaps
+
+
+def rollback_to_tag(engine: Engine, fleet: Fleet, plan: Plan, tag: str,
+                    services: list[str] | None = None
+                    ) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """Retag each service's image at `tag` (see ops/history.py rollback_to) as `:current`,
+    the one that was `:current` as `:prev`; all checked before any tag moves. Returns
+    (service, old ID, new ID) per service moved, and the services left as they are, with why."""
+    names = to_tag_names(fleet, plan, tag, services)
+    choice = rollback_to(kept_by_service(engine, plan, names), tag,
+                         names if services is not None else None)
+    swaps = to_tag_swaps(engine, plan, choice.tags)
+    for swap in swaps:
+        swap.apply(engine)
+    return [(s.service, s.current, s.new) for s in swaps], choice.left
 
 
 def unkept_pin(engine: Engine, fleet: Fleet, plan: Plan, name: str) -> ManifestError:

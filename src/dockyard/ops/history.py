@@ -88,6 +88,12 @@ def rollback_to(kept: Mapping[str, Sequence[str]], tag: str,
             f"no image of the fleet is tagged {tag}: nothing was retagged (kept tags, newest "
             f"first: {_listed(every)})",
             fix="pick one of them (`dockyard images --history` lists them per image)")
+    return as_of(kept, tag)
+
+
+def as_of(kept: Mapping[str, Sequence[str]], tag: str) -> RollbackTo:
+    """Each service (service -> its image's kept dated tags) to its newest tag not newer
+    than `tag`; one with nothing that old is left as it is, with why."""
     result = RollbackTo()
     for name, tags in sorted(kept.items()):
         older = sorted((t for t in tags if t <= tag), reverse=True)

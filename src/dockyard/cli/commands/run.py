@@ -221,8 +221,9 @@ def rollback(ctx: typer.Context,
                                          "`:prev`; with no service named, every built one "
                                          "goes back to how that build left it.")) -> None:
     """Put each service's `:prev` image (or its dated tag TAG) back as `:current` and run `up`
-    again (pulling `:prev` from the fleet's `registry:` where it is not here); with an
-    interrupted upgrade, take every service of it back to its previous image instead."""
+    again, on every machine of the fleet or those -m names (pulling `:prev` from the fleet's
+    `registry:` where it is not there); with an interrupted upgrade, take every service of it
+    back to its previous image instead."""
     from dockyard.actions.rollback import rollback as roll_back
     from dockyard.actions.rollback import rollback_to
     from dockyard.events import Event, RolledBack
@@ -236,13 +237,19 @@ def rollback(ctx: typer.Context,
     fleet, plan = load(ctx.obj, destructive="rollback")
     if to:
         result = rollback_to(fleet, plan, to, services or None, ctx.obj.choice(), emit=show)
-        views.line(f"fleet {fleet.spec.fleet} is up on {result.target.machine} with the "
-                   f"images of {to}")
+        views.line(f"fleet {fleet.spec.fleet} is up on {_on(result.targets)} with the images "
+                   f"of {to}")
         return
     result = roll_back(fleet, plan, services or None, ctx.obj.choice(), emit=show)
-    if result.upgrade is not None:
-        views.line(f"fleet {fleet.spec.fleet} on {result.target.machine}: the interrupted "
-                   "upgrade is rolled back, every service of it on its previous image")
+    if result.upgrades:
+        views.line(f"fleet {fleet.spec.fleet} on {', '.join(sorted(result.upgrades))}: the "
+                   "interrupted upgrade is rolled back, every service of it on its previous "
+                   "image")
         return
-    views.line(f"fleet {fleet.spec.fleet} is up on {result.target.machine} with the previous "
+    views.line(f"fleet {fleet.spec.fleet} is up on {_on(result.targets)} with the previous "
                "images")
+
+
+def _on(targets: list[Target]) -> str:
+    """The machines a command acted on, as its last line names them."""
+    return ", ".join(t.machine for t in targets)
