@@ -35,9 +35,19 @@ def machines() -> Iterator[Harness]:
 
 
 def _bootstrap_tags() -> list[str]:
+    """The bootstrap bases on the host for its engine's own architecture (a test elsewhere
+    may have bootstrapped one for arm64: a family on it would not build for amd64)."""
     out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
                           "dockyard/bootstrap"], capture_output=True, text=True, check=True)
-    return [t for t in out.stdout.split() if ":<none>" not in t]
+    tags = [t for t in out.stdout.split() if ":<none>" not in t]
+    if not tags:
+        return []
+    arch = subprocess.run(["docker", "info", "--format", "{{.Architecture}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+    found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Architecture}}",
+                            *tags], capture_output=True, text=True, check=True).stdout.split()
+    return [t for t, a in zip(tags, found, strict=True) if a == arch]
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,7 @@ def _chosen(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choice
             raise ManifestError(f"service {name} runs on {', '.join(on)}, which -m leaves out",
                                 fix=f"add -m {on[0]}, or leave {name} out")
     if len(targets) > 1:
-        down = reach(targets)
+        down = reach([t for t in targets if plan.on(t.machine)])
         if down:
             first = sorted(down)[0]
             others = " ".join(f"-m {t.machine}" for t in targets if t.machine not in down)
