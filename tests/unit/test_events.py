@@ -29,3 +29,5 @@ def test_a_rollback_shows_short_image_ids() -> None:
     assert RolledBack("web", old, new).line() == (
         "web: current is now bbbbbbbbbbbb (was aaaaaaaaaaaa)")
     assert RolledBack("web", "", new).line() == "web: current is now bbbbbbbbbbbb (was none)"
+    assert RolledBack("web", old, new, "a, b").line() == (
+        "web on a, b: current is now bbbbbbbbbbbb (was aaaaaaaaaaaa)")
