@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.engine.apply import UpReport, apply
-from dockyard.engine.build import build, write_render
+from dockyard.engine.build import build, remote_work, write_render
+from dockyard.engine.connection import Engine
 from dockyard.engine.deployed import record
 from dockyard.engine.history import record_deployed, unkept_pin
 from dockyard.engine.observe import image_states, observe
-from dockyard.engine.ship import ship_fleet
+from dockyard.engine.ship import same_engine, ship_fleet
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import StaleImages
 from dockyard.events import Progress, Sink
@@ -73,8 +74,12 @@ def ready_images(target: Target, *, emit: Sink, build_missing: bool,
                               fix="run `dockyard build`, or `dockyard up` without --no-build")
         return
     emit(Progress(needs.line("building them first")))
+    # Only this machine's images (and the families under them); on another machine's engine
+    # in a work folder of its own (see engine/build.py).
     build(engine, target.fleet, target.plan, target.state, emit=emit,
-          only_missing=not needs.stale)
+          only_missing=not needs.stale, services=[sp.name for sp in mine],
+          work=None if same_engine(engine, Engine.local())
+          else remote_work(target.state, target.machine))
 
 
 def _pinned_here(target: Target, names: list[str], *, emit: Sink) -> None:
