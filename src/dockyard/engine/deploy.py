@@ -101,15 +101,28 @@ def up_steps(target: Target) -> list[Step]:
                   one_shots(target.plan.services))
 
 
-_IMAGES = threading.Lock()  # one machine's images at a time: builds share the state folder
+_IMAGES: dict[str, threading.Lock] = {}  # per engine that builds: one build at a time there
+_LOCKS = threading.Lock()
+
+
+def _images_lock(target: Target) -> threading.Lock:
+    """The lock of the engine that builds the machine's images: this host's for the machines
+    built here (and shipped) or on this host's engine; the machine's own for one that
+    builds on its engine (`build: remote`, or a registry's pull-through). Builds on
+    different engines have work folders of their own (engine/build.py) and run at once."""
+    here = same_engine(target.engine, Engine.local()) or (
+        target.fleet.spec.machines[target.machine].build == "local"
+        and not target.fleet.spec.registry)
+    with _LOCKS:
+        return _IMAGES.setdefault("" if here else target.machine, threading.Lock())
 
 
 def prepare_up(target: Target, *, emit: Sink, build_missing: bool = True,
                accept_stale: bool = False) -> list[Step]:
-    """The machine's images made ready (pulled, built; one machine at a time, as builds
-    share the state folder), then what `up` must do there. The rendered files must be
+    """The machine's images made ready (pulled, built; one build at a time per engine that
+    builds, see _images_lock), then what `up` must do there. The rendered files must be
     written."""
-    with _IMAGES:
+    with _images_lock(target):
         ready_images(target, emit=emit, build_missing=build_missing,
                       accept_stale=accept_stale)
     return up_steps(target)
