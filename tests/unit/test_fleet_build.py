@@ -100,3 +100,5 @@ def test_machine_lines() -> None:
         "`up` pulls them there")
     assert MachineBuilt("b", False, failed="machine b is unreachable").line() == \
         "b: not built: machine b is unreachable"
+    assert MachineBuilt("d", True, idle=True).line() == \
+        "d: nothing to build (no service of its is built by dockyard)"

@@ -146,8 +146,8 @@ def _said(t: Target, plan: Plan, report: FleetBuildReport, services: list[str]
         return MachineBuilt(machine, machine in report.split.remote, failed=failed.message)
     remote = machine in report.split.remote
     got = report.remote.get(machine) if remote else report.here
-    if got is None:  # no service of its is built by dockyard
-        return MachineBuilt(machine, remote)
+    if got is None or not services:
+        return MachineBuilt(machine, remote, idle=True)
     mine = _keys(plan, services) if not remote else set(got.built) | set(got.skipped)
     built = tuple(k.replace("-", " ", 1) for k in got.built if k in mine)
     unchanged = len([k for k in got.skipped if k in mine])

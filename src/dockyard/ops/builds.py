@@ -46,10 +46,13 @@ class MachineBuilt:
     images: int = 0  # images streamed to it
     registry: str = ""  # set: `up` pulls from there (`dockyard push` publishes)
     failed: str = ""  # why nothing could be done for it
+    idle: bool = False  # none of its services is built by dockyard
 
     def line(self) -> str:
         if self.failed:
             return f"{self.machine}: not built: {self.failed}"
+        if self.idle:
+            return f"{self.machine}: nothing to build (no service of its is built by dockyard)"
         where = f"on {self.machine}" if self.remote else "here"
         done = (f"built {where}: {', '.join(self.built)}" if self.built
                 else f"unchanged ({self.unchanged} image(s), built {where})")
