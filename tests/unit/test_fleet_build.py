@@ -102,3 +102,27 @@ def test_machine_lines() -> None:
         "b: not built: machine b is unreachable"
     assert MachineBuilt("d", True, idle=True).line() == \
         "d: nothing to build (no service of its is built by dockyard)"
+
+
+def test_build_targets_need_no_engine_and_name_unknown_machines(tmp_path: Path) -> None:
+    import pytest
+
+    from dockyard.actions.build import build_targets, on_host_alone
+    from dockyard.actions.target import Choice
+    from dockyard.errors import ManifestError
+
+    (tmp_path / "fleet.yaml").write_text(FLEET)
+    fleet = load(tmp_path / "fleet.yaml")
+    the_plan = plan(fleet)
+    # two machines and no `engine:`: both on this host's engine, one build (up would refuse)
+    every = build_targets(fleet, the_plan, Choice())
+    assert [t.machine for t in every] == ["a", "c"]
+    assert not on_host_alone(fleet, every)  # two machines: a line per machine
+    assert [t.machine for t in build_targets(fleet, the_plan, Choice(machines=("c", "c")))] \
+        == ["c"]
+    with pytest.raises(ManifestError, match="unknown machine 'z'"):
+        build_targets(fleet, the_plan, Choice(machines=("z",)))
+    (tmp_path / "one.yaml").write_text("fleet: one\nmachines: {box: {arch: amd64}}\n"
+                                       "services:\n  web: {image: 'redis:7'}\n")
+    one = load(tmp_path / "one.yaml")
+    assert on_host_alone(one, build_targets(one, plan(one), Choice()))
