@@ -35,16 +35,16 @@ def machines() -> Iterator[Harness]:
 
 
 def _bootstrap_tags() -> list[str]:
-    """The bootstrap bases on the host for its engine's own architecture (a test elsewhere
-    may have bootstrapped one for arm64: a family on it would not build for amd64)."""
+    """The host's bootstrap bases for its own architecture (an arm64 one made by a
+    `--platform arm64` build is no base for the machines' amd64 builds)."""
     out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
                           "dockyard/bootstrap"], capture_output=True, text=True, check=True)
     tags = [t for t in out.stdout.split() if ":<none>" not in t]
     if not tags:
         return []
-    arch = subprocess.run(["docker", "info", "--format", "{{.Architecture}}"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+    native = subprocess.run(["docker", "info", "--format", "{{.Architecture}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(native, native)
     found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Architecture}}",
                             *tags], capture_output=True, text=True, check=True).stdout.split()
     return [t for t, a in zip(tags, found, strict=True) if a == arch]
