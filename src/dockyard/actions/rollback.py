@@ -4,7 +4,7 @@ tags live, then `up`; on every machine of the fleet, or those -m names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.actions.target import Choice, choose_targets, require_services
@@ -28,8 +28,7 @@ class RollbackResult:
 
     targets: list[Target]
     up: UpReport | FleetUpReport | None  # None: an interrupted upgrade was taken back instead
-    upgrade: UpgradeReport | None = None  # the first machine's taken back (by machine name)
-    upgrades: dict[str, UpgradeReport] = field(default_factory=dict)
+    upgrade: UpgradeReport | None = None
 
     @property
     def target(self) -> Target:
@@ -72,16 +71,12 @@ def _chosen(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choice
     return targets
 
 
-def _pending_back(targets: list[Target], emit: Sink) -> dict[str, UpgradeReport]:
-    """Each machine's upgrade that did not end, taken back (all old): machine -> report."""
-    from dockyard.engine.upgrade import rollback_pending
+def _pending_back(targets: list[Target], emit: Sink) -> UpgradeReport | None:
+    """An upgrade of the machines that did not end, taken back (all old) on every machine it
+    spans; None when there is none."""
+    from dockyard.engine.upgrade import rollback_pending_fleet
 
-    done = {}
-    for target in targets:
-        taken_back = rollback_pending(target, emit=emit)
-        if taken_back is not None:
-            done[target.machine] = taken_back
-    return done
+    return rollback_pending_fleet(targets, emit=emit)
 
 
 def _pending_refused(targets: list[Target]) -> None:
@@ -121,8 +116,8 @@ def rollback(fleet: Fleet, plan: Plan, services: list[str] | None, choice: Choic
     services = services or None
     targets = _chosen(fleet, plan, services, choice)  # before any tag moves
     taken_back = _pending_back(targets, emit)
-    if taken_back:
-        return RollbackResult(targets, None, next(iter(taken_back.values())), taken_back)
+    if taken_back is not None:
+        return RollbackResult(targets, None, taken_back)
     _said(swap_prev(targets, services, emit=emit), targets, emit)
     return RollbackResult(targets, _up(targets, emit=emit))
 

@@ -242,10 +242,10 @@ def rollback(ctx: typer.Context,
                    f"of {to}")
         return
     result = roll_back(fleet, plan, services or None, ctx.obj.choice(), emit=show)
-    if result.upgrades:
-        views.line(f"fleet {fleet.spec.fleet} on {', '.join(sorted(result.upgrades))}: the "
-                   "interrupted upgrade is rolled back, every service of it on its previous "
-                   "image")
+    if result.upgrade is not None:
+        on = ", ".join(sorted(result.upgrade.journals)) or result.target.machine
+        views.line(f"fleet {fleet.spec.fleet} on {on}: the interrupted upgrade is rolled "
+                   "back, every service of it on its previous image")
         return
     views.line(f"fleet {fleet.spec.fleet} is up on {_on(result.targets)} with the previous "
                "images")
