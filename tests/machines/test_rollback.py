@@ -138,6 +138,7 @@ def test_hrb_rollback_puts_every_machine_back_where_its_tags_live(
             t0 = time.monotonic()
             refused = _dockyard(machines, tmp_path, "rollback")
             took = time.monotonic() - t0
+            print(f"rollback with c's engine stopped: refused in {took:.1f} s")
             assert refused.returncode == 3, refused.stdout + refused.stderr
             assert "machine c cannot be reached" in refused.stderr, refused.stderr
             assert "no tag was moved" in refused.stderr and "-m a" in refused.stderr
