@@ -63,6 +63,16 @@ def test_a_named_service_on_a_machine_minus_m_left_out_says_which_to_pass() -> N
     assert caught.value.message == ("service index does not run on machine b (it is placed "
                                     "on c)")
     assert caught.value.fix == "pass -m c"
+    unplaced = loads("""\
+fleet: two
+machines: {b: {engine: local}, c: {engine: "ssh://root@10.0.0.3"}}
+services:
+  index: {image: "python:3.12", volumes: ["index:/srv/index"]}
+""").spec
+    with pytest.raises(BackupError) as caught:  # placed by dockyard: the plan says where
+        backup_share(unplaced, {"b": []}, ["index"], {"index": "c"})
+    assert caught.value.message.endswith("(it is placed on c)")
+    assert caught.value.fix == "pass -m c"
 
 
 def test_retention_keeps_the_newest_runs_of_each_machine() -> None:

@@ -98,7 +98,8 @@ def backup_fleet(fleet: Fleet, plan: Plan, services: list[str] | None, choice: C
     ensure_writable(root, root_where(fleet))
     targets = choose_targets(fleet, plan, choice)
     share = backup_share(fleet.spec, {t.machine: [sp.name for sp in t.services()]
-                                      for t in targets}, services)
+                                      for t in targets}, services,
+                         {n: sp.machine for n, sp in plan.services.items()})
     going = [t for t in targets if t.machine in share]
     if not going:
         machines = ", ".join(t.machine for t in targets)

@@ -97,11 +97,13 @@ def stateful(fleet: FleetSpec, names: Iterable[str] | None = None) -> list[str]:
 
 
 def backup_share(fleet: FleetSpec, placed: Mapping[str, Sequence[str]],
-                 services: Sequence[str] | None) -> dict[str, list[str]]:
+                 services: Sequence[str] | None, homes: Mapping[str, str] | None = None
+                 ) -> dict[str, list[str]]:
     """What `dockyard backup` saves on each chosen machine: `placed` is machine -> the
     services it runs (in start order); `services` those named (None: every stateful one).
     A named service goes to the machine it is placed on, which must be one of those chosen;
-    a machine with nothing to save is left out. BackupError for a name that is unknown, that
+    a machine with nothing to save is left out (`homes`: service -> the machine the plan
+    placed it on, for the fix). BackupError for a name that is unknown, that
     holds no data, or whose machine was not chosen."""
     if not services:
         share = {m: stateful(fleet, names) for m, names in placed.items()}
@@ -116,7 +118,7 @@ def backup_share(fleet: FleetSpec, placed: Mapping[str, Sequence[str]],
                               fix="give it named volumes, or `backup: {kind: volume}` "
                                   "(postgres, redis)")
         if name not in where:
-            on = fleet.services[name].machine
+            on = (homes or {}).get(name) or fleet.services[name].machine
             raise BackupError(f"service {name} does not run on machine "
                               f"{', '.join(placed)}" + (f" (it is placed on {on})" if on
                                                         else ""),
