@@ -163,6 +163,77 @@ def test_hma_ps_shows_all_three(machines: Harness,
         assert made == 1, f"machine {m.name}: {made} SSH logins"
 
 
+def config_hashes(m: object, project: str) -> dict[str, str]:
+    """service -> the compose config hash of its container on machine `m`."""
+    out = {}
+    for c in containers(m, project):
+        labels = dict(kv.split("=", 1) for kv in c["Labels"].split(",") if "=" in kv)
+        out[labels["com.docker.compose.service"]] = labels["com.docker.compose.config-hash"]
+    return out
+
+
+def test_hma_an_upgrade_across_machines_goes_forward_and_back_as_one(
+        machines: Harness, fleet: tuple[Path, dict[str, str], str]) -> None:
+    """store (c) and api (b) change in one upgrade: a failing api takes store on c back too
+    (exit 6); a kill between them leaves both machines pending, and a rollback from b alone
+    takes c back as well; a good one changes both; web (a) is never touched."""
+    folder, env, name = fleet
+    text = (folder / "fleet.yaml").read_text()
+    newer = text.replace("    ports: {http: 8000}\n", "    ports: {http: 8000}\n"
+                         "    env: {VERSION: \"2\"}\n")
+    good = newer.replace('env: {STORE_URL: "http://store:8000/"}',
+                         'env: {STORE_URL: "http://store:8000/", VERSION: "2"}')
+    broken = newer.replace("8001/')\"], interval: 1s, retries: 30}",
+                           "8009/')\"], interval: 1s, retries: 4}")
+    assert good != newer != broken != text
+    (folder / "good.yaml").write_text(good)
+    (folder / "broken.yaml").write_text(broken)
+    a, b, c = machines.machines
+
+    def now() -> dict[str, str]:
+        return {**config_hashes(b, name), **config_hashes(c, name)}
+
+    before, web = now(), containers(a, name)
+    t0 = time.monotonic()
+    failed = dockyard("-f", "broken.yaml", "upgrade", cwd=folder, env=env)
+    took = time.monotonic() - t0
+    assert failed.returncode == 6, failed.stdout + failed.stderr
+    assert "upgrade rolled back: " in failed.stderr and "api" in failed.stderr
+    assert " on b (at " in failed.stderr, failed.stderr
+    assert "on b: api on " in failed.stderr and "on c: store on " in failed.stderr
+    assert failed.stderr.index("recreate store: done") < failed.stderr.index(
+        "recreate api: failed"), failed.stderr
+    assert now() == before  # store on c went back too, with api on b
+    print(f"failed upgrade across b and c, rolled back: {took:.1f} s")
+
+    killed = dockyard("-f", "good.yaml", "upgrade", cwd=folder,
+                      env={**env, "DOCKYARD_KILL_AT": "upgrade.gate:2"})
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    assert config_hashes(c, name)["store"] != before["store"]  # c went forward, b was cut
+    ps = dockyard("-f", "good.yaml", "ps", cwd=folder, env=env)
+    assert "(one upgrade with c: " in ps.stderr and "(one upgrade with b: " in ps.stderr, \
+        ps.stderr
+    refused = dockyard("-f", "good.yaml", "up", cwd=folder, env=env)
+    assert refused.returncode == 8, refused.stderr  # up would mix the fleet
+    back = dockyard("-f", "good.yaml", "-m", "b", "rollback", cwd=folder, env=env)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert now() == before  # rolled back from b alone: c's part went back as well
+
+    up = dockyard("-f", "good.yaml", "upgrade", cwd=folder, env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "upgraded on b, c" in up.stdout and "api (b)" in up.stdout, up.stdout
+    after = now()
+    assert after["store"] != before["store"] and after["api"] != before["api"]
+    assert after["side"] == before["side"]
+    assert [x["ID"] for x in containers(a, name)] == [x["ID"] for x in web]
+    again = dockyard("-f", "good.yaml", "upgrade", cwd=folder, env=env)
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stdout
+    # The module's other tests run the fleet as fleet.yaml has it.
+    reset = dockyard("up", cwd=folder, env=env)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert now() == before
+
+
 def test_hma_a_stopped_engine_is_unreachable_quickly_and_up_converges_again(
         machines: Harness, fleet: tuple[Path, dict[str, str], str]) -> None:
     folder, env, name = fleet

@@ -27,9 +27,12 @@ from dockyard.ops.upgrade import (
     interrupted,
     last_lines,
     mixed,
+    next_step,
+    old_check,
     restart_dependents,
     rollback_steps,
     to_do,
+    to_turn_back,
     turn_back,
 )
 from dockyard.plan import plan
@@ -160,6 +163,71 @@ def test_status_says_which_service_runs_which_image_and_how_to_finish() -> None:
     failed = turn_back(j, "t", Failure(service="web", output="x"))
     failed.phase = Phase.ROLLBACK_FAILED
     assert "could not be rolled back; web failed" in interrupted(failed, running)
+
+
+def test_going_back_is_judged_by_the_old_health_check_where_it_changed() -> None:
+    old = {"Test": ["CMD", "python3", "-c", "probe(8001)"], "Interval": 1_000_000_000,
+           "Retries": 30}
+    assert old_check(old, ["CMD", "python3", "-c", "probe(8001)"]) == {}  # the same check
+    assert old_check(old, ["CMD", "python3", "-c", "probe(8009)"]) == old
+    assert old_check(None, ["CMD", "true"]) == {} == old_check({"Test": ["NONE"]}, [])
+    spec = ServiceSpec(image="x", health=None, image_health=True)
+    assert gate_deadline(spec, old) == 30.0  # 30 retries of 1 s
+
+
+def machine_journal(machine: str, services: list[tuple[str, int]]) -> Journal:
+    changes = [ServiceChange(service=n, level=lvl, reason="config changed")
+               for n, lvl in services]
+    return Journal(id="one", pid=1, machine=machine, project="p", started="t",
+                   services=changes, steps=forward_steps(changes), group=["b", "c"])
+
+
+def test_across_machines_the_set_goes_forward_level_by_level() -> None:
+    # store (level 0) on c, api (1) on b, cache (0) and web (2) on c again.
+    journals = {"b": machine_journal("b", [("api", 1)]),
+                "c": machine_journal("c", [("cache", 0), ("store", 0), ("web", 2)])}
+    levels = {"cache": 0, "store": 0, "api": 1, "web": 2}
+    order = []
+    while (found := next_step(journals, levels)) is not None:
+        machine, index = found
+        step = journals[machine].steps[index]
+        order.append((machine, step.service))
+        step.status = Status.DONE
+    assert order == [("c", "cache"), ("c", "store"), ("b", "api"), ("c", "web")]
+
+
+def test_across_machines_one_failure_turns_every_machine_back() -> None:
+    journals = {"b": machine_journal("b", [("api", 1)]),
+                "c": machine_journal("c", [("store", 0)])}
+    journals["c"].steps[0].status = Status.DONE
+    journals["b"].steps[0].status = Status.FAILED
+    assert to_turn_back(journals) == []  # all still forward: nothing failed yet as far as
+    # the journals say (the loop turns them back itself when a step fails)
+    journals["b"] = turn_back(journals["b"], "t", Failure(service="api", output="HTTP 500"))
+    # Killed here, before c's journal was turned back: a resume turns it back too.
+    assert to_turn_back(journals) == ["c"]
+    journals["c"] = turn_back(journals["c"], "t")
+    assert to_turn_back(journals) == []
+    levels = {"store": 0, "api": 1}
+    first = next_step(journals, levels)
+    assert first == ("c", 1)  # store (level 0) goes back first, then api
+    journals["c"].steps[1].status = Status.DONE
+    assert next_step(journals, levels) == ("b", 1)
+    line = interrupted(journals["b"], {})
+    assert "(one upgrade with c: it ends on all of them at once)" in line
+
+
+def test_a_config_only_change_is_told_old_or_new_by_its_config_hash() -> None:
+    change = ServiceChange(service="api", level=0, reason="config changed",
+                           old_image="sha256:same", new_image="sha256:same", old_hash="h1",
+                           new_hash="h2")
+    j = Journal(id="x", pid=1, machine="b", project="p", started="t", services=[change],
+                steps=forward_steps([change]))
+    running = {"api": "sha256:same"}
+    assert mixed(j, running) == [("api", "new", "sha256:same")]  # the image alone: ambiguous
+    assert mixed(j, running, {"api": "h1"}) == [("api", "old", "sha256:same")]
+    assert mixed(j, running, {"api": "h2"}) == [("api", "new", "sha256:same")]
+    assert mixed(j, running, {"api": "h3"}) == [("api", "other", "sha256:same")]
 
 
 @pytest.mark.parametrize(("text", "kept"), [("one", "one"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dockyard.actions.target import Choice, require_services
+from dockyard.actions.target import Choice, choose_targets, require_services
 from dockyard.actions.up import prepare
 from dockyard.events import Sink
 
@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class UpgradeResult:
-    target: Target
+    targets: list[Target]
     upgrade: UpgradeReport
     seconds: float
+
+    @property
+    def target(self) -> Target:
+        return self.targets[0]
 
 
 def upgrade(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
@@ -41,6 +45,9 @@ def upgrade(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
 
     t0 = time.monotonic()
     require_services(plan.services, services or [])
+    if len(choose_targets(fleet, plan, choice)) > 1:
+        return _upgrade_machines(fleet, plan, choice, emit=emit, services=services,
+                                 build=build, gate=gate, resume=resume, t0=t0)
     target = prepare(fleet, plan, choice)
     if not resume:
         refuse_pending(target)
@@ -48,7 +55,34 @@ def upgrade(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
             build_all(fleet, plan, emit=emit, machine=target.machine)
         ready_images(target, emit=emit, build_missing=False, accept_stale=False)
     report = engine_upgrade(target, emit=emit, services=services, gate=gate, resume=resume)
-    return UpgradeResult(target, report, time.monotonic() - t0)
+    return UpgradeResult([target], report, time.monotonic() - t0)
+
+
+def _upgrade_machines(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
+                      services: list[str] | None, build: bool, gate: bool, resume: bool,
+                      t0: float) -> UpgradeResult:
+    """The upgrade of several machines as one: every one must answer (an upgrade that
+    cannot reach one of its machines could not take it back), their images built and
+    shipped, then engine/upgrade.py's upgrade_fleet."""
+    import time
+
+    from dockyard.actions.up import prepare_all
+    from dockyard.engine.deploy import ready_images
+    from dockyard.engine.fleet import machines_failed, reach
+    from dockyard.engine.upgrade import refuse_pending, upgrade_fleet
+
+    targets = prepare_all(fleet, plan, choice)
+    live = [t for t in targets if t.services()]
+    down = reach(live)
+    if down:
+        raise machines_failed(dict(down), "upgrade (nothing was changed)")
+    if not resume:
+        for t in live:
+            refuse_pending(t)
+        for t in live:  # built where each machine's images are built, shipped where not
+            ready_images(t, emit=emit, build_missing=build, accept_stale=False)
+    report = upgrade_fleet(live, emit=emit, services=services, gate=gate, resume=resume)
+    return UpgradeResult(live, report, time.monotonic() - t0)
 
 
 def pending(target: Target) -> str | None:

@@ -30,6 +30,7 @@ function in REPLACE; it gets the context, the change and the compose file, and c
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import uuid
@@ -63,6 +64,7 @@ from dockyard.errors import (
 from dockyard.events import Progress, Sink, UpgradePlanned, UpgradeStep
 from dockyard.ops.reconcile import decide, one_shots
 from dockyard.ops.upgrade import (
+    NANOSECONDS,
     START_FIRST,
     STOP_FIRST,
     Failure,
@@ -78,9 +80,11 @@ from dockyard.ops.upgrade import (
     interrupted,
     last_lines,
     mixed,
+    next_step,
+    old_check,
     short,
     strategy_of,
-    to_do,
+    to_turn_back,
     turn_back,
 )
 from dockyard.plan.backup import dependencies, pre_upgrade, restore_on_rollback
@@ -97,8 +101,9 @@ def now() -> str:
 @dataclass
 class UpgradeReport:
     changed: bool
-    journal: Journal | None = None
+    journal: Journal | None = None  # the first machine's (by name)
     outcome: str = "unchanged"  # unchanged, done, rolled back
+    journals: dict[str, Journal] = dataclasses.field(default_factory=dict)  # per machine
 
 
 class Abort(Exception):
@@ -155,10 +160,12 @@ def _close(target: Target, journal: Journal) -> None:
     fsync_dir(path.parent)
 
 
-def running_images(target: Target) -> dict[str, str]:
-    """service -> the image ID its container runs ("" none)."""
-    return {name: str((c.attrs or {}).get("Image") or "")
-            for name, c in containers(target.engine, target.project).items()}
+def running_images(target: Target) -> tuple[dict[str, str], dict[str, str]]:
+    """service -> the image ID its container runs, and service -> the config hash it was
+    made with (a service without a container is in neither)."""
+    found = containers(target.engine, target.project)
+    return ({name: str((c.attrs or {}).get("Image") or "") for name, c in found.items()},
+            {name: str((c.labels or {}).get(HASH_LABEL, "")) for name, c in found.items()})
 
 
 def pending_line(target: Target) -> str | None:
@@ -170,7 +177,7 @@ def pending_line(target: Target) -> str | None:
             Phase.FORWARD, Phase.ROLLBACK):
         return (f"an upgrade is running now (pid {journal.pid}, since {journal.started}); "
                 "`dockyard status` again shows how it ends")
-    return interrupted(journal, running_images(target))
+    return interrupted(journal, *running_images(target))
 
 
 # -- compose with the journal's files --------------------------------------------------------
@@ -194,6 +201,21 @@ def _hashes(target: Target, file: Path) -> dict[str, str]:
     out = run(argv, env=dict(target.fleet.compose_env)).stdout
     pairs = (line.split() for line in out.splitlines() if line.strip())
     return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def _health_tests(target: Target, file: Path) -> dict[str, list[str]]:
+    """service -> the health test `file` gives it, as compose renders it (["NONE"]: none)."""
+    argv = target.engine.compose_argv(target.project, [file], target.profiles)
+    argv += ["--project-directory", str(target.compose_file.parent), "config", "--format",
+             "json"]
+    services = json.loads(run(argv, env=dict(target.fleet.compose_env)).stdout or "{}").get(
+        "services") or {}
+    out = {}
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        out[name] = ["NONE"] if check.get("disable") else [str(w) for w in check.get("test")
+                                                            or []]
+    return out
 
 
 def pin(target: Target, ref: str, image: str) -> None:
@@ -228,13 +250,20 @@ class Context:
         reach(point)
 
     def gate(self, change: ServiceChange,
-             get: Callable[[], Any] | None = None) -> ProbeResult:
+             get: Callable[[], Any] | None = None, *, back: bool = False) -> ProbeResult:
         """Wait for the service's container (`get`: another one, e.g. a start-first new
         container beside the old) to be healthy by its deadline; StepFailed (with its last
-        health output and last 20 log lines) when it is not."""
-        sp = self.target.plan.services[change.service]
+        health output and last 20 log lines) when it is not. `back`: the container runs the
+        old configuration, so where that had another health check than the new one, the
+        engine's verdict of the old check (and its deadline) decides."""
+        spec = self.target.plan.services[change.service].spec
+        deadline = change.deadline
+        if back and change.old_check:
+            spec = spec.model_copy(update={"health": None, "image_health": True})
+            interval = (change.old_check.get("Interval") or 30 * NANOSECONDS) / NANOSECONDS
+            deadline = (gate_deadline(spec, change.old_check) or deadline) + interval
         get = get or (lambda: self.container(change.service))
-        result = wait_healthy(change.service, sp.spec, get, deadline=change.deadline,
+        result = wait_healthy(change.service, spec, get, deadline=deadline,
                               probe=self.target.engine.probe, one_shot=change.one_shot)
         if result.healthy:
             return result
@@ -258,7 +287,7 @@ def stop_first(ctx: Context, change: ServiceChange, file: Path) -> None:
     if c.status != "running":
         c.start()
     ctx.reach("upgrade.gate")
-    ctx.gate(change)
+    ctx.gate(change, back=file.name != ctx.journal.new_config)
 
 
 def start_first(ctx: Context, change: ServiceChange, file: Path) -> None:
@@ -332,7 +361,7 @@ def _restore(ctx: Context, step: JournalStep) -> None:
         raise StepFailed(Failure(service=service, output=exc.message, summary=summary),
                          summary) from None
     if change is not None:
-        ctx.gate(change)
+        ctx.gate(change, back=True)
 
 
 # kind -> runner: it gets the step (its service may be "" for a step of the whole set) and
@@ -399,10 +428,12 @@ def _old_configs(target: Target, changes: list[ServiceChange], folder: Path,
 
 
 def plan_upgrade(target: Target, services: list[str], *, gate: bool,
-                 emit: Sink) -> Journal | None:
-    """Write the rendered files, observe, decide the set; None when nothing changed. Refuses
-    (before anything changes) a service with no health check unless `gate` is off."""
-    write_render(target.fleet, target.plan, target.state)
+                 emit: Sink, render: bool = True) -> Journal | None:
+    """Write the rendered files (unless `render` is off: written already), observe, decide
+    the set; None when nothing changed. Refuses (before anything changes) a service with no
+    health check unless `gate` is off."""
+    if render:
+        write_render(target.fleet, target.plan, target.state)
     observed = observe(target.engine, target)
     once = one_shots(target.plan.services)
     steps = decide(target.services(), observed, once)
@@ -410,6 +441,7 @@ def plan_upgrade(target: Target, services: list[str], *, gate: bool,
     if not chosen:
         return None
     found = containers(target.engine, target.project)
+    tests = _health_tests(target, target.compose_file)
     changes = []
     for sp, why in chosen:
         image = target.engine.image_id(sp.image)
@@ -433,7 +465,9 @@ def plan_upgrade(target: Target, services: list[str], *, gate: bool,
             new_image=image, ref=sp.image, new_hash=observed.config_hashes.get(sp.name, ""),
             deadline=deadline if deadline is not None else
             ONE_SHOT_DEADLINE if sp.name in once else NO_GATE_DEADLINE,
-            one_shot=sp.name in once))
+            one_shot=sp.name in once,
+            old_check=old_check((attrs.get("Config") or {}).get("Healthcheck"),
+                                tests.get(sp.name, []))))
         changes[-1].force = (changes[-1].old_image == image
                              and changes[-1].old_hash == changes[-1].new_hash)
     folder = upgrade_dir(target.state, target.machine)
@@ -465,39 +499,125 @@ def upgrade(target: Target, *, emit: Sink, services: list[str] | None = None,
     """Upgrade the machine's changed services (or finish the interrupted upgrade: `resume`).
     Raises UpgradeRolledBack when a service failed and the set went back, RollbackFailed
     when going back failed too, UpgradePending when another upgrade has not ended."""
+    return upgrade_fleet([target], emit=emit, services=services, gate=gate, resume=resume)
+
+
+def upgrade_fleet(targets: list[Target], *, emit: Sink, services: list[str] | None = None,
+                  gate: bool = True, resume: bool = False) -> UpgradeReport:
+    """Upgrade the changed services of every target as ONE upgrade (or finish the one that
+    was interrupted: `resume`): a journal per machine with one id, the set recreated one
+    service at a time in start order across the machines, and the first that fails turns
+    every machine's part back. A machine with nothing changed takes no part."""
     if resume:
-        journal = read_journal(target)
-        if journal is None:
-            raise DockyardError(f"no interrupted upgrade on {target.machine} to resume",
-                                fix="`dockyard upgrade` starts one")
-        _refuse_running(journal)
-        journal.pid = os.getpid()
-        if journal.phase == Phase.ROLLBACK_FAILED:
-            journal.phase = Phase.ROLLBACK
-        return _run(target, journal, emit=emit, rolled_back_raises=True)
-    refuse_pending(target)
-    journal = plan_upgrade(target, list(services or []), gate=gate, emit=emit)
-    if journal is None:
+        ctxs = _group_of(targets, emit)
+        if not ctxs:
+            raise DockyardError(f"no interrupted upgrade on {', '.join(t.machine for t in targets)}"
+                                " to resume", fix="`dockyard upgrade` starts one")
+        for c in ctxs.values():
+            _refuse_running(c.journal)
+        _refuse_cut(ctxs)
+        for c in ctxs.values():
+            c.journal.pid = os.getpid()
+            if c.journal.phase == Phase.ROLLBACK_FAILED:
+                c.journal.phase = Phase.ROLLBACK
+        return _run_group(ctxs, emit=emit, rolled_back_raises=True)
+    for t in targets:
+        refuse_pending(t)
+    write_render(targets[0].fleet, targets[0].plan, targets[0].state)
+    planned: dict[str, Journal] = {}
+    for t in targets:  # one after the other: each keeps its compose files in its folder
+        named = [n for n in services or [] if n in {sp.name for sp in t.services()}]
+        if services and not named:
+            continue  # the services named run elsewhere
+        journal = plan_upgrade(t, named, gate=gate, emit=emit, render=False)
+        if journal is not None:
+            planned[t.machine] = journal
+    if not planned:
         emit(UpgradePlanned((), now()))
         return UpgradeReport(changed=False)
-    emit(UpgradePlanned(tuple((c.service, c.reason) for c in journal.services), now()))
-    pre_upgrade_backup(target, journal, emit=emit)
-    write_durable(journal_path(target), journal.to_json())
+    by_machine = {t.machine: t for t in targets}
+    group = sorted(planned) if len(planned) > 1 else []
+    first = planned[sorted(planned)[0]]
+    for journal in planned.values():
+        journal.id, journal.group = first.id, group
+    changes = sorted(((c.level, c.service, m) for m, j in planned.items() for c in j.services))
+    reasons = {c.service: c.reason for j in planned.values() for c in j.services}
+    emit(UpgradePlanned(tuple((name, f"{reasons[name]}, on {m}" if group else reasons[name])
+                              for _, name, m in changes), now()))
+    for m, journal in planned.items():  # a failed backup: nothing changed, no journal
+        pre_upgrade_backup(by_machine[m], journal, emit=emit)
+    for m, journal in planned.items():
+        write_durable(journal_path(by_machine[m]), journal.to_json())
     reach("upgrade.begin")
-    return _run(target, journal, emit=emit, rolled_back_raises=True)
+    ctxs = {m: Context(by_machine[m], j, upgrade_dir(by_machine[m].state, m), emit)
+            for m, j in planned.items()}
+    return _run_group(ctxs, emit=emit, rolled_back_raises=True)
+
+
+def _refuse_cut(ctxs: dict[str, Context]) -> None:
+    """An upgrade across machines killed while its journals were being written (before
+    anything changed: some machines have none) cannot go forward, as the others' part of
+    the set is not known: it is closed as aborted, and `dockyard upgrade` starts it again."""
+    one = next(iter(ctxs.values())).journal
+    missing = [m for m in one.group if m not in ctxs]
+    if not missing or any(c.journal.phase != Phase.FORWARD or any(
+            s.status != Status.PENDING for s in c.journal.steps) for c in ctxs.values()):
+        return
+    for c in ctxs.values():
+        c.journal.phase = Phase.ABORTED
+        _close(c.target, c.journal)
+    raise DockyardError(f"the upgrade was cut before it began (no journal on "
+                        f"{', '.join(missing)}): nothing was changed, and it is closed",
+                        fix="`dockyard upgrade` starts it again")
+
+
+def _group_of(targets: list[Target], emit: Sink) -> dict[str, Context]:
+    """The journals of the upgrade that did not end on `targets`, with those of the other
+    machines of the same upgrade (one that spans machines ends on all of them): machine ->
+    its context. Journals of different upgrades are refused (one at a time)."""
+    by_machine = {t.machine: t for t in targets}
+    first = targets[0]
+    found: dict[str, Journal] = {}
+    todo = list(by_machine)
+    while todo:
+        machine = todo.pop(0)
+        if machine in found:
+            continue
+        target = by_machine.setdefault(machine, dataclasses.replace(first, machine=machine))
+        journal = read_journal(target)
+        if journal is None:
+            continue
+        found[machine] = journal
+        todo += [m for m in journal.group if m not in found and m in
+                 target.fleet.spec.machines]
+    ids = {j.id for j in found.values()}
+    if len(ids) > 1:
+        raise UpgradePending(
+            "upgrades that did not end on " + ", ".join(sorted(found)) + " are different "
+            "ones", fix="finish them one machine at a time with -m")
+    return {m: Context(by_machine[m], j, upgrade_dir(by_machine[m].state, m), emit)
+            for m, j in found.items()}
+
+
+def rollback_pending_fleet(targets: list[Target], *, emit: Sink) -> UpgradeReport | None:
+    """`dockyard rollback` with an upgrade that did not end on any of `targets`: every
+    service of it back on its old image and config, on every machine it spans (all old);
+    None when there is no such upgrade."""
+    ctxs = _group_of(targets, emit)
+    if not ctxs:
+        return None
+    for c in ctxs.values():
+        _refuse_running(c.journal)
+    for c in ctxs.values():
+        c.journal.pid = os.getpid()
+        c.journal = turn_back(c.journal, now())
+        _save(c)
+    return _run_group(ctxs, emit=emit, rolled_back_raises=False)
 
 
 def rollback_pending(target: Target, *, emit: Sink) -> UpgradeReport | None:
-    """`dockyard rollback` with an upgrade that did not end: every service of its set back
-    on its old image and config (all old); None when there is no such upgrade."""
-    journal = read_journal(target)
-    if journal is None:
-        return None
-    _refuse_running(journal)
-    journal.pid = os.getpid()
-    journal = turn_back(journal, now())
-    write_durable(journal_path(target), journal.to_json())
-    return _run(target, journal, emit=emit, rolled_back_raises=False)
+    """rollback_pending_fleet of one machine (and the others its upgrade spans)."""
+    return rollback_pending_fleet([target], emit=emit)
 
 
 def _refuse_running(journal: Journal) -> None:
@@ -524,31 +644,45 @@ def _step(ctx: Context, step: JournalStep) -> None:
                          f"{what} could not be made: {said}") from None
 
 
-def _run(target: Target, journal: Journal, *, emit: Sink,
-         rolled_back_raises: bool) -> UpgradeReport:
-    folder = upgrade_dir(target.state, target.machine)
-    path = journal_path(target)
-    ctx = Context(target, journal, folder, emit)
+def _save(ctx: Context) -> None:
+    write_durable(journal_path(ctx.target), ctx.journal.to_json())
 
-    def save() -> None:
-        write_durable(path, ctx.journal.to_json())
+
+def _run_group(ctxs: dict[str, Context], *, emit: Sink,
+               rolled_back_raises: bool) -> UpgradeReport:
+    """Run the journals of one upgrade (one machine, or several going forward and back
+    together) to their end: the next step is the one whose service starts first
+    (ops/upgrade.py next_step); the first that fails turns every journal back, and a
+    journal still going forward beside one going back (killed between the two writes) turns
+    back too."""
+    plan = next(iter(ctxs.values())).target.plan
+    levels = {name: sp.level for name, sp in plan.services.items()}
+
+    def journals() -> dict[str, Journal]:
+        return {m: c.journal for m, c in ctxs.items()}
 
     try:
         while True:
-            todo = to_do(ctx.journal)
-            if not todo:
+            for machine in to_turn_back(journals()):
+                ctxs[machine].journal = turn_back(ctxs[machine].journal, now())
+                _save(ctxs[machine])
+            found = next_step(journals(), levels)
+            if found is None:
                 break
-            step = ctx.journal.steps[todo[0]]
+            machine, index = found
+            ctx = ctxs[machine]
+            step = ctx.journal.steps[index]
             step.status, step.at, step.detail = Status.STARTED, now(), ""
-            save()
+            _save(ctx)
             emit(UpgradeStep(step.kind, step.service, step.status, step.at))
             reach(f"upgrade.{step.kind}")
             try:
                 _step(ctx, step)
             except Abort as abort:
                 step.status, step.at, step.detail = Status.FAILED, now(), abort.error.message
-                ctx.journal.phase = Phase.ABORTED
-                _close(target, ctx.journal)
+                for c in ctxs.values():
+                    c.journal.phase = Phase.ABORTED
+                    _close(c.target, c.journal)
                 emit(UpgradeStep(step.kind, step.service, step.status, step.at,
                                  abort.error.message[:200]))
                 raise abort.error from None
@@ -558,48 +692,62 @@ def _run(target: Target, journal: Journal, *, emit: Sink,
                                  failed.message.splitlines()[0][:200]))
                 if ctx.journal.phase != Phase.FORWARD:
                     ctx.journal.phase = Phase.ROLLBACK_FAILED
-                    save()
+                    _save(ctx)
                     raise _rollback_failed(ctx, failed) from None
-                ctx.journal = turn_back(ctx.journal, now(), failed.failure)
-                save()
+                # The machine that failed first, then the others (to_turn_back finishes
+                # the turn when a kill comes in between).
+                for c in [ctx, *(c for c in ctxs.values() if c is not ctx)]:
+                    c.journal = turn_back(c.journal, now(), failed.failure)
+                    _save(c)
                 emit(UpgradeStep("rollback", "", Status.STARTED, now(),
                                  f"{step.service} failed"))
                 reach("upgrade.rollback")
                 continue
             step.status, step.at = Status.DONE, now()
-            save()
+            _save(ctx)
             emit(UpgradeStep(step.kind, step.service, step.status, step.at))
     except KeyboardInterrupt:
-        raise Interrupted("upgrade interrupted: " + interrupted(ctx.journal,
-                                                                running_images(target)),
+        said = "; ".join(f"{m}: " * (len(ctxs) > 1) + interrupted(c.journal,
+                                                                *running_images(c.target))
+                         for m, c in sorted(ctxs.items()))
+        raise Interrupted("upgrade interrupted: " + said,
                           fix="`dockyard upgrade --resume` or `dockyard rollback`") from None
     reach("upgrade.end")
-    forward = ctx.journal.phase == Phase.FORWARD
-    ctx.journal.phase = Phase.DONE if forward else Phase.ROLLED_BACK
-    record_images(target)  # what runs healthy now: `check`'s one-way data guard (DY607)
-    _close(target, ctx.journal)
+    forward = all(c.journal.phase == Phase.FORWARD for c in ctxs.values())
+    for c in ctxs.values():
+        c.journal.phase = Phase.DONE if forward else Phase.ROLLED_BACK
+        record_images(c.target)  # what runs healthy now: `check`'s one-way data guard (DY607)
+        _close(c.target, c.journal)
     outcome = "done" if forward else "rolled back"
     emit(UpgradeStep("upgrade", "", outcome, now()))
-    if not forward and rolled_back_raises and ctx.journal.failure is not None:
-        raise _rolled_back(ctx)
-    return UpgradeReport(changed=True, journal=ctx.journal, outcome=outcome)
+    origin = next((c for c in ctxs.values() if c.journal.failure is not None and any(
+        s.service == c.journal.failure.service and s.status == Status.FAILED
+        for s in c.journal.steps)), None)
+    if not forward and rolled_back_raises and origin is not None:
+        raise _rolled_back(origin, ctxs)
+    first = ctxs[sorted(ctxs)[0]]
+    return UpgradeReport(changed=True, journal=first.journal, outcome=outcome,
+                         journals={m: c.journal for m, c in ctxs.items()})
 
 
 def _where(ctx: Context) -> str:
-    rows = mixed(ctx.journal, running_images(ctx.target))
+    rows = mixed(ctx.journal, *running_images(ctx.target))
     return ", ".join(f"{name} on {short(image)} ({side})" for name, side, image in rows)
 
 
-def _rolled_back(ctx: Context) -> UpgradeRolledBack:
+def _rolled_back(ctx: Context, ctxs: dict[str, Context]) -> UpgradeRolledBack:
     failure = ctx.journal.failure
     assert failure is not None
     step = next(s for s in ctx.journal.steps if s.service == failure.service
                 and s.status == Status.FAILED)
+    where = _where(ctx) if len(ctxs) == 1 else "; ".join(
+        f"on {m}: {_where(c)}" for m, c in sorted(ctxs.items()))
+    on = f" on {ctx.target.machine}" if len(ctxs) > 1 else ""
     return UpgradeRolledBack(
-        f"upgrade rolled back: {_failed_line(ctx, failure)} (at {step.at})\n"
+        f"upgrade rolled back: {_failed_line(ctx, failure)}{on} (at {step.at})\n"
         f"--- last 20 log lines of {failure.service} ---\n{failure.logs or '(no output)'}\n"
         f"every service of the upgrade is back on its previous image and configuration, "
-        f"volumes kept: {_where(ctx)}",
+        f"volumes kept: {where}",
         fix=f"fix {failure.service} (see its health output and logs above), then "
             "`dockyard upgrade` again")
 

@@ -80,6 +80,9 @@ class ServiceChange(Record):
     deadline: float = 0.0  # seconds its health gate waits (start_period + interval x retries)
     one_shot: bool = False  # others wait for it with `condition: completed`: gated on exit 0
     force: bool = False  # neither image nor config changes (restart: true): recreate anyway
+    # The old container's own health check (the engine's Config.Healthcheck) where the new
+    # configuration changes it: going back is judged by that one, not by the new `health:`.
+    old_check: dict[str, Any] = {}
 
 
 class JournalStep(Record):
@@ -120,6 +123,9 @@ class Journal(Record):
     failure: Failure | None = None
     backup_run: str = ""  # the pre-upgrade backup run's id ("": none was needed)
     restore: list[str] = []  # services a rollback restores it into, in start order
+    # The machines of one upgrade across machines (each has a journal with this id): they
+    # go forward together and back together. Empty: this machine's upgrade alone.
+    group: list[str] = []
 
     def change(self, service: str) -> ServiceChange:
         """The set's entry of `service` (a step of the whole set has service "")."""
@@ -166,6 +172,16 @@ def strategy_of(spec: ServiceSpec) -> str:
     beside the old, the machine's ingress moves its host ports' traffic) for a start-first
     service with published TCP ports; every other service stops first, then starts."""
     return START_FIRST if fronted_ports(spec) else STOP_FIRST
+
+
+def old_check(old: Mapping[str, Any] | None, new_test: Sequence[str]) -> dict[str, Any]:
+    """The old container's health check (its Config.Healthcheck) when the new configuration
+    runs another test (`new_test`, as compose renders it), else {}: a rollback gates the
+    service on the check its old configuration had."""
+    test = list((old or {}).get("Test") or [])
+    if not test or test[0] == "NONE" or test == list(new_test):
+        return {}
+    return dict(old or {})
 
 
 def changed_set(services: Sequence[ServicePlan], steps: Sequence[Step],
@@ -256,27 +272,62 @@ def to_do(journal: Journal) -> list[int]:
             if s.phase == phase and s.status in (Status.PENDING, Status.STARTED, Status.FAILED)]
 
 
-def mixed(journal: Journal, running: Mapping[str, str]) -> list[tuple[str, str, str]]:
+def next_step(journals: Mapping[str, Journal], levels: Mapping[str, int]
+              ) -> tuple[str, int] | None:
+    """The step an upgrade across machines runs next, (machine, index), None when every
+    journal is through its phase: of each journal's next step, the one whose service starts
+    first (`levels`: service -> start level), then by service and machine name. A journal
+    keeps its own order; across machines the set goes forward (and back) level by level,
+    as on one machine."""
+    heads = []
+    for machine, journal in journals.items():
+        todo = to_do(journal)
+        if todo:
+            service = journal.steps[todo[0]].service
+            heads.append((levels.get(service, 0), service, machine, todo[0]))
+    if not heads:
+        return None
+    _, _, machine, index = min(heads)
+    return machine, index
+
+
+def to_turn_back(journals: Mapping[str, Journal]) -> list[str]:
+    """The machines whose journal still goes forward while another of the same upgrade goes
+    back (a service failed there, or a kill came between writing the journals turned back):
+    one upgrade across machines ends all new or all old, so they turn back too."""
+    if all(j.phase == Phase.FORWARD for j in journals.values()):
+        return []
+    return sorted(m for m, j in journals.items() if j.phase == Phase.FORWARD)
+
+
+def mixed(journal: Journal, running: Mapping[str, str],
+          hashes: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
     """(service, side, image ID) for each service of the set: side is "new", "old",
-    "absent" (no container) or "other" (an image neither side names)."""
+    "absent" (no container) or "other" (an image neither side names). A service whose image
+    stays the same (its configuration changed) is told by its container's config hash
+    (`hashes`: service -> the hash its container was made with), where known."""
     rows = []
     for c in journal.services:
         now = running.get(c.service, "")
         side = ("new" if now and now == c.new_image else "old" if now and now == c.old_image
                 else "absent" if not now else "other")
+        made = (hashes or {}).get(c.service, "")
+        if now and c.old_image == c.new_image and made and c.old_hash != c.new_hash:
+            side = "new" if made == c.new_hash else "old" if made == c.old_hash else "other"
         if not now and not c.old_image:
             side = "old"  # a service the upgrade adds: having none is its old state
         rows.append((c.service, side, now))
     return rows
 
 
-def interrupted(journal: Journal, running: Mapping[str, str]) -> str:
+def interrupted(journal: Journal, running: Mapping[str, str],
+                hashes: Mapping[str, str] | None = None) -> str:
     """What `status` says about an upgrade that did not end: its phase, which service runs
     which image, and how to finish."""
     cut = {s.service for s in journal.steps if s.status == Status.STARTED}
     where = ", ".join(f"{name} {side}" + (f" ({short(image)})" if image else "")
                       + (", not known healthy" if name in cut else "")
-                      for name, side, image in mixed(journal, running))
+                      for name, side, image in mixed(journal, running, hashes))
     head = {Phase.FORWARD: "was interrupted", Phase.ROLLBACK: "was interrupted while rolling "
             "back", Phase.ROLLBACK_FAILED: "could not be rolled back"}.get(
         Phase(journal.phase), "did not end")
@@ -286,8 +337,11 @@ def interrupted(journal: Journal, running: Mapping[str, str]) -> str:
     else:
         how = "`dockyard rollback` (or `dockyard upgrade --resume`) finishes going back"
     failed = f"; {journal.failure.service} failed" if journal.failure else ""
-    return (f"the upgrade started {journal.started} (pid {journal.pid}) {head}{failed}: "
-            f"{where}; {how}")
+    others = [m for m in journal.group if m != journal.machine]
+    across = (f" (one upgrade with {', '.join(others)}: it ends on all of them at once)"
+              if others else "")
+    return (f"the upgrade started {journal.started} (pid {journal.pid}) {head}{failed}"
+            f"{across}: {where}; {how}")
 
 
 def short(image: str) -> str:

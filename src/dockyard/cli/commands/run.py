@@ -117,13 +117,14 @@ def upgrade(ctx: typer.Context,
                            build=build_images, gate=gate, resume=resume)
     if fmt is Format.json:
         return
-    machine = result.target.machine
     report = result.upgrade
+    machine = ", ".join(sorted(report.journals) or [t.machine for t in result.targets])
     if not report.changed:
         views.line(f"fleet {fleet.spec.fleet} on {machine}: nothing changed, nothing to "
                    "upgrade")
         return
-    names = ", ".join(c.service for c in report.journal.services) if report.journal else ""
+    names = ", ".join(c.service + (f" ({m})" if len(report.journals) > 1 else "")
+                      for m, j in sorted(report.journals.items()) for c in j.services)
     views.line(f"fleet {fleet.spec.fleet} upgraded on {machine} in {result.seconds:.1f} s: "
                f"{names} new and healthy" if report.outcome == "done" else
                f"fleet {fleet.spec.fleet} on {machine}: {report.outcome}")
