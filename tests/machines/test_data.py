@@ -2,8 +2,9 @@
 
 A service with a named volume on b, another on c, a stateless one on a: `backup` writes one
 run per machine (b, c; a is skipped), all of one batch; `backups` lists both machines;
-`restore latest --replace` puts each machine's own files back (by sha256); with c's engine
-stopped, `backup` still writes b's run and exits 3 naming c within seconds."""
+`restore latest --replace` (and `restore <batch>`) puts each machine's own files back (by
+sha256); with c's engine stopped, `backup` still writes b's run and exits 3 naming c within
+seconds."""
 
 from __future__ import annotations
 
@@ -113,6 +114,13 @@ def test_hbm_backup_and_restore_on_every_machine_and_an_unreachable_one_named(
         assert "restored index from backup run" in back.stdout
         assert {m.name: _hashes(m, name) for m in (b, c)} == first
 
+        # The batch, one point in time of the fleet: each machine gets its run of it.
+        for m in (b, c):
+            _write(m, name, "third")
+        batch = dockyard("restore", listed[0]["batch"], "--replace", cwd=tmp_path, env=env)
+        assert batch.returncode == 0, batch.stdout + batch.stderr
+        assert {m.name: _hashes(m, name) for m in (b, c)} == first
+
         # A run id names its machine: -m naming another one is refused.
         wrong = dockyard("-m", "b", "restore", only_c[0]["id"], cwd=tmp_path, env=env)
         assert wrong.returncode == 1 and "is of machine c, not of b" in wrong.stderr, \
@@ -135,7 +143,9 @@ def test_hbm_backup_and_restore_on_every_machine_and_an_unreachable_one_named(
             assert partly.stdout.count("backup run ") == 1 and " on b:" in partly.stdout
             runs = json.loads(dockyard("backups", "--format", "json", cwd=tmp_path,
                                        env=env).stdout)
-            assert [r["machine"] for r in runs] == ["b", "c", "b"]
+            machines_of = [r["machine"] for r in runs]  # the batch's two in start order
+            assert sorted(machines_of[:2]) == ["b", "c"] and machines_of[2:] == ["b"]
+            assert runs[2]["batch"] not in ("", runs[0]["batch"])
             assert took - baseline < 5, f"{took:.1f} s (plan alone: {baseline:.1f} s)"
         finally:
             c.start_engine()
