@@ -34,6 +34,7 @@ class ImageEvent:
     seconds: float = 0.0
     base: str = ""
     together: int = 1  # images built by the same compose run (thin services of one family)
+    machine: str = ""  # the machine whose own engine builds it (`build: remote`); "": here
 
     def took(self) -> str:
         with_others = f" (one build of {self.together} images)" if self.together > 1 else ""
@@ -43,7 +44,8 @@ class ImageEvent:
         head = f"[{self.done}/{self.total}] " if self.state in ("built", "unchanged") else ""
         tail = {"building": f"building on {self.base}", "built": f"built {self.took()}"
                 }.get(self.state, self.state)
-        return f"{head}{self.kind} {self.name}: {tail}"
+        on = f" on {self.machine}" if self.machine else ""
+        return f"{head}{self.kind} {self.name}{on}: {tail}"
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,19 @@ def machines() -> Iterator[Harness]:
 
 
 def _bootstrap_tags() -> list[str]:
+    """The host's bootstrap bases for its own architecture (an arm64 one made by a
+    `--platform arm64` build is no base for the machines' amd64 builds)."""
     out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
                           "dockyard/bootstrap"], capture_output=True, text=True, check=True)
-    return [t for t in out.stdout.split() if ":<none>" not in t]
+    tags = [t for t in out.stdout.split() if ":<none>" not in t]
+    if not tags:
+        return []
+    native = subprocess.run(["docker", "info", "--format", "{{.Architecture}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(native, native)
+    found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Architecture}}",
+                            *tags], capture_output=True, text=True, check=True).stdout.split()
+    return [t for t, a in zip(tags, found, strict=True) if a == arch]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ import pytest
 from dockyard.engine.connection import Endpoint, Engine
 from dockyard.engine.ship import ship
 from dockyard.events import Event, Shipped
+from tests.machines.conftest import _bootstrap_tags
 from tests.machines.harness import Harness
 
 pytestmark = pytest.mark.engine
@@ -39,14 +40,12 @@ def _host(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def python_ref() -> Iterator[str]:
     """The bootstrapped base (python3) under a tag of this module's own, on the host."""
-    tags = [t for t in _host("images", "--format", "{{.Repository}}:{{.Tag}}",
-                             "dockyard/bootstrap").stdout.split() if ":<none>" not in t]
+    tags = _bootstrap_tags()  # of the host's own architecture
     if not tags:
         made = subprocess.run([sys.executable, "-m", "dockyard", "bootstrap-base"],
                               capture_output=True, text=True, timeout=900)
         assert made.returncode == 0, made.stderr[-2000:]
-        tags = _host("images", "--format", "{{.Repository}}:{{.Tag}}",
-                     "dockyard/bootstrap").stdout.split()
+        tags = _bootstrap_tags()
     ref = f"{TAG}/python:current"
     _host("tag", tags[0], ref)
     yield ref

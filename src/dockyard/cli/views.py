@@ -136,7 +136,7 @@ def build_progress() -> Iterator[Sink]:
             if not isinstance(event, ImageEvent):
                 say(event)
                 return
-            key = f"{event.kind} {event.name}"
+            key = f"{event.kind} {event.name}" + (f" on {event.machine}" if event.machine else "")
             text = f"{key}: {marks.get(event.state, event.state)}"
             if event.state == "building":
                 text += f" on {event.base}"

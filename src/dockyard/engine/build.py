@@ -10,7 +10,12 @@ The moves are one step: written first to a journal (<state>/build/tags.json), do
 Ctrl-C held (engine/interrupts.py), and the journal removed after. A run killed in the
 middle (kill -9, a power cut) leaves the journal, and the next build finishes its moves
 before anything else; it also removes the run tags (`:dy-build-*`) of runs that died, which
-each run records in <state>/build/runs/ with its process id."""
+each run records in <state>/build/runs/ with its process id.
+
+A machine that builds its own images (`build: remote`) builds them on its engine in a work
+folder of its own (<state>/remote-build/<machine>/build: contexts, runs, journal, kept tags),
+so builds on different engines run side by side; what they share in the state folder (the
+rendered files, the locks, the wheelhouse) is written by one build at a time (_SHARED)."""
 
 from __future__ import annotations
 
@@ -20,11 +25,12 @@ import hashlib
 import heapq
 import json
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +58,12 @@ from dockyard.manifest.load import Fleet
 from dockyard.ops.history import CURRENT_TAG as CURRENT_TAG
 from dockyard.ops.history import PREV_TAG as PREV_TAG
 from dockyard.ops.history import repo_of as repo_of
-from dockyard.plan.family import cuda_stack_problem, own_requirements, with_service_layers
+from dockyard.plan.family import (
+    builds_for,
+    cuda_stack_problem,
+    own_requirements,
+    with_service_layers,
+)
 from dockyard.plan.model import BuildStep, Plan
 from dockyard.platforms import PLATFORMS, arch_of
 from dockyard.render.dockerfile import LOCK_FILE, render_family_dockerfile
@@ -60,6 +71,7 @@ from dockyard.render.files import render_all
 from dockyard.render.fingerprint import SPEC_LABEL, spec_hashes
 
 INPUTS_LABEL = "dev.dockyard.inputs"
+_SHARED = threading.Lock()  # the state folder's shared files: rendered files, locks, wheels
 _SKIP_DIRS = {".git", ".dockyard", "__pycache__", ".venv", "node_modules", ".mypy_cache"}
 
 @dataclass
@@ -211,13 +223,13 @@ class _Job:
 class _Builder:
     def __init__(self, engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
                  now: datetime, substitutes: dict[str, str], arch: str, force: bool,
-                 only_missing: bool, specs: dict[str, str]) -> None:
+                 only_missing: bool, specs: dict[str, str], work: Path) -> None:
         self.engine = engine
         self.fleet, self.plan, self.state, self.emit = fleet, plan, state, emit
         self.substitutes, self.arch = substitutes, arch
         self.force, self.only_missing = force, only_missing
         self.specs = specs  # image ref -> what the manifest says it is made of
-        self.work = state / "build"
+        self.work = work
         self.rendered = state / "render"
         self.run_tag = f"dy-build-{uuid.uuid4().hex[:10]}"
         self.revision = git_revision(fleet.root)
@@ -495,16 +507,26 @@ class Runs:
                           f"they ended ({', '.join(dead)})"))
 
 
+def remote_work(state: Path, machine: str) -> Path:
+    """The build work folder of a machine that builds on its own engine (`build: remote`)."""
+    return state / "remote-build" / machine / "build"
+
+
 def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
           only_missing: bool = False, force: bool = False, arch: str = "",
           now: datetime | None = None, indexes: Indexes | None = None,
-          jobs: int = 0) -> BuildReport:
+          jobs: int = 0, services: Collection[str] | None = None,
+          work: Path | None = None) -> BuildReport:
     """Lock, fetch and build on `engine` every image in the plan whose inputs changed (or that
-    is missing).
+    is missing); with `services`, only their images and the families under them.
 
     Nothing is built when a family cannot be locked or a wheel is missing for `arch`.
-    `emit` gets an ImageEvent for each image as it starts, and ends or fails."""
+    `emit` gets an ImageEvent for each image as it starts, and ends or fails. `work`: the
+    folder of contexts, runs and the tag journal (default <state>/build, this host's; see
+    remote_work); the kept tags are recorded beside it."""
     report = BuildReport()
+    if services is not None:
+        plan = replace(plan, builds=builds_for(with_service_layers(plan), services))
     if not plan.builds:
         return report
     for name in plan.families:
@@ -513,16 +535,17 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
             raise ManifestError(problem, where=fleet.where("families", name, "from"),
                                 fix="base the family on a plain image such as "
                                     "debian:bookworm-slim; the torch wheels bring CUDA with them")
-    write_render(fleet, plan, state, resolve=False)  # images need no routes
+    with _SHARED:
+        write_render(fleet, plan, state, resolve=False)  # images need no routes
     specs = spec_hashes(plan)
     native = engine_arch(engine)
     arch = arch or native
     bootstrap.require_emulation(arch, native)
     plan = with_service_layers(plan)  # a service's own requirements: a thin family under it
-    work = state / "build"
+    work = work or state / "build"
     Journal(work).finish(engine, emit)  # a build killed while moving tags: finish it first
     Runs(work).clean(engine, sorted({repo_of(s.image) for s in plan.builds}), emit)
-    for name in plan.families:
+    for name in dict.fromkeys(s.name for s in plan.builds if s.kind == "family"):
         wanted = written_platforms(plan, name)
         if wanted and arch not in wanted:
             raise ManifestError(
@@ -535,20 +558,21 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
         emit(Progress(f"building {arch} images; the fleet's machines are {', '.join(machines)}: "
                       f"these images do not run there (`dockyard build --platform "
                       f"{machines[0]}` makes theirs)"))
-    locked = lock_all(fleet, plan, indexes=indexes, emit=emit, platforms=[arch], also=arch)
-    report.locks_made = locked.made
-    findings = list(locked.findings)
-    if not findings:
-        fetched = fetch(fleet, plan, state, indexes=indexes, platforms=[arch], also=arch)
-        report.wheels_downloaded = fetched.downloaded
-        findings = fetched.findings
+    with _SHARED:  # locks/ and the wheelhouse: one build at a time writes them
+        locked = lock_all(fleet, plan, indexes=indexes, emit=emit, platforms=[arch], also=arch)
+        report.locks_made = locked.made
+        findings = list(locked.findings)
+        if not findings:
+            fetched = fetch(fleet, plan, state, indexes=indexes, platforms=[arch], also=arch)
+            report.wheels_downloaded = fetched.downloaded
+            findings = fetched.findings
     if findings:
         raise FindingsError(findings, stopped="nothing was built")
     report.substituted = resolve_bases(engine, plan, emit=emit, arch=arch,
                                        foreign=arch != native)
     builder = _Builder(engine, fleet, plan, state, emit=emit, now=now or datetime.now(UTC),
                        substitutes=report.substituted, arch=arch, force=force,
-                       only_missing=only_missing, specs=specs)
+                       only_missing=only_missing, specs=specs, work=work)
     report.tag = builder.stamp
     runs = Runs(builder.work)
     record = runs.start(builder.run_tag)
@@ -573,7 +597,7 @@ def build(engine: Engine, fleet: Fleet, plan: Plan, state: Path, *, emit: Sink,
     # the run tags it may have left.
     record.unlink(missing_ok=True)
     report.built.sort()
-    report.removed = collect(engine, plan, fleet.spec.image_history, state, emit=emit)
+    report.removed = collect(engine, plan, fleet.spec.image_history, work.parent, emit=emit)
     return report
 
 

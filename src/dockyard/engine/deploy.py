@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.engine.apply import UpReport, apply
-from dockyard.engine.build import build, write_render
+from dockyard.engine.build import build, remote_work, write_render
+from dockyard.engine.connection import Engine
 from dockyard.engine.deployed import record
 from dockyard.engine.history import record_deployed, unkept_pin
 from dockyard.engine.observe import image_states, observe
-from dockyard.engine.ship import ship_fleet
+from dockyard.engine.ship import same_engine, ship_fleet
 from dockyard.engine.target import Target, compose, containers
 from dockyard.errors import StaleImages
 from dockyard.events import Progress, Sink
@@ -73,8 +74,12 @@ def ready_images(target: Target, *, emit: Sink, build_missing: bool,
                               fix="run `dockyard build`, or `dockyard up` without --no-build")
         return
     emit(Progress(needs.line("building them first")))
+    # Only this machine's images (and the families under them); on another machine's engine
+    # in a work folder of its own (see engine/build.py).
     build(engine, target.fleet, target.plan, target.state, emit=emit,
-          only_missing=not needs.stale)
+          only_missing=not needs.stale, services=[sp.name for sp in mine],
+          work=None if same_engine(engine, Engine.local())
+          else remote_work(target.state, target.machine))
 
 
 def _pinned_here(target: Target, names: list[str], *, emit: Sink) -> None:
@@ -96,15 +101,28 @@ def up_steps(target: Target) -> list[Step]:
                   one_shots(target.plan.services))
 
 
-_IMAGES = threading.Lock()  # one machine's images at a time: builds share the state folder
+_IMAGES: dict[str, threading.Lock] = {}  # per engine that builds: one build at a time there
+_LOCKS = threading.Lock()
+
+
+def _images_lock(target: Target) -> threading.Lock:
+    """The lock of the engine that builds the machine's images: this host's for the machines
+    built here (and shipped) or on this host's engine; the machine's own for one that
+    builds on its engine (`build: remote`, or a registry's pull-through). Builds on
+    different engines have work folders of their own (engine/build.py) and run at once."""
+    here = same_engine(target.engine, Engine.local()) or (
+        target.fleet.spec.machines[target.machine].build == "local"
+        and not target.fleet.spec.registry)
+    with _LOCKS:
+        return _IMAGES.setdefault("" if here else target.machine, threading.Lock())
 
 
 def prepare_up(target: Target, *, emit: Sink, build_missing: bool = True,
                accept_stale: bool = False) -> list[Step]:
-    """The machine's images made ready (pulled, built; one machine at a time, as builds
-    share the state folder), then what `up` must do there. The rendered files must be
+    """The machine's images made ready (pulled, built; one build at a time per engine that
+    builds, see _images_lock), then what `up` must do there. The rendered files must be
     written."""
-    with _IMAGES:
+    with _images_lock(target):
         ready_images(target, emit=emit, build_missing=build_missing,
                       accept_stale=accept_stale)
     return up_steps(target)

@@ -90,7 +90,7 @@ def ship_fleet(targets: Sequence[Target], *, emit: Sink, build_missing: bool = T
         if needs:
             emit(Progress(needs.line("building them here, then shipping them")))
             build(source, first.fleet, first.plan, first.state, emit=emit,
-                  only_missing=not needs.stale)
+                  only_missing=not needs.stale, services=[sp.name for sp in built])
     machines = {t.machine: (t.engine, [sp.image for sp in t.services()]) for t in remote}
     return ship(source, machines, first.state, emit=emit)
 

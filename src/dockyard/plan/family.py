@@ -17,7 +17,7 @@ tag of a `python:X.Y[.Z]` base, else the python3 package of a known distribution
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -187,3 +187,20 @@ def with_service_layers(plan: Plan) -> Plan:
             builds.append(step)
     builds.sort(key=lambda s: (s.level, s.kind != "family", s.name))
     return replace(plan, builds=builds, families=families)
+
+
+def builds_for(plan: Plan, services: Collection[str]) -> list[BuildStep]:
+    """The plan's build steps that make the images of `services` (those dockyard builds):
+    theirs, and every family under them down to the external base, in the plan's order.
+    A family no named service stands on is left out, and so are the other services."""
+    families = {s.name: s for s in plan.builds if s.kind == "family"}
+    wanted: set[tuple[str, str]] = set()
+    for step in plan.builds:
+        if step.kind != "service" or step.name not in services:
+            continue
+        wanted.add(("service", step.name))
+        parent = step.parent
+        while parent and ("family", parent) not in wanted and parent in families:
+            wanted.add(("family", parent))
+            parent = families[parent].parent
+    return [s for s in plan.builds if (s.kind, s.name) in wanted]

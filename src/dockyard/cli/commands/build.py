@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from dockyard.cli import views
 from dockyard.cli.options import load, platform_arch
+
+if TYPE_CHECKING:
+    from dockyard.engine.build import BuildReport
 
 
 def build_cmd(ctx: typer.Context,
@@ -15,16 +19,42 @@ def build_cmd(ctx: typer.Context,
               platform: str = typer.Option(
                   "", "--platform", metavar="amd64|arm64",
                   help="Build for this architecture (default: the engine's). Another one "
-                       "runs under QEMU: scripts/install-engine.sh --qemu sets it up.")
+                       "runs under QEMU: scripts/install-engine.sh --qemu sets it up; a "
+                       "`build: remote` machine builds its own engine's.")
               ) -> None:
-    """Lock, fetch, then build the image families and services in dependency order."""
-    from dockyard.actions.build import build
+    """Lock, fetch, then build the image families and services in dependency order, for every
+    machine (or those named with -m): once here for the machines built here, then shipped to
+    those on another engine that lack them (no `registry:`); on its own engine for each
+    `build: remote` machine."""
+    from dockyard.actions.build import (
+        build,
+        build_fleet,
+        build_targets,
+        on_host_alone,
+        raise_failed,
+    )
+    from dockyard.actions.check import preflight
 
     arch = platform_arch(platform)
     fleet, plan = load(ctx.obj)
+    targets = build_targets(fleet, plan, ctx.obj.choice())
+    if on_host_alone(fleet, targets):
+        with views.build_progress() as emit:
+            report = build(fleet, plan, emit=emit, machine=targets[0].machine, force=force,
+                           arch=arch)
+        _summary(report)
+        return
+    preflight(fleet, plan)
     with views.build_progress() as emit:
-        report = build(fleet, plan, emit=emit, machine=ctx.obj.machine, force=force,
-                       arch=arch)
+        done = build_fleet(fleet, plan, targets, emit=emit, force=force, arch=arch)
+    for said in done.machines.values():
+        views.line(said.line())
+    if done.here is not None:
+        _summary(done.here)
+    raise_failed(done)
+
+
+def _summary(report: BuildReport) -> None:
     built = ", ".join(report.built) or "nothing"
     tagged = f" (tagged {report.tag} and current)" if report.built else ""
     views.line(f"built: {built}{tagged}; unchanged: {len(report.skipped)}")
