@@ -95,10 +95,13 @@ def choose_targets(fleet: Fleet, plan: Plan, choice: Choice) -> list[Target]:
 
 def choose_engine(fleet: Fleet, machine: str | None) -> Engine:
     """The engine of the machine named (or the fleet's only one); with none named, the one
-    engine all the fleet's machines share (else say which machine to choose)."""
+    engine all the fleet's machines share, else this host's: where the images of the
+    machines built here (`build: local`) are built and kept (`images`, `push`)."""
     from dockyard.engine.connection import Engine
 
     engines = {m.engine for m in fleet.spec.machines.values()}
-    if machine or len(engines) != 1:
+    if machine or len(fleet.spec.machines) == 1:
         return Engine.for_machine(fleet, choose_machine(fleet, machine))
+    if len(engines) != 1:
+        return Engine.local()
     return Engine.for_machine(fleet, sorted(fleet.spec.machines)[0])

@@ -66,6 +66,7 @@ def _upgrade_machines(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
     shipped, then engine/upgrade.py's upgrade_fleet."""
     import time
 
+    from dockyard.actions.build import build_fleet, raise_failed
     from dockyard.actions.up import prepare_all
     from dockyard.engine.deploy import ready_images
     from dockyard.engine.fleet import machines_failed, reach
@@ -79,8 +80,10 @@ def _upgrade_machines(fleet: Fleet, plan: Plan, choice: Choice, *, emit: Sink,
     if not resume:
         for t in live:
             refuse_pending(t)
-        for t in live:  # built where each machine's images are built, shipped where not
-            ready_images(t, emit=emit, build_missing=build, accept_stale=False)
+        if build:  # built where each machine's images are built, shipped where not
+            raise_failed(build_fleet(fleet, plan, live, emit=emit))
+        for t in live:  # pulled from `registry:`; a stale one is refused (as --no-build)
+            ready_images(t, emit=emit, build_missing=False, accept_stale=False)
     report = upgrade_fleet(live, emit=emit, services=services, gate=gate, resume=resume)
     return UpgradeResult(live, report, time.monotonic() - t0)
 

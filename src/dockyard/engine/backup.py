@@ -54,10 +54,11 @@ from dockyard.ops.backup import (
     FileRecord,
     RunRecord,
     ServiceRecord,
-    expired,
+    expired_per_machine,
     iso,
     record_from_json,
     run_id,
+    unused_id,
     wrong_files,
 )
 from dockyard.plan.backup import backup_kind, backup_volumes, stateful
@@ -70,8 +71,8 @@ DEFAULT_DEADLINE = 30.0  # a restored service without a health check: running co
 SAVE_TIMEOUT = 3600.0  # the longest a BGSAVE may take
 CHUNK = 1 << 20
 
-__all__ = ["RestoreReport", "backup", "backup_root", "ensure_writable", "list_runs",
-           "prune", "read_run", "restore", "restore_service", "verify"]
+__all__ = ["RestoreReport", "backup", "backup_root", "check_restore", "ensure_writable",
+           "list_runs", "prune", "read_run", "restore", "restore_service", "verify"]
 
 
 # -- where runs go ---------------------------------------------------------------------------
@@ -126,11 +127,12 @@ class _Run:
 
 def backup(target: Target, services: Sequence[str] | None = None, *, emit: Sink,
            reason: str = "backup", root: Path | None = None,
-           now: datetime | None = None) -> RunRecord:
+           now: datetime | None = None, batch: str = "") -> RunRecord:
     """Back up `services` (None: every stateful one on the target's machine) into a new run
     under `root` (default: backup_root). The target is proven writable and every service
     checked (running, known kind) before any is touched; a failure removes the partial
-    run and raises. Retention (`backup.keep`) runs after a complete run."""
+    run and raises. Retention (`backup.keep`, per machine) runs after a complete run.
+    `batch` marks the runs one command makes on several machines at once."""
     fleet = target.fleet
     root = root or backup_root(fleet, target.state)
     ensure_writable(root, root_where(fleet))
@@ -139,9 +141,7 @@ def backup(target: Target, services: Sequence[str] | None = None, *, emit: Sink,
     for name in names:
         _ready(target, name, found.get(name))
     start = now or datetime.now(UTC)
-    rid = run_id(start)
-    folder = root / (rid + PARTIAL)
-    private_folder(folder)
+    rid, folder = _reserve(root, run_id(start), batch)
     run = _Run(target, folder, emit)
     try:
         for name in names:
@@ -149,7 +149,8 @@ def backup(target: Target, services: Sequence[str] | None = None, *, emit: Sink,
         record = RunRecord(
             id=rid, fleet=fleet.spec.fleet, fleet_hash=_fleet_hash(fleet),
             machine=target.machine, project=target.project, reason=reason,
-            started=iso(start), finished=iso(datetime.now(UTC)), services=tuple(run.records))
+            started=iso(start), finished=iso(datetime.now(UTC)), services=tuple(run.records),
+            batch=batch)
         write_private(folder / MANIFEST, record.to_json())
         fsync_dir(folder)
         folder.rename(root / rid)
@@ -157,9 +158,28 @@ def backup(target: Target, services: Sequence[str] | None = None, *, emit: Sink,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    for old in prune(root, fleet.spec.backup.keep):
-        emit(Progress(f"backup run {old} removed (keeping the last {fleet.spec.backup.keep})"))
+    for old in prune(root, fleet.spec.backup.keep, target.machine):
+        emit(Progress(f"backup run {old} removed (keeping the last {fleet.spec.backup.keep} "
+                      f"of machine {target.machine})"))
     return record
+
+
+def _reserve(root: Path, wanted: str, batch: str) -> tuple[str, Path]:
+    """A run id of its own and its `<id>.partial` folder, made (mkdir is atomic: machines
+    backed up at once never share a folder, even when they start in one microsecond)."""
+    taken = {batch}
+    while True:
+        rid = unused_id(wanted, taken)
+        folder = root / (rid + PARTIAL)
+        if not (root / rid).exists():
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                pass
+            else:
+                private_folder(folder)
+                return rid, folder
+        taken.add(rid)
 
 
 def _chosen(target: Target, services: Sequence[str] | None) -> list[str]:
@@ -489,7 +509,7 @@ def _volume_tars(target: Target, sp: ServicePlan, container: Any, folder: Path
     pause = 0.0
     if stopped_at:
         result = wait_healthy(sp.name, sp.spec, lambda: container,
-                              deadline=_deadline(sp))
+                              deadline=_deadline(sp), probe=target.engine.probe)
         pause = time.monotonic() - stopped_at
         if not result.healthy:
             raise BackupError(f"service {sp.name} did not become healthy again after its "
@@ -624,7 +644,7 @@ def list_runs(root: Path) -> list[RunRecord]:
             continue
         try:
             out.append(record_from_json((folder / MANIFEST).read_text()))
-        except (ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError):  # OSError: pruned meanwhile
             continue
     return out
 
@@ -656,11 +676,16 @@ def verify(root: Path, record: RunRecord, services: Sequence[str] | None = None)
                           "restored", fix="restore another run (`dockyard backups`)")
 
 
-def prune(root: Path, keep: int) -> list[str]:
-    """Remove all but the newest `keep` complete runs under `root`; the ids removed."""
-    gone = expired((r.id for r in list_runs(root)), keep)
+def prune(root: Path, keep: int, machine: str | None = None) -> list[str]:
+    """Remove all but the newest `keep` complete runs of each machine under `root` (of
+    `machine` alone when given: machines backed up at once each prune their own); the ids
+    removed."""
+    runs = list_runs(root)
+    mine = {r.id for r in runs if machine is None or r.machine == machine}
+    gone = [i for i in expired_per_machine(((r.id, r.machine) for r in runs), keep)
+            if i in mine]
     for rid in gone:
-        shutil.rmtree(root / rid)
+        shutil.rmtree(root / rid, ignore_errors=True)
     return gone
 
 
@@ -683,26 +708,44 @@ class RestoreReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def restore(target: Target, run: str, services: Sequence[str] | None = None, *, emit: Sink,
-            replace: bool = False, root: Path | None = None) -> RestoreReport:
-    """Put run `run`'s data of `services` (None: all it holds that run on this machine)
-    back: each service's container and volumes are made anew, the data goes in, and the
-    service starts and is waited for until healthy, in start order. Every file's sha256 is
-    checked first, and existing volumes are refused unless `replace` (they are deleted)."""
-    fleet = target.fleet
-    root = root or backup_root(fleet, target.state)
-    record = read_run(root, run)
+def check_restore(target: Target, root: Path, record: RunRecord,
+                  services: Sequence[str] | None = None, *, replace: bool = False
+                  ) -> list[str]:
+    """Whether run `record` can be put back on the target, touching nothing: the services
+    it restores (of `services`, None: all it holds that run on this machine), in start
+    order, once every file's sha256 is checked and, unless `replace`, no volume exists."""
     names = _restore_names(target, record, services)
     verify(root, record, names)
     engine = target.engine
     volumes = {n: _engine_volumes(target, n) for n in names}
     existing = [v for n in names for v in volumes[n].values() if _volume_exists(engine, v)]
     if existing and not replace:
-        raise BackupError(f"volume {existing[0]} exists: restore puts data into fresh volumes "
-                          "and deleting it would lose what it holds; nothing was restored",
+        where = f" on machine {target.machine}" if len(target.fleet.spec.machines) > 1 else ""
+        raise BackupError(f"volume {existing[0]} exists{where}: restore puts data into fresh "
+                          "volumes and deleting it would lose what it holds; nothing was "
+                          "restored",
                           fix="`dockyard restore --replace` deletes it first (after a "
                               "backup of it), or `dockyard down --volumes`")
-    write_render(fleet, target.plan, target.state)
+    return names
+
+
+def restore(target: Target, run: str, services: Sequence[str] | None = None, *, emit: Sink,
+            replace: bool = False, root: Path | None = None,
+            checked: list[str] | None = None) -> RestoreReport:
+    """Put run `run`'s data of `services` (None: all it holds that run on this machine)
+    back: each service's container and volumes are made anew, the data goes in, and the
+    service starts and is waited for until healthy, in start order. Every file's sha256 is
+    checked first, and existing volumes are refused unless `replace` (they are deleted);
+    `checked`: check_restore already said these services, and the caller wrote the render
+    (machines restored at once do not write the same files at once)."""
+    fleet = target.fleet
+    root = root or backup_root(fleet, target.state)
+    record = read_run(root, run)
+    if checked is None:
+        names = check_restore(target, root, record, services, replace=replace)
+        write_render(fleet, target.plan, target.state)
+    else:
+        names = checked
     report = RestoreReport(record.id)
     for name in names:
         report.seconds[name] = restore_service(target, root, record, name, emit=emit,
@@ -811,7 +854,8 @@ def _restore_service(target: Target, folder: Path, saved: ServiceRecord,
     elif kind == "redis":
         _put_rdb(container, folder / sp.name / "dump.rdb", saved.details, sp.name)
     container.start()
-    result = wait_healthy(sp.name, sp.spec, lambda: container, deadline=_deadline(sp))
+    result = wait_healthy(sp.name, sp.spec, lambda: container, deadline=_deadline(sp),
+                          probe=engine.probe)
     if not result.healthy:
         raise BackupError(f"restored service {sp.name} did not become healthy: "
                           f"{result.output}", fix=f"`dockyard logs {sp.name}`")

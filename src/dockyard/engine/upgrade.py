@@ -371,7 +371,8 @@ RUNNERS: dict[str, Callable[[Context, JournalStep], None]] = {
     Kind.RECREATE: _recreate, Kind.REVERT: _revert, Kind.RESTORE: _restore}
 
 
-def pre_upgrade_backup(target: Target, journal: Journal, *, emit: Sink) -> None:
+def pre_upgrade_backup(target: Target, journal: Journal, *, emit: Sink,
+                       batch: str = "") -> None:
     """Back up every stateful service of the set, and every one a service of the set
     depends on (directly or not), that has a container here: the new code may migrate
     their data. The run's id and the services a rollback restores go into the journal.
@@ -385,7 +386,7 @@ def pre_upgrade_backup(target: Target, journal: Journal, *, emit: Sink) -> None:
         return
     emit(Progress(f"upgrade: backing up {', '.join(names)} first"))
     try:
-        taken = backup(target, names, emit=emit, reason="pre-upgrade")
+        taken = backup(target, names, emit=emit, reason="pre-upgrade", batch=batch)
     except BackupError as exc:
         raise BackupError(f"the pre-upgrade backup failed, so nothing was changed: "
                           f"{exc.message}", where=exc.where, fix=exc.fix) from None
@@ -545,7 +546,9 @@ def upgrade_fleet(targets: list[Target], *, emit: Sink, services: list[str] | No
     emit(UpgradePlanned(tuple((name, f"{reasons[name]}, on {m}" if group else reasons[name])
                               for _, name, m in changes), now()))
     for m, journal in planned.items():  # a failed backup: nothing changed, no journal
-        pre_upgrade_backup(by_machine[m], journal, emit=emit)
+        # One batch across machines: `dockyard restore upgrade-<id>` is the fleet before it.
+        pre_upgrade_backup(by_machine[m], journal, emit=emit,
+                           batch=f"upgrade-{first.id}" if group else "")
     for m, journal in planned.items():
         write_durable(journal_path(by_machine[m]), journal.to_json())
     reach("upgrade.begin")

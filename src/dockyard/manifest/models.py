@@ -521,8 +521,8 @@ class FleetBackupSpec(Spec):
     target: str = Field("", description="the folder backup runs are written under (relative "
                                         "to the manifest); default: backups/ in the state "
                                         "folder")
-    keep: int = Field(10, ge=1, description="how many runs are kept; older ones are removed "
-                                            "after a run succeeds")
+    keep: int = Field(10, ge=1, description="how many runs of each machine are kept; its "
+                                            "older ones are removed after a run succeeds")
 
 
 class FleetSpec(Spec):

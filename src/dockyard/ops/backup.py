@@ -8,7 +8,12 @@ A run is one folder under the backup root (`backup.target`, else `<state>/backup
 
 The id is the run's UTC start time to the microsecond (`20261202-011500-417305`): runs
 sort by it in the order they were made, even several in one second, and a run being
-written is `<id>.partial` until every file is in."""
+written is `<id>.partial` until every file is in.
+
+A fleet on several machines writes one run per machine; the runs of one `dockyard backup`
+share its `batch` (the command's start, in the form of a run id): one point in time of the
+whole fleet, which `dockyard restore <batch>` puts back on every machine. Retention keeps
+the newest `backup.keep` runs of each machine, so one machine's runs never evict another's."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 FORMAT = 1
@@ -65,6 +70,7 @@ class RunRecord:
     finished: str
     services: tuple[ServiceRecord, ...]
     format: int = FORMAT
+    batch: str = ""  # the same on every machine's run of one command ("": a run alone)
 
     def service(self, name: str) -> ServiceRecord | None:
         return next((s for s in self.services if s.service == name), None)
@@ -85,7 +91,7 @@ class RunRecord:
         return {"id": self.id, "fleet": self.fleet, "machine": self.machine,
                 "reason": self.reason, "started": self.started, "finished": self.finished,
                 "services": {s.service: s.kind for s in self.services}, "bytes": self.bytes,
-                "fleet_hash": self.fleet_hash}
+                "fleet_hash": self.fleet_hash, "batch": self.batch}
 
 
 def record_from_json(text: str) -> RunRecord:
@@ -109,6 +115,65 @@ def expired(ids: Iterable[str], keep: int) -> list[str]:
     """The complete runs retention removes: all but the newest `keep` (oldest first)."""
     runs = sorted(i for i in ids if RUN_ID.match(i))
     return runs[:-keep] if keep > 0 else runs
+
+
+def expired_per_machine(runs: Iterable[tuple[str, str]], keep: int) -> list[str]:
+    """Of the complete runs, given as (id, machine), those retention removes: all but the
+    newest `keep` of each machine (oldest first), so a machine that backs up often never
+    evicts another's runs."""
+    by_machine: dict[str, list[str]] = {}
+    for rid, machine in runs:
+        by_machine.setdefault(machine, []).append(rid)
+    return sorted(i for ids in by_machine.values() for i in expired(ids, keep))
+
+
+def unused_id(wanted: str, taken: Iterable[str]) -> str:
+    """`wanted`, or the first id after it (one microsecond on) that is not `taken`: runs
+    started at once on several machines each get their own folder."""
+    used = set(taken)
+    rid = wanted
+    while rid in used:
+        stamp = datetime.strptime(rid, "%Y%m%d-%H%M%S-%f").replace(tzinfo=UTC)
+        rid = run_id(stamp + timedelta(microseconds=1))
+    return rid
+
+
+@dataclass(frozen=True)
+class RestorePick:
+    """Which run each machine gets back (machine -> run id), and the chosen machines that
+    have no run to restore (said, skipped)."""
+
+    runs: dict[str, str]
+    without: list[str]
+
+
+def pick_runs(runs: Sequence[tuple[str, str, str]], run: str, machines: Sequence[str],
+              named: bool) -> RestorePick:
+    """What `dockyard restore RUN` restores, from the complete runs as (id, machine, batch)
+    oldest first, on `machines` (those chosen; `named`: with -m). `latest`: each machine's
+    newest run. A run id: that run, on its own machine (which -m must not leave out). A
+    batch: each chosen machine's run of it. ValueError says what is wrong."""
+    chosen = list(machines)
+    if run == "latest":
+        newest = {m: rid for rid, m, _ in runs if m in chosen}
+        if not newest:
+            raise ValueError(f"no backup run of machine {', '.join(chosen)} yet")
+        return RestorePick({m: newest[m] for m in chosen if m in newest},
+                           [m for m in chosen if m not in newest])
+    one = next(((rid, m) for rid, m, _ in runs if rid == run), None)
+    if one is not None:
+        if named and one[1] not in chosen:
+            raise ValueError(f"backup run {run} is of machine {one[1]}, not of "
+                             f"{', '.join(chosen)}")
+        return RestorePick({one[1]: one[0]}, [])
+    batch = {m: rid for rid, m, b in runs if b == run}
+    if not batch:
+        raise LookupError(run)
+    picked = {m: batch[m] for m in chosen if m in batch}
+    if not picked:
+        raise ValueError(f"backup batch {run} has no run of machine {', '.join(chosen)} "
+                         f"(it has: {', '.join(sorted(batch))})")
+    return RestorePick(picked, [m for m in chosen if m not in batch] if named else [])
 
 
 def wrong_files(record: RunRecord, found: Mapping[str, str | None],

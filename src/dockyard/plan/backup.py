@@ -12,9 +12,10 @@ upgrade and the one-way data guard ask the same questions here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
+from dockyard.errors import BackupError
 from dockyard.manifest.models import FleetSpec, ServiceSpec
 from dockyard.plan.family import chain
 
@@ -93,6 +94,39 @@ def stateful(fleet: FleetSpec, names: Iterable[str] | None = None) -> list[str]:
     wanted = None if names is None else set(names)
     return [n for n in fleet.services
             if (wanted is None or n in wanted) and backup_kind(fleet, n) is not None]
+
+
+def backup_share(fleet: FleetSpec, placed: Mapping[str, Sequence[str]],
+                 services: Sequence[str] | None, homes: Mapping[str, str] | None = None
+                 ) -> dict[str, list[str]]:
+    """What `dockyard backup` saves on each chosen machine: `placed` is machine -> the
+    services it runs (in start order); `services` those named (None: every stateful one).
+    A named service goes to the machine it is placed on, which must be one of those chosen;
+    a machine with nothing to save is left out (`homes`: service -> the machine the plan
+    placed it on, for the fix). BackupError for a name that is unknown, that
+    holds no data, or whose machine was not chosen."""
+    if not services:
+        share = {m: stateful(fleet, names) for m, names in placed.items()}
+        return {m: names for m, names in share.items() if names}
+    where = {n: m for m, names in placed.items() for n in names}
+    for name in services:
+        if name not in fleet.services:
+            raise BackupError(f"unknown service {name!r}",
+                              fix="one of: " + ", ".join(sorted(fleet.services)))
+        if backup_kind(fleet, name) is None:
+            raise BackupError(f"service {name} holds no data dockyard backs up",
+                              fix="give it named volumes, or `backup: {kind: volume}` "
+                                  "(postgres, redis)")
+        if name not in where:
+            on = (homes or {}).get(name) or fleet.services[name].machine
+            raise BackupError(f"service {name} does not run on machine "
+                              f"{', '.join(placed)}" + (f" (it is placed on {on})" if on
+                                                        else ""),
+                              fix=f"pass -m {on}" if on else "name the machine it runs on "
+                                                             "with -m")
+    wanted = set(services)
+    share = {m: [n for n in names if n in wanted] for m, names in placed.items()}
+    return {m: names for m, names in share.items() if names}
 
 
 def dependencies(services: Mapping[str, ServiceSpec], names: Iterable[str]) -> set[str]:

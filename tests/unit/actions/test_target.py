@@ -66,9 +66,11 @@ def test_one_engine_shared_by_every_machine_needs_no_name(
     assert choose_engine(ONE, None).endpoint == shared
 
 
-def test_machines_on_different_engines_need_one_named() -> None:
-    with pytest.raises(ManifestError, match=r"choose the machine to act on with --machine"):
-        choose_engine(SPLIT, None)
+def test_machines_on_different_engines_default_to_this_hosts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    here = choose_engine(SPLIT, None).endpoint  # where the images built here are kept
+    assert (here.address, here.source) == ("", "the default socket")
     named = choose_engine(SPLIT, "a").endpoint
     assert (named.address, named.source) == ("tcp://10.0.0.1:2375", "machines.a.engine")
     assert choose_engine(SPLIT, "b").endpoint.address == ""
