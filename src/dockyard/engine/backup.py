@@ -61,7 +61,7 @@ from dockyard.ops.backup import (
     unused_id,
     wrong_files,
 )
-from dockyard.plan.backup import backup_kind, backup_volumes, stateful
+from dockyard.plan.backup import backup_kind, backup_share, backup_volumes, stateful
 from dockyard.plan.model import ServicePlan
 
 BACKUPS = "backups"
@@ -191,19 +191,8 @@ def _chosen(target: Target, services: Sequence[str] | None) -> list[str]:
             raise BackupError(f"no service on machine {target.machine} holds data to back up",
                               fix="give a service named volumes, or `backup: {kind: ...}`")
         return names
-    for name in services:
-        if name not in spec.services:
-            raise BackupError(f"unknown service {name!r}",
-                              fix="one of: " + ", ".join(sorted(spec.services)))
-        if backup_kind(spec, name) is None:
-            raise BackupError(f"service {name} holds no data dockyard backs up",
-                              where=target.fleet.where("services", name),
-                              fix="give it named volumes, or `backup: {kind: volume}` "
-                                  "(postgres, redis)")
-        if name not in here:
-            raise BackupError(f"service {name} does not run on machine {target.machine}",
-                              fix=f"pass -m {target.plan.services[name].machine}")
-    return [n for n in here if n in services]
+    homes = {n: sp.machine for n, sp in target.plan.services.items()}
+    return backup_share(spec, {target.machine: here}, services, homes).get(target.machine, [])
 
 
 def _ready(target: Target, name: str, container: Any) -> None:
