@@ -42,7 +42,7 @@ engine-test: venv engine-qemu
 # a test starts would compile dockyard again (0.3-0.7 s each).
 test: venv engine-qemu lint
 	$(BIN)/python -m compileall -q -j0 src
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 # The bundled example fleet, up and healthy, then a real search through it.
 example: venv engine

@@ -95,6 +95,11 @@ def fleet(machines: Harness, machine_image: str, tmp_path_factory: pytest.TempPa
         name=name, a=a, b=b, c=c, image=machine_image, api=json.dumps(API), store=STORE,
         probe=PROBE))
     env = {**machines.env(), "DOCKYARD_STATE": str(folder / "state")}
+    # The harness outlives modules: close the SSH masters earlier modules' commands left
+    # (kept 5 minutes), so that this module's logins are its own.
+    for ctl in Path(env["XDG_RUNTIME_DIR"]).glob("dockyard-ssh-*/*.ctl"):
+        subprocess.run(["ssh", "-F", str(machines.ssh_config), "-o", f"ControlPath={ctl}",
+                        "-O", "exit", "machine"], capture_output=True, timeout=10)
     LOGINS.update({m.name: logins(m) for m in machines.machines})
     return folder, env, name
 

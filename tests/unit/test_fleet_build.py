@@ -37,6 +37,16 @@ def _names(steps) -> list[str]:  # type: ignore[no-untyped-def]
     return [f"{s.kind} {s.name}" for s in steps]
 
 
+def test_the_ingress_runs_its_familys_image_so_its_build_is_that_family(tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text(
+        "fleet: fbi\nmachines: {a: {}}\nfamilies: {base: {from: 'debian:bookworm-slim'}}\n"
+        "services:\n  api: {family: base, build: api, ports: {http: 8080}, upgrade: start-first,"
+        " health: {http: /}}\n")
+    layered = with_service_layers(plan(load(tmp_path / "fleet.yaml")))
+    assert "dockyard-ingress" in layered.services
+    assert _names(builds_for(layered, ["dockyard-ingress"])) == ["family dockyard-ingress"]
+
+
 def test_a_machines_build_is_its_services_and_the_families_under_them(tmp_path: Path) -> None:
     layered = _plan(tmp_path)
     assert _names(builds_for(layered, ["web"])) == ["family other", "service web"]

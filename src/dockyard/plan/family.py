@@ -194,13 +194,22 @@ def builds_for(plan: Plan, services: Collection[str]) -> list[BuildStep]:
     theirs, and every family under them down to the external base, in the plan's order.
     A family no named service stands on is left out, and so are the other services."""
     families = {s.name: s for s in plan.builds if s.kind == "family"}
+    by_image = {s.image: s.name for s in families.values()}
     wanted: set[tuple[str, str]] = set()
-    for step in plan.builds:
-        if step.kind != "service" or step.name not in services:
-            continue
-        wanted.add(("service", step.name))
-        parent = step.parent
+
+    def under(parent: str) -> None:
         while parent and ("family", parent) not in wanted and parent in families:
             wanted.add(("family", parent))
             parent = families[parent].parent
+
+    for step in plan.builds:
+        if step.kind == "service" and step.name in services:
+            wanted.add(("service", step.name))
+            under(step.parent)
+    # A service that runs a family's image itself (no image of its own: the ingress's
+    # haproxy) needs that family.
+    for name in services:
+        sp = plan.services.get(name)
+        if sp is not None and ("service", name) not in wanted and sp.image in by_image:
+            under(by_image[sp.image])
     return [s for s in plan.builds if (s.kind, s.name) in wanted]
