@@ -231,7 +231,10 @@ def test_hma_an_upgrade_across_machines_goes_forward_and_back_as_one(
     assert after["store"] != before["store"] and after["api"] != before["api"]
     assert after["side"] == before["side"]
     assert [x["ID"] for x in containers(a, name)] == [x["ID"] for x in web]
-    # The next test's `up` (fleet.yaml) puts store and api back as they were.
+    # The module's other tests run the fleet as fleet.yaml has it.
+    reset = dockyard("up", cwd=folder, env=env)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert now() == before
 
 
 def test_hma_a_stopped_engine_is_unreachable_quickly_and_up_converges_again(
