@@ -755,21 +755,6 @@ def no_prev() -> DockyardError:
                          fix="`:prev` appears once a build changed an image")
 
 
-def rollback(engine: Engine, plan: Plan,
-             services: list[str] | None = None) -> list[tuple[str, str, str]]:
-    """Swap `:prev` and `:current` of each service's image; return (service, old, new) IDs.
-
-    Named services must all have a `:prev` (else nothing is retagged); with none named, every
-    built service that has one is rolled back."""
-    swaps = prev_swaps(engine, plan, rollback_services(plan, services),
-                       named=services is not None)
-    if not swaps:
-        raise no_prev()
-    for swap in swaps:  # all checked first: all or nothing
-        swap.apply(engine)
-    return [(s.service, s.current, s.new) for s in swaps]
-
-
 def built_images(engine: Engine, plan: Plan) -> dict[str, str]:
     """image -> id for every image the plan builds (empty id: not built yet)."""
     return {s.image: engine.image_id(s.image) for s in plan.builds}

@@ -28,7 +28,6 @@ from dockyard.ops.history import (
     is_dated,
     newest_first,
     repo_of,
-    rollback_to,
     tags_to_drop,
 )
 from dockyard.plan.history import Deployed, deployed_of
@@ -250,21 +249,6 @@ def to_tag_swaps(engine: Engine, plan: Plan, tags: Mapping[str, str]) -> list[Ta
         if current != new:
             swaps.append(TagSwap(name, repo, current, new))
     return swaps
-
-
-def rollback_to_tag(engine: Engine, fleet: Fleet, plan: Plan, tag: str,
-                    services: list[str] | None = None
-                    ) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
-    """Retag each service's image at `tag` (see ops/history.py rollback_to) as `:current`,
-    the one that was `:current` as `:prev`; all checked before any tag moves. Returns
-    (service, old ID, new ID) per service moved, and the services left as they are, with why."""
-    names = to_tag_names(fleet, plan, tag, services)
-    choice = rollback_to(kept_by_service(engine, plan, names), tag,
-                         names if services is not None else None)
-    swaps = to_tag_swaps(engine, plan, choice.tags)
-    for swap in swaps:
-        swap.apply(engine)
-    return [(s.service, s.current, s.new) for s in swaps], choice.left
 
 
 def unkept_pin(engine: Engine, fleet: Fleet, plan: Plan, name: str) -> ManifestError:

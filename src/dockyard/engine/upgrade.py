@@ -618,11 +618,6 @@ def rollback_pending_fleet(targets: list[Target], *, emit: Sink) -> UpgradeRepor
     return _run_group(ctxs, emit=emit, rolled_back_raises=False)
 
 
-def rollback_pending(target: Target, *, emit: Sink) -> UpgradeReport | None:
-    """rollback_pending_fleet of one machine (and the others its upgrade spans)."""
-    return rollback_pending_fleet([target], emit=emit)
-
-
 def _refuse_running(journal: Journal) -> None:
     if journal.pid != os.getpid() and pid_alive(journal.pid) and journal.phase in (
             Phase.FORWARD, Phase.ROLLBACK):
