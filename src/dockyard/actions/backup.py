@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard.actions.target import Choice, choose_target, choose_targets, state_of
+from dockyard.actions.target import (
+    Choice,
+    choose_target,
+    choose_targets,
+    require_machines,
+    state_of,
+)
 from dockyard.errors import BackupError, DockyardError
 from dockyard.events import Progress, Sink
 
@@ -125,14 +131,7 @@ def backups(fleet: Fleet, machines: tuple[str, ...] = ()) -> tuple[Path, list[Ru
     from dockyard.engine.backup import list_runs
 
     root = backup_root(fleet)
-    if machines:
-        known = sorted(fleet.spec.machines)
-        unknown = [m for m in machines if m not in fleet.spec.machines]
-        if unknown:
-            from dockyard.errors import ManifestError
-
-            raise ManifestError(f"unknown machine {unknown[0]!r} (known: {', '.join(known)})",
-                                where=fleet.where("machines"))
+    require_machines(fleet, machines)
     return root, [r for r in list_runs(root) if not machines or r.machine in machines]
 
 

@@ -61,15 +61,21 @@ def choose_target(fleet: Fleet, plan: Plan, choice: Choice) -> Target:
                   choice.project or fleet.spec.fleet, choice.profiles)
 
 
+def require_machines(fleet: Fleet, names: Iterable[str]) -> None:
+    """Raise for the first of `names` that is not a machine of the fleet."""
+    unknown = [n for n in names if n not in fleet.spec.machines]
+    if unknown:
+        raise ManifestError(f"unknown machine {unknown[0]!r} "
+                            f"(known: {', '.join(sorted(fleet.spec.machines))})",
+                            where=fleet.where("machines"))
+
+
 def choose_machines(fleet: Fleet, names: Sequence[str]) -> list[str]:
     """The machines named (none: every machine of the fleet). In a fleet of several
     machines each must say where its engine answers: `local` is only the default of a
     fleet's only machine, so two machines never land on one engine by accident."""
+    require_machines(fleet, names)
     known = sorted(fleet.spec.machines)
-    unknown = [n for n in names if n not in fleet.spec.machines]
-    if unknown:
-        raise ManifestError(f"unknown machine {unknown[0]!r} (known: {', '.join(known)})",
-                            where=fleet.where("machines"))
     chosen = list(dict.fromkeys(names)) or known
     if len(known) > 1:
         for m in chosen:
