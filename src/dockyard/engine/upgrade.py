@@ -183,32 +183,35 @@ def pending_line(target: Target) -> str | None:
 # -- compose with the journal's files --------------------------------------------------------
 
 
-def _compose(target: Target, file: Path, *args: str) -> None:
+def _argv(target: Target, file: Path) -> list[str]:
     """`docker compose` on the project with `file` (relative paths as the rendered file's)."""
     argv = target.engine.compose_argv(target.project, [file], target.profiles)
-    argv += ["--project-directory", str(target.compose_file.parent)]
+    return [*argv, "--project-directory", str(target.compose_file.parent)]
+
+
+def _compose(target: Target, file: Path, *args: str) -> None:
     try:
-        run([*argv, *args], env=dict(target.fleet.compose_env), timeout=900)
+        run([*_argv(target, file), *args], env=dict(target.fleet.compose_env), timeout=900)
     except EngineError:
         if not target.engine.answers():
             raise target.engine.unavailable() from None
         raise
 
 
+def _config(target: Target, file: Path, *args: str) -> str:
+    """What `docker compose config ARGS` says of `file` (no engine asked)."""
+    return run([*_argv(target, file), "config", *args], env=dict(target.fleet.compose_env)).stdout
+
+
 def _hashes(target: Target, file: Path) -> dict[str, str]:
-    argv = target.engine.compose_argv(target.project, [file], target.profiles)
-    argv += ["--project-directory", str(target.compose_file.parent), "config", "--hash", "*"]
-    out = run(argv, env=dict(target.fleet.compose_env)).stdout
-    pairs = (line.split() for line in out.splitlines() if line.strip())
+    pairs = (line.split() for line in _config(target, file, "--hash", "*").splitlines()
+             if line.strip())
     return {p[0]: p[1] for p in pairs if len(p) == 2}
 
 
 def _health_tests(target: Target, file: Path) -> dict[str, list[str]]:
     """service -> the health test `file` gives it, as compose renders it (["NONE"]: none)."""
-    argv = target.engine.compose_argv(target.project, [file], target.profiles)
-    argv += ["--project-directory", str(target.compose_file.parent), "config", "--format",
-             "json"]
-    services = json.loads(run(argv, env=dict(target.fleet.compose_env)).stdout or "{}").get(
+    services = json.loads(_config(target, file, "--format", "json") or "{}").get(
         "services") or {}
     out = {}
     for name, service in services.items():
