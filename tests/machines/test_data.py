@@ -15,16 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.machines.harness import Harness, Machine
-from tests.machines.test_fleet import PROBE, containers, dockyard
+from tests.machines.test_fleet import MACHINES, PROBE, containers, dockyard
 
 pytestmark = pytest.mark.engine
 
-FLEET = """\
-fleet: {name}
-machines:
-  a: {{engine: "{a.engine_url}", host: {a.address}}}
-  b: {{engine: "{b.engine_url}", host: {b.address}}}
-  c: {{engine: "{c.engine_url}", host: {c.address}}}
+FLEET = MACHINES + """\
 services:
   notes:
     image: {image}

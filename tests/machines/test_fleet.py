@@ -30,12 +30,15 @@ API = ("import http.server, os, urllib.request\n"
        "        self.wfile.write(b'api on b got: ' + body)\n"
        "http.server.HTTPServer(('', 8001), H).serve_forever()\n")
 
-FLEET = """\
+# The three machines of a fleet on the harness (a str.format template: name, a, b, c).
+MACHINES = """\
 fleet: {name}
 machines:
   a: {{engine: "{a.engine_url}", host: {a.address}}}
   b: {{engine: "{b.engine_url}", host: {b.address}}}
   c: {{engine: "{c.engine_url}", host: {c.address}}}
+"""
+FLEET = MACHINES + """\
 services:
   store:
     image: {image}
